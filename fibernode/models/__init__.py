@@ -1,0 +1,423 @@
+"""SQLModel tables: the spec's eleven tables plus the payments ledger and web sessions.
+
+Money is an integer number of Rupiah. Every timestamp is timezone-aware.
+Schema changes go through alembic only; ``SQLModel.metadata`` is what the
+migrations are checked against.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+from fibernode.models.types import (
+    AwareDateTime,
+    enum_column,
+    fk,
+    new_id,
+    ts_column,
+    utcnow,
+)
+
+__all__ = [
+    "ActivityLog",
+    "AwareDateTime",
+    "Customer",
+    "CustomerStatus",
+    "Invoice",
+    "LoginAttempt",
+    "Package",
+    "Payment",
+    "PaymentMethod",
+    "PaymentStatus",
+    "RefreshToken",
+    "Setting",
+    "User",
+    "UserRole",
+    "UserSession",
+    "WaMessageLog",
+    "WaMessageQueue",
+    "WaSession",
+    "WaSessionStatus",
+    "utcnow",
+]
+
+
+class UserRole(str, enum.Enum):
+    """Who a login belongs to."""
+
+    SUPERADMIN = "superadmin"
+    MITRA = "mitra"
+
+
+class PaymentStatus(str, enum.Enum):
+    """An invoice's payment state, derived from the payments ledger."""
+
+    UNPAID = "unpaid"
+    PAID = "paid"
+    PARTIAL = "partial"
+
+
+class CustomerStatus(str, enum.Enum):
+    """A subscriber's service state."""
+
+    ACTIVE = "active"
+    ISOLATED = "isolated"
+    INACTIVE = "inactive"
+
+
+class WaSessionStatus(str, enum.Enum):
+    """State of an owner's WhatsApp link, mirroring gateway events."""
+
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    LOGGED_OUT = "logged_out"
+    BANNED = "banned"
+    OUTDATED = "outdated"
+
+
+class PaymentMethod(str, enum.Enum):
+    """How a payment was received."""
+
+    CASH = "cash"
+    TRANSFER = "transfer"
+    QRIS = "qris"
+
+
+def _created() -> Any:
+    return Field(default_factory=utcnow, sa_column=ts_column(nullable=False, default=utcnow))
+
+
+def _updated() -> Any:
+    return Field(
+        default_factory=utcnow,
+        sa_column=ts_column(nullable=False, default=utcnow, onupdate=utcnow),
+    )
+
+
+class User(SQLModel, table=True):
+    """A superadmin or mitra login; ``business_name`` is the subscribers' area."""
+
+    __tablename__ = "users"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    username: str = Field(max_length=100, unique=True, nullable=False)
+    password_hash: str = Field(max_length=255, nullable=False)
+    name: str = Field(max_length=255, nullable=False)
+    role: UserRole = Field(sa_column=enum_column(UserRole, "user_role", nullable=False))
+    phone: str | None = Field(default=None, max_length=20)
+    business_name: str = Field(max_length=255, unique=True, nullable=False)
+    bank_name: str | None = Field(default=None, max_length=100)
+    bank_account: str | None = Field(default=None, max_length=50)
+    bank_holder: str | None = Field(default=None, max_length=255)
+    is_active: bool = Field(default=True, nullable=False)
+    last_login_at: datetime | None = Field(default=None, sa_column=ts_column())
+    created_at: datetime = _created()
+    updated_at: datetime = _updated()
+
+
+class Package(SQLModel, table=True):
+    """A global internet package; ``is_active`` false hides it from pick lists."""
+
+    __tablename__ = "packages"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    name: str = Field(max_length=255, nullable=False)
+    speed: str = Field(max_length=50, nullable=False)
+    price: int = Field(nullable=False)
+    description: str | None = Field(default=None, sa_column=sa.Column(sa.Text()))
+    is_active: bool = Field(default=True, nullable=False)
+    created_at: datetime = _created()
+    updated_at: datetime = _updated()
+
+
+class Customer(SQLModel, table=True):
+    """A subscriber (pelanggan), owned by a mitra or by the superadmin."""
+
+    __tablename__ = "customers"
+    __table_args__ = (
+        sa.CheckConstraint("billing_date BETWEEN 1 AND 28", name="ck_customers_billing_date"),
+        sa.CheckConstraint("discount >= 0", name="ck_customers_discount"),
+        sa.CheckConstraint("total_bill >= 0", name="ck_customers_total_bill"),
+        sa.Index("idx_customers_owner", "owner_id"),
+        sa.Index("idx_customers_phone", "phone"),
+        sa.Index("idx_customers_billing_date", "billing_date"),
+        sa.Index("idx_customers_status", "status"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    owner_id: uuid.UUID = Field(sa_column=fk("users.id", "RESTRICT", nullable=False))
+    package_id: uuid.UUID = Field(sa_column=fk("packages.id", "RESTRICT", nullable=False))
+    name: str = Field(max_length=255, nullable=False)
+    phone: str = Field(max_length=20, nullable=False)
+    # Ciphertext (AES-GCM) of the 16-digit NIK, hence wider than the plain value.
+    nik: str | None = Field(default=None, max_length=255)
+    address: str | None = Field(default=None, sa_column=sa.Column(sa.Text()))
+    billing_date: int = Field(nullable=False)
+    discount: int = Field(default=0, nullable=False)
+    total_bill: int = Field(nullable=False)
+    status: CustomerStatus = Field(
+        default=CustomerStatus.ACTIVE,
+        sa_column=enum_column(CustomerStatus, "customer_status", nullable=False,
+                              default=CustomerStatus.ACTIVE),
+    )
+    register_date: date = Field(nullable=False)
+    notes: str | None = Field(default=None, sa_column=sa.Column(sa.Text()))
+    created_at: datetime = _created()
+    updated_at: datetime = _updated()
+
+
+class Invoice(SQLModel, table=True):
+    """A prepaid monthly invoice: ``period`` is the coming service month (YYYY-MM)."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (
+        sa.CheckConstraint("total_amount >= 0", name="ck_invoices_total_amount"),
+        sa.CheckConstraint("paid_amount >= 0", name="ck_invoices_paid_amount"),
+        sa.Index("idx_invoices_customer", "customer_id"),
+        sa.Index("idx_invoices_owner", "owner_id"),
+        sa.Index("idx_invoices_period", "period"),
+        sa.Index("idx_invoices_status", "status"),
+        sa.Index("idx_invoices_due_date", "due_date"),
+        sa.Index("idx_invoices_customer_period", "customer_id", "period", unique=True),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    customer_id: uuid.UUID = Field(sa_column=fk("customers.id", "CASCADE", nullable=False))
+    owner_id: uuid.UUID = Field(sa_column=fk("users.id", "RESTRICT", nullable=False))
+    period: str = Field(max_length=7, nullable=False)
+    amount: int = Field(nullable=False)
+    discount: int = Field(default=0, nullable=False)
+    total_amount: int = Field(nullable=False)
+    # Sum of the non-reversed payments, kept in step with the ledger in the
+    # same transaction so lists and reports need no join.
+    paid_amount: int = Field(default=0, nullable=False)
+    status: PaymentStatus = Field(
+        default=PaymentStatus.UNPAID,
+        sa_column=enum_column(PaymentStatus, "payment_status", nullable=False,
+                              default=PaymentStatus.UNPAID),
+    )
+    paid_at: datetime | None = Field(default=None, sa_column=ts_column())
+    paid_by: uuid.UUID | None = Field(default=None, sa_column=fk("users.id", None, nullable=True))
+    payment_method: str | None = Field(default=None, max_length=50)
+    payment_note: str | None = Field(default=None, sa_column=sa.Column(sa.Text()))
+    due_date: date = Field(nullable=False)
+    receipt_url: str | None = Field(default=None, max_length=500)
+    receipt_token: str | None = Field(default=None, max_length=100, unique=True)
+    reminder_sent_at: datetime | None = Field(default=None, sa_column=ts_column())
+    receipt_sent_at: datetime | None = Field(default=None, sa_column=ts_column())
+    isolir_sent_at: datetime | None = Field(default=None, sa_column=ts_column())
+    version: int = Field(default=1, nullable=False)
+    created_at: datetime = _created()
+    updated_at: datetime = _updated()
+
+
+class Payment(SQLModel, table=True):
+    """One receipt of money against an invoice; reversals are marked, never deleted."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        sa.CheckConstraint("amount > 0", name="ck_payments_amount"),
+        sa.Index("idx_payments_invoice", "invoice_id"),
+        sa.Index("idx_payments_owner_recorded", "owner_id", "recorded_at"),
+        sa.Index("idx_payments_recorded_at", "recorded_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    invoice_id: uuid.UUID = Field(sa_column=fk("invoices.id", "CASCADE", nullable=False))
+    owner_id: uuid.UUID = Field(sa_column=fk("users.id", "RESTRICT", nullable=False))
+    amount: int = Field(nullable=False)
+    method: PaymentMethod = Field(
+        sa_column=enum_column(PaymentMethod, "payment_method", nullable=False)
+    )
+    note: str | None = Field(default=None, sa_column=sa.Column(sa.Text()))
+    recorded_by: uuid.UUID = Field(sa_column=fk("users.id", "RESTRICT", nullable=False))
+    recorded_at: datetime = _created()
+    reversed_at: datetime | None = Field(default=None, sa_column=ts_column())
+    reversed_by: uuid.UUID | None = Field(
+        default=None, sa_column=fk("users.id", "RESTRICT", nullable=True)
+    )
+    reversal_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text()))
+
+
+class WaSession(SQLModel, table=True):
+    """Metadata of one owner's WhatsApp link (the auth store lives on disk)."""
+
+    __tablename__ = "wa_sessions"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    user_id: uuid.UUID = Field(sa_column=fk("users.id", "CASCADE", nullable=False, unique=True))
+    status: WaSessionStatus = Field(
+        default=WaSessionStatus.DISCONNECTED,
+        sa_column=enum_column(WaSessionStatus, "wa_session_status", nullable=False,
+                              default=WaSessionStatus.DISCONNECTED),
+    )
+    phone_number: str | None = Field(default=None, max_length=20)
+    last_connected_at: datetime | None = Field(default=None, sa_column=ts_column())
+    created_at: datetime = _created()
+    updated_at: datetime = _updated()
+
+
+class WaMessageLog(SQLModel, table=True):
+    """Every WhatsApp message sent or attempted."""
+
+    __tablename__ = "wa_message_logs"
+    __table_args__ = (
+        sa.Index("idx_wa_logs_session", "session_id"),
+        sa.Index("idx_wa_logs_customer", "customer_id"),
+        sa.Index("idx_wa_logs_type", "message_type"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    session_id: uuid.UUID | None = Field(
+        default=None, sa_column=fk("wa_sessions.id", "SET NULL", nullable=True)
+    )
+    customer_id: uuid.UUID | None = Field(
+        default=None, sa_column=fk("customers.id", "SET NULL", nullable=True)
+    )
+    invoice_id: uuid.UUID | None = Field(
+        default=None, sa_column=fk("invoices.id", "SET NULL", nullable=True)
+    )
+    message_type: str = Field(max_length=50, nullable=False)
+    phone: str = Field(max_length=20, nullable=False)
+    content: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    status: str = Field(max_length=20, nullable=False)
+    error_message: str | None = Field(default=None, sa_column=sa.Column(sa.Text()))
+    sent_at: datetime = _created()
+
+
+class Setting(SQLModel, table=True):
+    """A key/value site setting (branding, receipt toggles, app version)."""
+
+    __tablename__ = "settings"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    key: str = Field(max_length=100, unique=True, nullable=False)
+    value: str | None = Field(default=None, sa_column=sa.Column(sa.Text()))
+    updated_at: datetime = _updated()
+
+
+class RefreshToken(SQLModel, table=True):
+    """An API refresh token, stored hashed; ``family_id`` links its rotations."""
+
+    __tablename__ = "refresh_tokens"
+    __table_args__ = (
+        sa.Index("idx_refresh_tokens_user_id", "user_id"),
+        sa.Index("idx_refresh_tokens_expires", "expires_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    user_id: uuid.UUID = Field(sa_column=fk("users.id", "CASCADE", nullable=False))
+    token: str = Field(max_length=500, unique=True, nullable=False)
+    family_id: uuid.UUID = Field(default_factory=new_id, nullable=False)
+    user_agent: str = Field(max_length=500, nullable=False)
+    ip_address: str = Field(max_length=45, nullable=False)
+    expires_at: datetime = Field(sa_column=ts_column(nullable=False))
+    last_used_at: datetime | None = Field(default=None, sa_column=ts_column())
+    revoked_at: datetime | None = Field(default=None, sa_column=ts_column())
+    created_at: datetime = _created()
+
+
+class UserSession(SQLModel, table=True):
+    """A browser login, stored server-side so revocation reaches every tab at once."""
+
+    __tablename__ = "user_sessions"
+    __table_args__ = (
+        sa.Index("idx_user_sessions_user", "user_id"),
+        sa.Index("idx_user_sessions_expires", "expires_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    user_id: uuid.UUID = Field(sa_column=fk("users.id", "CASCADE", nullable=False))
+    token_hash: str = Field(max_length=64, unique=True, nullable=False)
+    user_agent: str = Field(default="", max_length=500, nullable=False)
+    ip_address: str = Field(default="", max_length=45, nullable=False)
+    remember: bool = Field(default=False, nullable=False)
+    created_at: datetime = _created()
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_column=ts_column(nullable=False))
+    expires_at: datetime = Field(sa_column=ts_column(nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=ts_column())
+    revoked_reason: str | None = Field(default=None, max_length=50)
+
+
+class ActivityLog(SQLModel, table=True):
+    """The audit trail: one row per mutation, written in the mutation's transaction."""
+
+    __tablename__ = "activity_logs"
+    __table_args__ = (
+        sa.Index("idx_activity_logs_created", "created_at"),
+        sa.Index("idx_activity_logs_user", "user_id"),
+        sa.Index("idx_activity_logs_resource", "resource", "resource_id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    user_id: uuid.UUID | None = Field(
+        default=None, sa_column=fk("users.id", "SET NULL", nullable=True)
+    )
+    action: str = Field(max_length=100, nullable=False)
+    resource: str | None = Field(default=None, max_length=100)
+    resource_id: uuid.UUID | None = Field(default=None)
+    # "metadata" is reserved on declarative classes, so the attribute is "meta".
+    meta: dict | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            "metadata", sa.JSON().with_variant(JSONB(), "postgresql")
+        ),
+    )
+    ip_address: str | None = Field(default=None, max_length=45)
+    created_at: datetime = _created()
+
+
+class WaMessageQueue(SQLModel, table=True):
+    """Queued WhatsApp messages (reminders and bulk sends only)."""
+
+    __tablename__ = "wa_message_queue"
+    __table_args__ = (
+        sa.Index("idx_wa_queue_status_scheduled", "status", "scheduled_at"),
+        sa.Index("idx_wa_queue_session", "session_id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    session_id: uuid.UUID = Field(sa_column=fk("wa_sessions.id", None, nullable=False))
+    customer_id: uuid.UUID | None = Field(
+        default=None, sa_column=fk("customers.id", "SET NULL", nullable=True)
+    )
+    invoice_id: uuid.UUID | None = Field(
+        default=None, sa_column=fk("invoices.id", "SET NULL", nullable=True)
+    )
+    message_type: str = Field(default="reminder", max_length=50, nullable=False)
+    phone: str = Field(max_length=20, nullable=False)
+    content: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    priority: int = Field(default=0, nullable=False)
+    status: str = Field(default="pending", max_length=20, nullable=False)
+    retry_count: int = Field(default=0, nullable=False)
+    max_retries: int = Field(default=3, nullable=False)
+    scheduled_at: datetime = Field(sa_column=ts_column(nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=ts_column())
+    error_message: str | None = Field(default=None, sa_column=sa.Column(sa.Text()))
+    created_at: datetime = _created()
+    updated_at: datetime = _updated()
+
+
+class LoginAttempt(SQLModel, table=True):
+    """One login try, kept for lockout decisions (by username and by IP)."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        sa.Index("idx_login_attempts_username_created", "username", "created_at"),
+        sa.Index("idx_login_attempts_ip_created", "ip_address", "created_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    username: str = Field(max_length=100, nullable=False)
+    ip_address: str = Field(max_length=45, nullable=False)
+    success: bool = Field(nullable=False)
+    user_agent: str | None = Field(default=None, max_length=500)
+    created_at: datetime = _created()

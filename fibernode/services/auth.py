@@ -1,0 +1,326 @@
+"""Login with lockout, server-side web sessions, logout and password changes."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import select
+
+from fibernode import clock
+from fibernode.config import get_settings
+from fibernode.db import new_session
+from fibernode.models import AwareDateTime, LoginAttempt, User, UserSession
+from fibernode.services.context import Actor, require_user
+from fibernode.services.errors import (
+    LockedOut,
+    LoginFailed,
+    NotFound,
+    ValidationFailed,
+)
+from fibernode.services.passwords import (
+    hash_password,
+    needs_rehash,
+    password_problem,
+    verify_password,
+)
+from fibernode.services.uow import unit_of_work
+
+WRONG_CREDENTIALS = "Username atau password salah."
+INACTIVE_ACCOUNT = "Akun Anda dinonaktifkan. Hubungi superadmin."
+# last_seen_at is refreshed at most this often, so page loads do not all write.
+LAST_SEEN_RESOLUTION = timedelta(minutes=5)
+_AWARE = AwareDateTime()
+
+
+def hash_token(raw: str) -> str:
+    """SHA-256 of a session token; only the hash is stored."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """A successful login: the raw token goes to the client cookie, once."""
+
+    token: str
+    actor: Actor
+    expires_at: datetime
+    remember: bool
+
+
+def _locked_until(session, column, value: str, now: datetime) -> datetime | None:
+    """When the lock on ``value`` (a username or an IP) ends, or ``None`` if not locked.
+
+    Locked means: at least LOGIN_MAX_ATTEMPTS failures since the last success,
+    all within one lockout window, the latest less than a window ago.
+    Attempts refused during a lock are not recorded, so a lock always ends.
+    """
+    settings = get_settings()
+    window = timedelta(minutes=settings.login_lockout_minutes)
+    last_success = session.exec(
+        select(sa.func.max(LoginAttempt.created_at)).where(
+            column == value, LoginAttempt.success.is_(True)
+        )
+    ).one()
+    since = now - window * 2
+    if last_success is not None:
+        since = max(since, clock_aware(last_success))
+    failures = session.exec(
+        select(LoginAttempt.created_at)
+        .where(
+            column == value,
+            LoginAttempt.success.is_(False),
+            LoginAttempt.created_at > since,
+        )
+        .order_by(LoginAttempt.created_at.desc())
+        .limit(settings.login_max_attempts)
+    ).all()
+    if len(failures) < settings.login_max_attempts:
+        return None
+    latest, oldest = clock_aware(failures[0]), clock_aware(failures[-1])
+    if latest - oldest > window:
+        return None
+    until = latest + window
+    return until if until > now else None
+
+
+def clock_aware(value: datetime) -> datetime:
+    """Aggregates bypass the column type on SQLite; make them aware UTC."""
+    return _AWARE.process_result_value(value, None)
+
+
+def _minutes_left(until: datetime, now: datetime) -> int:
+    return max(1, math.ceil((until - now).total_seconds() / 60))
+
+
+def login(actor: Actor, username: str, password: str, remember: bool = False) -> LoginResult:
+    """Check credentials and open a server-side session.
+
+    Args:
+        actor: The anonymous caller (its IP and user agent are recorded).
+        username: As typed; compared case-insensitively after trimming.
+        password: As typed.
+        remember: Keep the session for REMEMBER_ME_DAYS instead of SESSION_HOURS.
+
+    Returns:
+        The new session's raw token and the logged-in actor.
+
+    Raises:
+        ValidationFailed: when a field is empty.
+        LockedOut: after too many failures for this username or this IP.
+        LoginFailed: wrong credentials or an inactive account.
+    """
+    username = (username or "").strip().lower()
+    problems = {}
+    if not username:
+        problems["username"] = "Username wajib diisi."
+    if not password:
+        problems["password"] = "Password wajib diisi."
+    if problems:
+        raise ValidationFailed(problems)
+
+    settings = get_settings()
+    now = clock.now()
+    failure: Exception | None = None
+    result: LoginResult | None = None
+    with unit_of_work(actor) as uow:
+        s = uow.session
+        until = max(
+            filter(None, [
+                _locked_until(s, LoginAttempt.username, username, now),
+                _locked_until(s, LoginAttempt.ip_address, actor.ip or "-", now),
+            ]),
+            default=None,
+        )
+        if until is not None:
+            uow.audit("auth.login_blocked", "users", None, username=username)
+            failure = LockedOut(_minutes_left(until, now))
+        else:
+            user = s.exec(select(User).where(sa.func.lower(User.username) == username)).first()
+            ok = verify_password(user.password_hash if user else None, password)
+            success = bool(user and ok and user.is_active)
+            s.add(LoginAttempt(
+                username=username,
+                ip_address=actor.ip or "-",
+                success=success,
+                user_agent=(actor.user_agent or None) and actor.user_agent[:500],
+            ))
+            if user is not None and ok and not user.is_active:
+                failure = LoginFailed(INACTIVE_ACCOUNT)
+            elif not success:
+                failure = LoginFailed(WRONG_CREDENTIALS)
+            else:
+                if needs_rehash(user.password_hash):
+                    user.password_hash = hash_password(password)
+                user.last_login_at = now
+                token = secrets.token_urlsafe(32)
+                lifetime = (timedelta(days=settings.remember_days) if remember
+                            else timedelta(hours=settings.session_hours))
+                sess = UserSession(
+                    user_id=user.id,
+                    token_hash=hash_token(token),
+                    user_agent=(actor.user_agent or "")[:500],
+                    ip_address=(actor.ip or "")[:45],
+                    remember=remember,
+                    created_at=now,
+                    last_seen_at=now,
+                    expires_at=now + lifetime,
+                )
+                s.add(sess)
+                s.flush()
+                logged_in = Actor(user_id=user.id, role=user.role, name=user.name,
+                                  ip=actor.ip, user_agent=actor.user_agent)
+                uow.actor = logged_in
+                uow.audit("auth.login", "user_sessions", sess.id, remember=remember)
+                result = LoginResult(token, logged_in, sess.expires_at, remember)
+    # The attempt is committed before the failure is raised, so lockout counts it.
+    if failure is not None:
+        raise failure
+    assert result is not None
+    return result
+
+
+def resolve_session(token: str | None, ip: str = "", user_agent: str = "") -> Actor | None:
+    """Turn a session cookie into an actor, checking the database every time.
+
+    Returns ``None`` for unknown, expired or revoked sessions and for
+    deactivated users, so logout and deactivation take effect on the next call.
+    """
+    if not token:
+        return None
+    now = clock.now()
+    with new_session() as s:
+        row = s.exec(
+            select(UserSession, User)
+            .join(User, User.id == UserSession.user_id)
+            .where(
+                UserSession.token_hash == hash_token(token),
+                UserSession.revoked_at.is_(None),
+                UserSession.expires_at > now,
+                User.is_active.is_(True),
+            )
+        ).first()
+        if row is None:
+            return None
+        sess, user = row
+        if now - sess.last_seen_at > LAST_SEEN_RESOLUTION:
+            # Bookkeeping only (not a business change), hence no audit row.
+            s.exec(
+                sa.update(UserSession).where(UserSession.id == sess.id).values(last_seen_at=now)
+            )
+            s.commit()
+        return Actor(user_id=user.id, role=user.role, name=user.name, ip=ip,
+                     user_agent=user_agent)
+
+
+def logout(actor: Actor, token: str) -> None:
+    """Revoke the session behind ``token`` (no-op if it is already gone)."""
+    with unit_of_work(actor) as uow:
+        sess = uow.session.exec(
+            select(UserSession).where(UserSession.token_hash == hash_token(token or ""))
+        ).first()
+        if sess is None or sess.revoked_at is not None:
+            return
+        sess.revoked_at = clock.now()
+        sess.revoked_reason = "logout"
+        if actor.user_id is None:
+            uow.actor = Actor(user_id=sess.user_id, ip=actor.ip, user_agent=actor.user_agent)
+        uow.audit("auth.logout", "user_sessions", sess.id)
+
+
+def revoke_user_sessions(uow, user_id: uuid.UUID, reason: str,
+                         keep_token: str | None = None) -> int:
+    """Revoke every live session of a user inside ``uow``; returns how many."""
+    stmt = (
+        sa.update(UserSession)
+        .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+        .values(revoked_at=clock.now(), revoked_reason=reason)
+    )
+    if keep_token:
+        stmt = stmt.where(UserSession.token_hash != hash_token(keep_token))
+    return uow.session.exec(stmt).rowcount or 0
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One of the user's own live sessions, for the profile page."""
+
+    id: uuid.UUID
+    user_agent: str
+    ip_address: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    remember: bool
+    current: bool
+
+
+def list_my_sessions(actor: Actor, current_token: str | None = None) -> list[SessionInfo]:
+    """The actor's own live sessions, newest first."""
+    require_user(actor)
+    current_hash = hash_token(current_token) if current_token else None
+    with new_session() as s:
+        rows = s.exec(
+            select(UserSession)
+            .where(
+                UserSession.user_id == actor.user_id,
+                UserSession.revoked_at.is_(None),
+                UserSession.expires_at > clock.now(),
+            )
+            .order_by(UserSession.last_seen_at.desc())
+        ).all()
+        return [
+            SessionInfo(r.id, r.user_agent, r.ip_address, r.created_at, r.last_seen_at,
+                        r.expires_at, r.remember, r.token_hash == current_hash)
+            for r in rows
+        ]
+
+
+def revoke_my_session(actor: Actor, session_id: uuid.UUID) -> None:
+    """Log one of the actor's own sessions out (e.g. a lost phone)."""
+    require_user(actor)
+    with unit_of_work(actor) as uow:
+        sess = uow.session.get(UserSession, session_id)
+        if sess is None or sess.user_id != actor.user_id or sess.revoked_at is not None:
+            raise NotFound("Sesi tidak ditemukan.")
+        sess.revoked_at = clock.now()
+        sess.revoked_reason = "revoked_by_user"
+        uow.audit("auth.session_revoke", "user_sessions", sess.id)
+
+
+def change_password(actor: Actor, current_password: str, new_password: str,
+                    confirm_password: str, keep_token: str | None = None) -> int:
+    """Change the actor's own password and log out every other session.
+
+    Returns:
+        How many other sessions were revoked.
+
+    Raises:
+        ValidationFailed: wrong current password, weak or mismatched new one.
+    """
+    require_user(actor)
+    problems: dict[str, str] = {}
+    if (p := password_problem(new_password or "")) is not None:
+        problems["new_password"] = p
+    if new_password != confirm_password:
+        problems["confirm_password"] = "Konfirmasi password tidak sama."
+    with unit_of_work(actor) as uow:
+        user = uow.session.get(User, actor.user_id)
+        if user is None:
+            raise NotFound()
+        if not verify_password(user.password_hash, current_password or ""):
+            problems = {"current_password": "Password saat ini salah.", **problems}
+        if problems:
+            raise ValidationFailed(problems)
+        if verify_password(user.password_hash, new_password):
+            raise ValidationFailed({"new_password": "Password baru harus berbeda."})
+        user.password_hash = hash_password(new_password)
+        user.updated_at = clock.now()
+        revoked = revoke_user_sessions(uow, user.id, "password_changed", keep_token)
+        uow.audit("auth.password_change", "users", user.id, revoked_sessions=revoked)
+        return revoked

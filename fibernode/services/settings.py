@@ -1,0 +1,129 @@
+"""Site settings (key/value): branding, receipt toggles and the running version."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlmodel import select
+
+from fibernode import __version__, clock
+from fibernode.db import new_session
+from fibernode.models import Setting
+from fibernode.services.context import Actor, require_superadmin
+from fibernode.services.uow import unit_of_work
+
+DEFAULTS: dict[str, str] = {
+    "app_name": "FiberNode Internet",
+    "logo_url": "",
+    "favicon_url": "",
+    "meta_description": "Sistem manajemen tagihan langganan WiFi",
+    "domain": "",
+    "ssl_method": "none",
+    "receipt_logo_enabled": "true",
+    "receipt_show_company_name": "true",
+    "receipt_show_customer_phone": "true",
+    "receipt_show_nik": "false",
+    "receipt_show_area": "true",
+    "receipt_show_package": "true",
+    "receipt_show_discount": "true",
+    "receipt_show_payment_method": "true",
+    "receipt_show_paid_by": "true",
+    "receipt_footer_text": "Terima kasih atas pembayaran Anda.",
+    "splash_logo_url": "",
+    "splash_bg_color": "#3B82F6",
+    "app_version": __version__,
+}
+DEFAULT_LOGO = "/logo.svg"
+
+
+@dataclass(frozen=True)
+class Branding:
+    """Public branding shown before login (splash, login page)."""
+
+    app_name: str
+    logo_url: str
+    splash_logo_url: str
+    splash_bg_color: str
+    meta_description: str
+    app_version: str
+
+
+def get_values(keys: list[str] | None = None) -> dict[str, str]:
+    """Current values, falling back to the defaults for keys never stored."""
+    with new_session() as s:
+        q = select(Setting.key, Setting.value)
+        if keys:
+            q = q.where(Setting.key.in_(keys))
+        stored = {k: v for k, v in s.exec(q).all() if v is not None}
+    merged = {**DEFAULTS, **stored}
+    return merged if keys is None else {k: merged.get(k, "") for k in keys}
+
+
+def get_branding(actor: Actor) -> Branding:
+    """Branding for everyone, including anonymous visitors."""
+    v = get_values(["app_name", "logo_url", "splash_logo_url", "splash_bg_color",
+                    "meta_description", "app_version"])
+    logo = v["logo_url"] or DEFAULT_LOGO
+    return Branding(
+        app_name=v["app_name"] or DEFAULTS["app_name"],
+        logo_url=logo,
+        splash_logo_url=v["splash_logo_url"] or logo,
+        splash_bg_color=v["splash_bg_color"] or DEFAULTS["splash_bg_color"],
+        meta_description=v["meta_description"],
+        app_version=v["app_version"] or __version__,
+    )
+
+
+def _upsert(session, key: str, value: str) -> str | None:
+    row = session.exec(select(Setting).where(Setting.key == key)).first()
+    if row is None:
+        session.add(Setting(key=key, value=value))
+        return None
+    old = row.value
+    if old != value:
+        row.value = value
+        row.updated_at = clock.now()
+    return old
+
+
+def ensure_defaults(actor: Actor) -> list[str]:
+    """Insert every default key that is missing (seeding); returns the keys added."""
+    require_superadmin(actor)
+    with unit_of_work(actor) as uow:
+        present = set(uow.session.exec(select(Setting.key)).all())
+        added = [k for k in DEFAULTS if k not in present]
+        for key in added:
+            uow.session.add(Setting(key=key, value=DEFAULTS[key]))
+        if added:
+            uow.audit("settings.seed", "settings", None, keys=added)
+        return added
+
+
+def record_app_version(actor: Actor, version: str = __version__) -> bool:
+    """Write the running package version to ``app_version`` at startup.
+
+    Returns:
+        True when the stored version changed.
+    """
+    require_superadmin(actor)
+    with unit_of_work(actor) as uow:
+        old = _upsert(uow.session, "app_version", version)
+        if old == version:
+            return False
+        uow.audit("settings.app_version", "settings", None, changes={
+            "app_version": {"from": old, "to": version}})
+        return True
+
+
+def touch_heartbeat(key: str) -> None:
+    """Record that a background process is alive (telemetry, not audited)."""
+    now = clock.now().isoformat()
+    with new_session() as s:
+        updated = s.exec(
+            sa.update(Setting).where(Setting.key == key).values(value=now,
+                                                                 updated_at=clock.now())
+        ).rowcount
+        if not updated:
+            s.add(Setting(key=key, value=now))
+        s.commit()
