@@ -49,14 +49,14 @@ __all__ = [
 ]
 
 
-class UserRole(str, enum.Enum):
+class UserRole(enum.StrEnum):
     """Who a login belongs to."""
 
     SUPERADMIN = "superadmin"
     MITRA = "mitra"
 
 
-class PaymentStatus(str, enum.Enum):
+class PaymentStatus(enum.StrEnum):
     """An invoice's payment state, derived from the payments ledger."""
 
     UNPAID = "unpaid"
@@ -64,7 +64,7 @@ class PaymentStatus(str, enum.Enum):
     PARTIAL = "partial"
 
 
-class CustomerStatus(str, enum.Enum):
+class CustomerStatus(enum.StrEnum):
     """A subscriber's service state."""
 
     ACTIVE = "active"
@@ -72,7 +72,7 @@ class CustomerStatus(str, enum.Enum):
     INACTIVE = "inactive"
 
 
-class WaSessionStatus(str, enum.Enum):
+class WaSessionStatus(enum.StrEnum):
     """State of an owner's WhatsApp link, mirroring gateway events."""
 
     DISCONNECTED = "disconnected"
@@ -83,7 +83,7 @@ class WaSessionStatus(str, enum.Enum):
     OUTDATED = "outdated"
 
 
-class PaymentMethod(str, enum.Enum):
+class PaymentMethod(enum.StrEnum):
     """How a payment was received."""
 
     CASH = "cash"

@@ -119,21 +119,30 @@ def login(actor: Actor, username: str, password: str, remember: bool = False) ->
     problems = {}
     if not username:
         problems["username"] = "Username wajib diisi."
+    elif len(username) > 100:  # login_attempts.username is VARCHAR(100)
+        problems["username"] = "Username maksimal 100 karakter."
     if not password:
-        problems["password"] = "Password wajib diisi."
+        problems["password"] = "Password wajib diisi."  # noqa: S105
     if problems:
         raise ValidationFailed(problems)
 
     settings = get_settings()
     now = clock.now()
+    ip = (actor.ip or "-")[:45]  # login_attempts.ip_address is VARCHAR(45)
     failure: Exception | None = None
     result: LoginResult | None = None
     with unit_of_work(actor) as uow:
         s = uow.session
+        if s.get_bind().dialect.name == "postgresql":
+            # Serialise check, verify and record per username and per address until
+            # commit; otherwise parallel requests all pass the lockout check before
+            # any of their failures is recorded. Always username first: no deadlock.
+            s.exec(sa.select(sa.func.pg_advisory_xact_lock(1, sa.func.hashtext(username))))
+            s.exec(sa.select(sa.func.pg_advisory_xact_lock(2, sa.func.hashtext(ip))))
         until = max(
             filter(None, [
                 _locked_until(s, LoginAttempt.username, username, now),
-                _locked_until(s, LoginAttempt.ip_address, actor.ip or "-", now),
+                _locked_until(s, LoginAttempt.ip_address, ip, now),
             ]),
             default=None,
         )
@@ -146,7 +155,7 @@ def login(actor: Actor, username: str, password: str, remember: bool = False) ->
             success = bool(user and ok and user.is_active)
             s.add(LoginAttempt(
                 username=username,
-                ip_address=actor.ip or "-",
+                ip_address=ip,
                 success=success,
                 user_agent=(actor.user_agent or None) and actor.user_agent[:500],
             ))
@@ -308,7 +317,7 @@ def change_password(actor: Actor, current_password: str, new_password: str,
     if (p := password_problem(new_password or "")) is not None:
         problems["new_password"] = p
     if new_password != confirm_password:
-        problems["confirm_password"] = "Konfirmasi password tidak sama."
+        problems["confirm_password"] = "Konfirmasi password tidak sama."  # noqa: S105
     with unit_of_work(actor) as uow:
         user = uow.session.get(User, actor.user_id)
         if user is None:

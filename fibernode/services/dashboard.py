@@ -12,7 +12,7 @@ from sqlmodel import select
 from fibernode import clock
 from fibernode.db import new_session
 from fibernode.models import Customer, CustomerStatus, Invoice
-from fibernode.services.context import Actor
+from fibernode.services.context import Actor, require_user
 from fibernode.services.errors import PermissionDenied
 from fibernode.services.scoping import scoped
 
@@ -51,11 +51,13 @@ def dashboard_stats(actor: Actor, owner_id: uuid.UUID | None = None,
         on: The day whose month is reported (default today).
 
     Raises:
+        AuthenticationRequired: when nobody is logged in.
         PermissionDenied: when a mitra asks for another owner.
     """
-    if owner_id is not None and not (actor.is_superadmin or actor.is_system):
-        if owner_id != actor.user_id:
-            raise PermissionDenied()
+    require_user(actor)
+    if (owner_id is not None and owner_id != actor.user_id
+            and not (actor.is_superadmin or actor.is_system)):
+        raise PermissionDenied()
     period = clock.current_period(on)
     with new_session() as s:
         cust = scoped(

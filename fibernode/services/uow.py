@@ -63,7 +63,7 @@ class UnitOfWork:
             resource=resource,
             resource_id=resource_id,
             meta=_jsonable(meta) or None,
-            ip_address=(self.actor.ip or None),
+            ip_address=(self.actor.ip or "")[:45] or None,  # VARCHAR(45)
         )
         self.session.add(row)
         return row

@@ -1,0 +1,140 @@
+"""Shared fixtures: real PostgreSQL and SQLite databases migrated by alembic.
+
+The suite needs PostgreSQL and Redis on 127.0.0.1 (``scripts/test.sh`` starts
+them). Override with ``TEST_PG_ADMIN_URL`` / ``TEST_REDIS_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from sqlmodel import SQLModel
+
+PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+# Settings are read from the environment once; pin the test values before any
+# fibernode module caches them.
+os.environ.setdefault("APP_ENV", "test")
+os.environ.setdefault("LOGIN_MAX_ATTEMPTS", "5")
+os.environ.setdefault("LOGIN_LOCKOUT_MINUTES", "15")
+
+from argon2 import PasswordHasher  # noqa: E402
+
+from fibernode import db as fn_db  # noqa: E402
+from fibernode.config import reset_settings  # noqa: E402
+from fibernode.services import passwords  # noqa: E402
+
+# Still Argon2id, with the cheapest parameters: the suite hashes thousands of
+# passwords, and hashing cost is not what these tests are about.
+passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+def pg_url_for(name: str) -> str:
+    """SQLAlchemy URL of database ``name`` on the test server."""
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base.replace('postgresql://', 'postgresql+psycopg://', 1)}/{name}"
+
+
+def create_pg_database(prefix: str) -> tuple[str, str]:
+    """Create a fresh PostgreSQL database; returns (name, SQLAlchemy URL)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name, pg_url_for(name)
+
+
+def drop_pg_database(name: str) -> None:
+    """Drop a test database, cutting off any connection left open."""
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def migrate(url: str) -> None:
+    """Run every alembic migration against ``url``."""
+    from alembic import command
+
+    from fibernode.cli import alembic_config
+
+    engine = fn_db.create_engine_for(url)
+    try:
+        with engine.begin() as conn:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            cfg.attributes["configure_logger"] = False
+            command.upgrade(cfg, "head")
+    finally:
+        engine.dispose()
+
+
+def wipe(engine: sa.Engine) -> None:
+    """Empty every table (keeps the schema and alembic_version)."""
+    tables = [t.name for t in SQLModel.metadata.sorted_tables]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in reversed(tables):
+                conn.execute(sa.text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """URL of a migrated PostgreSQL database for the whole run."""
+    try:
+        name, url = create_pg_database("fibernode_test")
+    except psycopg.OperationalError as exc:  # pragma: no cover - environment problem
+        pytest.exit(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc}", returncode=3)
+    migrate(url)
+    yield url
+    drop_pg_database(name)
+
+
+@pytest.fixture(scope="session")
+def sqlite_database(tmp_path_factory) -> str:
+    """URL of a migrated SQLite file database for the whole run."""
+    path: Path = tmp_path_factory.mktemp("sqlite") / "fibernode.db"
+    url = f"sqlite:///{path}"
+    migrate(url)
+    return url
+
+
+def _use_engine(url: str) -> Iterator[sa.Engine]:
+    reset_settings()
+    engine = fn_db.create_engine_for(url)
+    wipe(engine)
+    fn_db.set_engine(engine)
+    try:
+        yield engine
+    finally:
+        fn_db.set_engine(None)
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request) -> Iterator[sa.Engine]:
+    """An empty migrated database, once on SQLite and once on PostgreSQL."""
+    url = request.getfixturevalue(
+        "sqlite_database" if request.param == "sqlite" else "pg_database"
+    )
+    yield from _use_engine(url)
+
+
+@pytest.fixture
+def pg(pg_database) -> Iterator[sa.Engine]:
+    """An empty migrated PostgreSQL database (for races and PostgreSQL-only rules)."""
+    yield from _use_engine(pg_database)
+
+
+@pytest.fixture
+def world(db):
+    """Seeded demo data (superadmin, 5 packages, 2 mitra, 3 subscribers) with actors."""
+    from tests.factories import World
+
+    return World.seeded()

@@ -1,0 +1,218 @@
+"""Who may call which use case: the permission matrix and tenant scoping."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import select
+
+import fibernode.services
+from fibernode.db import new_session
+from fibernode.models import ActivityLog, UserSession
+from fibernode.services import activity, auth, dashboard, maintenance, seed, settings, users
+from fibernode.services.context import Actor
+from fibernode.services.errors import AuthenticationRequired, NotFound, PermissionDenied
+from tests.factories import ADMIN_PASSWORD, MITRA_PASSWORD
+
+OK = "allowed"
+ACTORS = ("superadmin", "owning_mitra", "other_mitra", "anonymous")
+
+# Functions that take an actor first but are the machinery use cases are built from
+# (guards and the transaction), not use cases themselves.
+NOT_USE_CASES = {
+    "context.require_user",
+    "context.require_superadmin",
+    "scoping.can_touch_owner",
+    "uow.unit_of_work",
+}
+
+
+def pick(world, key: str) -> Actor:
+    return {
+        "superadmin": world.admin,
+        "owning_mitra": world.mitra_a,
+        "other_mitra": world.mitra_b,
+        "anonymous": world.anonymous,
+    }[key]
+
+
+def password_of(actor: Actor) -> str:
+    return ADMIN_PASSWORD if actor.is_superadmin else MITRA_PASSWORD
+
+
+def mitra1_session_id(world):
+    """A live session of the owning mitra (opened by the fixture's login)."""
+    with new_session() as s:
+        return s.exec(select(UserSession.id).where(
+            UserSession.user_id == world.mitra_a.user_id)).first()
+
+
+def logout_mitra1(world, actor: Actor) -> None:
+    token = auth.login(Actor.anonymous("10.9.9.9", "pytest"), "mitra1", MITRA_PASSWORD).token
+    auth.logout(actor, token)
+    assert auth.resolve_session(token) is None
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row of the matrix: a use case call and the outcome for each actor."""
+
+    use_case: str  # "module.function"
+    call: Callable[[Any, Actor], object]
+    superadmin: Any
+    owning_mitra: Any
+    other_mitra: Any
+    anonymous: Any
+    variant: str = ""
+
+    @property
+    def id(self) -> str:
+        return self.use_case + (f":{self.variant}" if self.variant else "")
+
+
+def everyone(use_case, call, variant=""):
+    return Case(use_case, call, OK, OK, OK, OK, variant)
+
+
+def logged_in(use_case, call, variant=""):
+    return Case(use_case, call, OK, OK, OK, AuthenticationRequired, variant)
+
+
+def superadmin_only(use_case, call, variant=""):
+    return Case(use_case, call, OK, PermissionDenied, PermissionDenied,
+                AuthenticationRequired, variant)
+
+
+MATRIX = [
+    everyone("auth.login",
+             lambda w, a: auth.login(a, "mitra1", MITRA_PASSWORD)),
+    # The session token is the credential: whoever holds it may end that session.
+    everyone("auth.logout", logout_mitra1),
+    logged_in("auth.list_my_sessions",
+              lambda w, a: auth.list_my_sessions(a)),
+    Case("auth.revoke_my_session",
+         lambda w, a: auth.revoke_my_session(a, mitra1_session_id(w)),
+         superadmin=NotFound, owning_mitra=OK, other_mitra=NotFound,
+         anonymous=AuthenticationRequired, variant="session-of-mitra1"),
+    logged_in("auth.change_password",
+              lambda w, a: auth.change_password(a, password_of(a), "GantiBaru2024",
+                                                "GantiBaru2024")),
+    logged_in("users.get_profile", lambda w, a: users.get_profile(a)),
+    logged_in("users.update_profile",
+              lambda w, a: users.update_profile(a, name="Nama Baru", phone="081234567890")),
+    superadmin_only("users.create_mitra",
+                    lambda w, a: users.create_mitra(a, username="mitra3",
+                                                    password="Mitra3Baru!",
+                                                    name="Mitra Tiga",
+                                                    business_name="Net Tiga")),
+    superadmin_only("users.set_user_active",
+                    lambda w, a: users.set_user_active(a, w.user_id("mitra2"), False),
+                    variant="deactivate-mitra2"),
+    logged_in("users.list_owners", lambda w, a: users.list_owners(a)),
+    everyone("settings.get_branding", lambda w, a: settings.get_branding(a)),
+    superadmin_only("settings.ensure_defaults", lambda w, a: settings.ensure_defaults(a)),
+    superadmin_only("settings.record_app_version",
+                    lambda w, a: settings.record_app_version(a, "9.9.9")),
+    logged_in("dashboard.dashboard_stats", lambda w, a: dashboard.dashboard_stats(a)),
+    Case("dashboard.dashboard_stats",
+         lambda w, a: dashboard.dashboard_stats(a, owner_id=w.mitra_a.user_id),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
+    superadmin_only("activity.list_activity", lambda w, a: activity.list_activity(a)),
+    superadmin_only("maintenance.cleanup", lambda w, a: maintenance.cleanup(a)),
+    superadmin_only("seed.seed", lambda w, a: seed.seed(a, demo=True)),
+]
+
+
+def audit_count() -> int:
+    with new_session() as s:
+        return s.exec(select(sa.func.count()).select_from(ActivityLog)).one()
+
+
+@pytest.mark.parametrize(
+    ("case", "actor_key"),
+    [pytest.param(case, key, id=f"{case.id}-{key}") for case in MATRIX for key in ACTORS],
+)
+def test_permission_matrix(world, case: Case, actor_key: str):
+    expected = getattr(case, actor_key)
+    actor = pick(world, actor_key)
+    if expected == OK:
+        case.call(world, actor)
+        return
+    before = audit_count()
+    with pytest.raises(expected) as exc:
+        case.call(world, actor)
+    # Exactly that class, not a subclass standing in for it, with a user-facing message.
+    assert type(exc.value) is expected
+    assert exc.value.message
+    # A refused call leaves no trace in the audit trail (it changed nothing).
+    assert audit_count() == before
+
+
+def discovered_use_cases() -> set[str]:
+    """Every public module-level function in fibernode.services whose first parameter
+    is ``actor``."""
+    found = set()
+    for info in pkgutil.iter_modules(fibernode.services.__path__):
+        module = importlib.import_module(f"fibernode.services.{info.name}")
+        for name, fn in inspect.getmembers(module, inspect.isfunction):
+            if name.startswith("_") or fn.__module__ != module.__name__:
+                continue
+            params = list(inspect.signature(fn).parameters)
+            if params and params[0] == "actor":
+                found.add(f"{info.name}.{name}")
+    return found
+
+
+def test_matrix_covers_every_use_case():
+    discovered = discovered_use_cases()
+    covered = {case.use_case for case in MATRIX}
+    missing = discovered - covered - NOT_USE_CASES
+    assert not missing, f"use cases without a permission-matrix row: {sorted(missing)}"
+    stale = (covered | NOT_USE_CASES) - discovered
+    assert not stale, f"matrix rows for functions that no longer exist: {sorted(stale)}"
+
+
+def test_matrix_ids_are_unique():
+    ids = [case.id for case in MATRIX]
+    assert len(ids) == len(set(ids))
+
+
+# --- scoping -----------------------------------------------------------------------------
+
+
+def test_dashboard_counts_only_the_actors_own_subscribers(world):
+    assert dashboard.dashboard_stats(world.mitra_a).active_customers == 2
+    assert dashboard.dashboard_stats(world.mitra_b).active_customers == 0
+    assert dashboard.dashboard_stats(world.admin).active_customers == 3
+    assert dashboard.dashboard_stats(
+        world.admin, owner_id=world.mitra_a.user_id).active_customers == 2
+    assert dashboard.dashboard_stats(
+        world.admin, owner_id=world.mitra_b.user_id).active_customers == 0
+    # A mitra naming itself is the same as not filtering.
+    assert dashboard.dashboard_stats(
+        world.mitra_a, owner_id=world.mitra_a.user_id).active_customers == 2
+
+
+def test_list_owners_for_a_mitra_is_only_itself(world):
+    assert [o.id for o in users.list_owners(world.mitra_a)] == [world.mitra_a.user_id]
+    assert [o.business_name for o in users.list_owners(world.mitra_b)] == ["Net Mekarjaya"]
+    assert sorted(o.business_name for o in users.list_owners(world.admin)) == [
+        "FiberNode Pusat", "Net Mekarjaya", "WiFi Sukamaju"]
+
+
+def test_list_owners_hides_inactive_owners(world):
+    users.set_user_active(world.admin, world.user_id("mitra2"), False)
+    assert "Net Mekarjaya" not in {o.business_name for o in users.list_owners(world.admin)}
+
+
+def test_system_actor_sees_everything(world):
+    assert dashboard.dashboard_stats(Actor.system("report")).active_customers == 3
+    assert len(users.list_owners(Actor.system("report"))) == 3

@@ -1,0 +1,198 @@
+"""The unit of work (one transaction, its audit rows, after-commit hooks) and scoping."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import pytest
+from sqlmodel import select
+
+from fibernode.db import new_session
+from fibernode.models import ActivityLog, Customer, Setting, UserRole
+from fibernode.services import users
+from fibernode.services.context import Actor, require_superadmin, require_user
+from fibernode.services.errors import AuthenticationRequired, Conflict, PermissionDenied
+from fibernode.services.scoping import can_touch_owner, scoped
+from fibernode.services.uow import unit_of_work
+
+
+class Boom(Exception):
+    pass
+
+
+def audit_actions() -> list[str]:
+    with new_session() as s:
+        return list(s.exec(select(ActivityLog.action)).all())
+
+
+def setting(key: str) -> str | None:
+    with new_session() as s:
+        return s.exec(select(Setting.value).where(Setting.key == key)).first()
+
+
+# --- transaction and audit ---------------------------------------------------------------
+
+
+def test_audit_row_commits_with_the_change(db):
+    with unit_of_work(Actor.system()) as uow:
+        uow.session.add(Setting(key="k", value="v"))
+        uow.audit("test.write", "settings", None, key="k")
+    assert setting("k") == "v"
+    assert audit_actions() == ["test.write"]
+
+
+def test_failure_after_auditing_leaves_neither_change_nor_audit_row(db):
+    with pytest.raises(Boom), unit_of_work(Actor.system()) as uow:
+        uow.session.add(Setting(key="k", value="v"))
+        uow.session.flush()  # the rows really reach the database first
+        uow.audit("test.write", "settings", None, key="k")
+        uow.session.flush()
+        raise Boom()
+    assert setting("k") is None
+    assert audit_actions() == []
+
+
+def test_service_errors_roll_back_too(world):
+    before = audit_actions()
+    with pytest.raises(Conflict):
+        users.set_user_active(world.admin, world.user_id("mitra1"), False)
+    assert audit_actions() == before
+
+
+def test_audit_row_records_actor_ip_and_json_safe_meta(world):
+    rid = uuid.uuid4()
+    with unit_of_work(world.mitra_a.with_client("192.0.2.7", "ua")) as uow:
+        uow.audit("test.meta", "things", rid, role=UserRole.MITRA, ids={rid}, n=3,
+                  nested={"who": uuid.UUID(int=1)}, nothing=None)
+    with new_session() as s:
+        log = s.exec(select(ActivityLog).where(ActivityLog.action == "test.meta")).one()
+    assert log.user_id == world.mitra_a.user_id
+    assert log.ip_address == "192.0.2.7"
+    assert log.resource_id == rid
+    assert log.meta == {"role": "mitra", "ids": [str(rid)], "n": 3,
+                        "nested": {"who": str(uuid.UUID(int=1))}, "nothing": None}
+
+
+def test_audit_truncates_an_overlong_client_address(db):
+    chain = "203.0.113.250, 198.51.100.250, 192.0.2.250, 10.0.0.250"
+    with unit_of_work(Actor.anonymous(chain)) as uow:
+        uow.audit("test.ip")
+    with new_session() as s:
+        assert s.exec(select(ActivityLog.ip_address)).one() == chain[:45]
+
+
+def test_audit_of_a_named_system_job_records_the_job(db):
+    with unit_of_work(Actor.system("billing")) as uow:
+        uow.audit("test.job")
+    with unit_of_work(Actor.system()) as uow:
+        uow.audit("test.plain")
+    with new_session() as s:
+        rows = {r.action: r for r in s.exec(select(ActivityLog)).all()}
+    assert rows["test.job"].meta == {"job": "billing"}
+    assert rows["test.job"].user_id is None and rows["test.job"].ip_address is None
+    assert rows["test.plain"].meta is None
+
+
+# --- after-commit hooks ------------------------------------------------------------------
+
+
+def test_after_commit_hooks_run_only_after_the_commit(db):
+    seen = []
+
+    def hook():
+        # Another connection can already see the committed row.
+        seen.append(("hook", setting("k")))
+
+    with unit_of_work(Actor.system()) as uow:
+        uow.session.add(Setting(key="k", value="v"))
+        uow.after_commit(hook)
+        uow.session.flush()
+        seen.append(("body done", None))
+    assert seen == [("body done", None), ("hook", "v")]
+
+
+def test_after_commit_hooks_never_run_on_rollback(db):
+    calls = []
+    with pytest.raises(Boom), unit_of_work(Actor.system()) as uow:
+        uow.after_commit(lambda: calls.append("hook"))
+        raise Boom()
+    assert calls == []
+
+
+def test_a_failing_hook_does_not_undo_the_commit(db, caplog):
+    calls = []
+
+    def bad_hook():
+        raise RuntimeError("notifier down")
+
+    with caplog.at_level(logging.ERROR, logger="fibernode.services.uow"), \
+            unit_of_work(Actor.system()) as uow:
+        uow.session.add(Setting(key="k", value="v"))
+        uow.audit("test.write")
+        uow.after_commit(bad_hook)
+        uow.after_commit(lambda: calls.append("second"))
+
+    assert setting("k") == "v"
+    assert audit_actions() == ["test.write"]
+    assert calls == ["second"]  # later hooks still run
+    assert "after-commit hook failed" in caplog.text
+
+
+def test_hooks_run_in_registration_order(db):
+    calls = []
+    with unit_of_work(Actor.system()) as uow:
+        for i in range(3):
+            uow.after_commit(lambda i=i: calls.append(i))
+    assert calls == [0, 1, 2]
+
+
+# --- guards and scoping ------------------------------------------------------------------
+
+
+def test_scoped_rejects_anonymous(world):
+    with pytest.raises(AuthenticationRequired):
+        scoped(select(Customer), world.anonymous, Customer.owner_id)
+    # A user id without a role is not a login either.
+    with pytest.raises(AuthenticationRequired):
+        scoped(select(Customer), Actor(user_id=world.mitra_a.user_id), Customer.owner_id)
+
+
+def test_scoped_narrows_mitra_to_their_rows(world):
+    def names(actor):
+        with new_session() as s:
+            stmt = scoped(select(Customer.name), actor, Customer.owner_id)
+            return sorted(s.exec(stmt).all())
+
+    assert names(world.mitra_a) == ["Ahmad Fauzi", "Dewi Lestari"]
+    assert names(world.mitra_b) == []
+    assert names(world.admin) == ["Ahmad Fauzi", "Dewi Lestari", "Rudi Hartono"]
+    assert names(Actor.system("report")) == ["Ahmad Fauzi", "Dewi Lestari", "Rudi Hartono"]
+
+
+def test_can_touch_owner(world):
+    a, b = world.mitra_a.user_id, world.mitra_b.user_id
+    assert can_touch_owner(world.mitra_a, a)
+    assert not can_touch_owner(world.mitra_a, b)
+    assert can_touch_owner(world.admin, b)
+    assert can_touch_owner(Actor.system(), a)
+    assert not can_touch_owner(world.anonymous, None)
+    assert not can_touch_owner(world.anonymous, a)
+
+
+def test_require_guards():
+    anonymous = Actor.anonymous("10.0.0.1")
+    mitra = Actor(user_id=uuid.uuid4(), role=UserRole.MITRA)
+    admin = Actor(user_id=uuid.uuid4(), role=UserRole.SUPERADMIN)
+    with pytest.raises(AuthenticationRequired):
+        require_user(anonymous)
+    with pytest.raises(AuthenticationRequired):
+        require_superadmin(anonymous)
+    with pytest.raises(PermissionDenied):
+        require_superadmin(mitra)
+    # A role without a user id (a forged or half-built actor) is not a superadmin.
+    with pytest.raises(AuthenticationRequired):
+        require_superadmin(Actor(role=UserRole.SUPERADMIN))
+    require_user(mitra)
+    require_superadmin(admin)
+    require_superadmin(Actor.system())

@@ -1,0 +1,247 @@
+"""The alembic migrations: fresh upgrade, no drift from the models, clean downgrade,
+and the constraints the schema promises, on PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.command import downgrade, upgrade
+from alembic.migration import MigrationContext
+from sqlmodel import SQLModel, select
+
+import fibernode.models  # noqa: F401  (registers every table)
+from fibernode import clock
+from fibernode.cli import alembic_config
+from fibernode.db import create_engine_for, new_session
+from fibernode.models import (
+    ActivityLog,
+    Customer,
+    Invoice,
+    Package,
+    Payment,
+    PaymentMethod,
+    User,
+    UserRole,
+    UserSession,
+)
+from fibernode.services import auth, users
+from fibernode.services.context import Actor
+from fibernode.services.seed import seed
+from tests.conftest import create_pg_database, drop_pg_database
+from tests.factories import MITRA_PASSWORD
+
+TABLES = {
+    "users", "packages", "customers", "invoices", "payments", "wa_sessions",
+    "wa_message_logs", "settings", "refresh_tokens", "activity_logs", "wa_message_queue",
+    "login_attempts", "user_sessions",
+}
+FK_VIOLATION = "(?i)foreign key"
+ENUM_TYPES = {"user_role", "payment_status", "customer_status", "wa_session_status",
+              "payment_method"}
+
+
+def alembic(engine: sa.Engine, action: str, revision: str) -> None:
+    """Run ``alembic upgrade|downgrade revision`` on ``engine``."""
+    run = {"upgrade": upgrade, "downgrade": downgrade}[action]
+    with engine.begin() as conn:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        cfg.attributes["configure_logger"] = False
+        run(cfg, revision)
+
+
+def tables(engine: sa.Engine) -> set[str]:
+    return set(sa.inspect(engine).get_table_names())
+
+
+def drift(engine: sa.Engine) -> list:
+    """What autogenerate would change to make the database match the models."""
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        return compare_metadata(context, SQLModel.metadata)
+
+
+def pg_enum_types(engine: sa.Engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(conn.execute(
+            sa.text("SELECT typname FROM pg_type WHERE typname = ANY(:names)"),
+            {"names": list(ENUM_TYPES)},
+        ).scalars())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh(request, tmp_path) -> Iterator[sa.Engine]:
+    """An engine on a brand-new, never migrated database."""
+    if request.param == "sqlite":
+        engine = create_engine_for(f"sqlite:///{tmp_path / 'fresh.db'}")
+        yield engine
+        engine.dispose()
+        return
+    name, url = create_pg_database("fibernode_migration")
+    engine = create_engine_for(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        drop_pg_database(name)
+
+
+def test_upgrade_head_creates_every_table(fresh):
+    assert tables(fresh) == set()
+    alembic(fresh, "upgrade", "head")
+    assert tables(fresh) == TABLES | {"alembic_version"}
+    with fresh.connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() \
+            == "0001"
+    if fresh.dialect.name == "postgresql":
+        assert pg_enum_types(fresh) == ENUM_TYPES
+
+
+def test_models_and_migrations_do_not_drift(fresh):
+    alembic(fresh, "upgrade", "head")
+    assert drift(fresh) == []
+    # The comparison really reads the database: against no models, every table would go.
+    with fresh.connect() as conn:
+        context = MigrationContext.configure(conn)
+        removed = {diff[1].name for diff in compare_metadata(context, sa.MetaData())
+                   if diff[0] == "remove_table"}
+    assert removed == TABLES
+
+
+def test_downgrade_to_base_removes_everything(fresh):
+    alembic(fresh, "upgrade", "head")
+    alembic(fresh, "downgrade", "base")
+
+    # Alembic keeps its (now empty) bookkeeping table.
+    assert tables(fresh) == {"alembic_version"}
+    with fresh.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar() == 0
+    if fresh.dialect.name == "postgresql":
+        assert pg_enum_types(fresh) == set()
+
+    # And the round trip works: nothing left behind blocks a new upgrade.
+    alembic(fresh, "upgrade", "head")
+    assert tables(fresh) == TABLES | {"alembic_version"}
+    assert drift(fresh) == []
+
+
+# --- constraints on the migrated schema --------------------------------------------------
+
+
+@pytest.fixture
+def seeded(db):
+    """The demo data, seeded through the service."""
+    seed(Actor.system("seed"), demo=True)
+    return db
+
+
+def one(model, **where):
+    with new_session() as s:
+        q = select(model)
+        for column, value in where.items():
+            q = q.where(getattr(model, column) == value)
+        return s.exec(q).one()
+
+
+def invoice_for(customer: Customer, period: str) -> Invoice:
+    return Invoice(customer_id=customer.id, owner_id=customer.owner_id, period=period,
+                   amount=customer.total_bill, total_amount=customer.total_bill,
+                   due_date=clock.today())
+
+
+def add(*rows) -> None:
+    with new_session() as s:
+        s.add_all(rows)
+        s.commit()
+
+
+def execute(stmt) -> None:
+    with new_session() as s:
+        s.exec(stmt)
+        s.commit()
+
+
+def test_one_invoice_per_customer_and_period(seeded):
+    ahmad = one(Customer, name="Ahmad Fauzi")
+    add(invoice_for(ahmad, "2026-01"))
+    add(invoice_for(ahmad, "2026-02"))
+    with pytest.raises(sa.exc.IntegrityError, match="period"):
+        add(invoice_for(ahmad, "2026-01"))
+    # Another customer may have the same period.
+    add(invoice_for(one(Customer, name="Dewi Lestari"), "2026-01"))
+
+
+def test_business_name_is_unique(seeded):
+    with pytest.raises(sa.exc.IntegrityError, match="business_name"):
+        add(User(username="mitra9", password_hash="x", name="Sembilan", role=UserRole.MITRA,
+                 business_name="WiFi Sukamaju"))
+
+
+def test_username_is_unique(seeded):
+    with pytest.raises(sa.exc.IntegrityError, match="username"):
+        add(User(username="mitra1", password_hash="x", name="Kembar", role=UserRole.MITRA,
+                 business_name="Net Kembar"))
+
+
+def test_deleting_a_package_in_use_is_refused(seeded):
+    with pytest.raises(sa.exc.IntegrityError, match=FK_VIOLATION):
+        execute(sa.delete(Package).where(Package.name == "Paket 10 Mbps"))
+    assert one(Package, name="Paket 10 Mbps")
+    # An unused package can go.
+    execute(sa.delete(Package).where(Package.name == "Paket 30 Mbps"))
+    with new_session() as s:
+        assert s.exec(select(Package).where(Package.name == "Paket 30 Mbps")).first() is None
+
+
+def test_deleting_an_owner_of_subscribers_is_refused(seeded):
+    with pytest.raises(sa.exc.IntegrityError, match=FK_VIOLATION):
+        execute(sa.delete(User).where(User.username == "mitra1"))
+
+
+def test_deleting_a_customer_cascades_to_invoices_and_payments(seeded):
+    ahmad, dewi = one(Customer, name="Ahmad Fauzi"), one(Customer, name="Dewi Lestari")
+    paid = invoice_for(ahmad, "2026-01")
+    add(paid, invoice_for(ahmad, "2026-02"), invoice_for(dewi, "2026-01"))
+    add(Payment(invoice_id=paid.id, owner_id=ahmad.owner_id, amount=100_000,
+                method=PaymentMethod.CASH, recorded_by=ahmad.owner_id))
+
+    execute(sa.delete(Customer).where(Customer.id == ahmad.id))
+
+    with new_session() as s:
+        assert [i.customer_id for i in s.exec(select(Invoice)).all()] == [dewi.id]
+        assert s.exec(select(Payment)).all() == []
+
+
+def test_deleting_a_user_keeps_their_audit_rows_without_the_user(seeded):
+    mitra2 = auth.login(Actor.anonymous("10.9.0.1"), "mitra2", MITRA_PASSWORD).actor
+    users.update_profile(mitra2, name="Siti R.")
+    log_ids = [log.id for log in _logs_of(mitra2.user_id)]
+    assert len(log_ids) == 2  # auth.login and user.profile_update
+
+    execute(sa.delete(User).where(User.id == mitra2.user_id))
+
+    with new_session() as s:
+        rows = [s.get(ActivityLog, i) for i in log_ids]
+        assert all(row is not None and row.user_id is None for row in rows)
+        # Their web sessions go with them (CASCADE).
+        assert s.exec(select(UserSession).where(
+            UserSession.user_id == mitra2.user_id)).all() == []
+
+
+def _logs_of(user_id: uuid.UUID) -> list[ActivityLog]:
+    with new_session() as s:
+        return list(s.exec(select(ActivityLog).where(ActivityLog.user_id == user_id)).all())
+
+
+def test_check_constraints(seeded):
+    ahmad = one(Customer, name="Ahmad Fauzi")
+    bad = invoice_for(ahmad, "2026-03")
+    bad.paid_amount = -1
+    with pytest.raises(sa.exc.IntegrityError, match="ck_invoices_paid_amount"):
+        add(bad)
+    with pytest.raises(sa.exc.IntegrityError, match="ck_customers_billing_date"):
+        execute(sa.update(Customer).where(Customer.id == ahmad.id).values(billing_date=29))
