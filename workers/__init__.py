@@ -1,0 +1,1 @@
+"""Celery app and tasks; tasks call fibernode.services and hold no business logic."""

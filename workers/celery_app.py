@@ -1,0 +1,141 @@
+"""The Celery application shared by the web app, the worker and beat.
+
+Start the processes with::
+
+    celery -A workers.celery_app worker --loglevel=INFO
+    celery -A workers.celery_app beat --loglevel=INFO
+
+Broker and result backend come from :func:`fibernode.config.get_settings`:
+
+* **Embedded (default, no configuration).** Without ``REDIS_URL`` Celery uses
+  kombu's SQLAlchemy transport on a SQLite file (``data/celery-broker.db``) and
+  the SQLAlchemy result backend on ``data/celery-results.db``. It is a real
+  broker shared by every process on the machine and needs no server, which is
+  what a first run or a small single-box install wants. It polls the file once
+  a second and supports neither broadcast nor remote control (``celery inspect``).
+* **Redis (production).** With ``REDIS_URL`` set, broker and results go to
+  Redis (``CELERY_BROKER_URL`` / ``CELERY_RESULT_BACKEND`` override both).
+  Production mode requires Redis.
+
+Scheduled times are wall-clock times in Asia/Jakarta (``timezone``); Celery
+still stores and transmits UTC (``enable_utc``).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+from celery import Celery
+from celery.schedules import crontab
+from celery.signals import beat_init
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from fibernode.config import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+TIMEZONE = "Asia/Jakarta"
+WORKER_HEARTBEAT_INTERVAL = timedelta(seconds=60)
+# SQLite waits this long for another process's write lock before failing.
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+
+
+def beat_schedule() -> dict[str, dict]:
+    """The periodic jobs, as a fresh dict per app (billing jobs join here later)."""
+    return {
+        "maintenance-cleanup": {
+            "task": "workers.tasks.cleanup",
+            # 03:30 Asia/Jakarta: crontabs follow the app's ``timezone``.
+            "schedule": crontab(hour=3, minute=30),
+        },
+        "worker-heartbeat": {
+            "task": "workers.tasks.heartbeat",
+            "schedule": WORKER_HEARTBEAT_INTERVAL,
+            # Only beat sends this, so it also proves that beat is alive.
+            "kwargs": {"source": "beat"},
+        },
+    }
+
+
+def _sqlite_file(url: str, prefix: str) -> Path | None:
+    """The SQLite file behind a ``sqla+sqlite://`` / ``db+sqlite://`` URL, if any."""
+    if not url.startswith(prefix + "sqlite"):
+        return None
+    try:
+        database = make_url(url[len(prefix):]).database
+    except ArgumentError:
+        return None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _ensure_parent_dir(path: Path | None) -> None:
+    if path is not None:
+        path.expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+
+
+def make_app(settings: Settings | None = None) -> Celery:
+    """Build a configured Celery app.
+
+    Args:
+        settings: The configuration to use (default: the process-wide settings).
+
+    Returns:
+        The app; the worker imports ``workers.tasks`` through ``include``.
+    """
+    settings = settings or get_settings()
+    broker_url = settings.celery_broker_url
+    backend_url = settings.celery_result_backend
+
+    app = Celery("fibernode", broker=broker_url, backend=backend_url,
+                 include=["workers.tasks"])
+    app.conf.update(
+        timezone=TIMEZONE,
+        enable_utc=True,
+        task_acks_late=True,
+        worker_prefetch_multiplier=1,
+        task_reject_on_worker_lost=True,
+        broker_connection_retry_on_startup=True,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        beat_schedule=beat_schedule(),
+        beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
+    )
+
+    broker_file = _sqlite_file(broker_url, "sqla+") or _sqlite_file(broker_url, "sqlalchemy+")
+    if broker_file is not None:
+        # SQLite cannot create the directory of its file; every process that
+        # touches the broker (web app, worker, beat) builds this app first.
+        _ensure_parent_dir(broker_file)
+        # These options go straight to ``sqlalchemy.create_engine`` in kombu's
+        # transport, so only engine arguments belong here (no polling_interval).
+        app.conf.broker_transport_options = {
+            "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+        }
+    backend_file = _sqlite_file(backend_url, "db+")
+    if backend_file is not None:
+        _ensure_parent_dir(backend_file)
+        app.conf.database_engine_options = {
+            "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+        }
+    return app
+
+
+app = make_app()
+
+
+@beat_init.connect
+def _prepare_beat_dir(sender, **_kwargs) -> None:
+    """Create the directory of beat's schedule file (beat only; before it opens it)."""
+    filename = getattr(sender, "schedule_filename", None)
+    if filename:
+        try:
+            _ensure_parent_dir(Path(filename))
+        except OSError:  # pragma: no cover - beat reports the real error itself
+            log.warning("cannot create the directory of %s", filename)
