@@ -183,7 +183,8 @@ def load_settings() -> Settings:
         wa_mode=_env("WA_MODE", "outbox").lower(),
         public_url=_env("PUBLIC_URL", "http://localhost:3000"),
         frontend_port=_env_int("FRONTEND_PORT", 3000),
-        backend_port=_env_int("BACKEND_PORT", 8000),
+        # Reflex's production mode serves the pages and the backend on one port.
+        backend_port=_env_int("BACKEND_PORT", _env_int("FRONTEND_PORT", 3000)),
     )
 
 

@@ -1,0 +1,44 @@
+"""The Reflex app: pages, theme, splash, and the REST API under /api."""
+
+from __future__ import annotations
+
+import logging
+
+import reflex as rx
+
+from fibernode import __version__
+from fibernode.api import api
+from fibernode.components.splash import splash
+from fibernode.config import get_settings
+from fibernode.pages import admin_activity, dashboard, login, profile  # noqa: F401
+from fibernode.services import settings as settings_service
+from fibernode.services.context import Actor
+
+log = logging.getLogger("fibernode")
+
+# Refuse to serve production with development or placeholder secrets.
+get_settings().validate_for_startup()
+
+
+def _record_version() -> None:
+    """Write the running version to the ``app_version`` setting at startup."""
+    try:
+        settings_service.record_app_version(Actor.system("startup"), __version__)
+    except Exception:  # noqa: BLE001 - an unmigrated database must not stop the server
+        log.exception("could not record app_version; run `python -m fibernode.cli migrate`")
+
+
+app = rx.App(
+    stylesheets=["/styles.css"],
+    head_components=[
+        rx.el.meta(name="theme-color", content="#3B82F6"),
+        rx.el.meta(name="description", content=settings_service.DEFAULTS["meta_description"]),
+        rx.el.link(rel="icon", href="/favicon.svg", type="image/svg+xml"),
+        rx.el.link(rel="apple-touch-icon", href="/logo.svg"),
+    ],
+    # The splash sits inside the state and theme providers but outside the
+    # pages, so it plays once per app open rather than on every navigation.
+    extra_app_wraps={(3, "Splash"): lambda stateful: splash() if stateful else None},
+    api_transformer=api,
+)
+app.register_lifespan_task(_record_version)

@@ -1,0 +1,31 @@
+"""The menu: one registry for the sidebar and the bottom navigation.
+
+Only pages that exist are listed; later features add their entries here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """A menu entry."""
+
+    label: str
+    icon: str
+    href: str
+    admin_only: bool = False
+    in_bottom_nav: bool = False
+
+
+MAIN_NAV = [
+    NavItem("Dashboard", "layout_dashboard", "/", in_bottom_nav=True),
+]
+ADMIN_NAV = [
+    NavItem("Log Aktivitas", "scroll_text", "/admin/activity", admin_only=True),
+]
+ACCOUNT_NAV = [
+    NavItem("Profil", "user_round", "/profile", in_bottom_nav=True),
+]
+BOTTOM_NAV = [item for item in MAIN_NAV + ACCOUNT_NAV if item.in_bottom_nav]

@@ -1,0 +1,1 @@
+"""One module per route; each holds its page's own substate."""

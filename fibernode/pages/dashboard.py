@@ -1,0 +1,126 @@
+"""``/``: the day's figures for the logged-in role."""
+
+from __future__ import annotations
+
+import uuid
+
+import reflex as rx
+
+from fibernode.components.layout import app_shell
+from fibernode.components.ui import page_title, stat_card
+from fibernode.formatting import month_year, number, rupiah
+from fibernode.services import dashboard, users
+from fibernode.services.errors import ServiceError
+from fibernode.state.branding import BrandingState
+from fibernode.state.session import SessionState, current_actor
+
+ALL_OWNERS = "all"
+
+
+class DashboardState(rx.State):
+    """Formatted figures; the numbers come from the dashboard service."""
+
+    period_label: str = ""
+    active_customers: str = "0"
+    isolated_customers: str = "0"
+    billed: str = "Rp 0"
+    invoice_count: str = "0"
+    paid: str = "Rp 0"
+    paid_count: str = "0"
+    unpaid: str = "Rp 0"
+    unpaid_count: str = "0"
+    collected_percent: str = "0"
+    owner_filter: str = ALL_OWNERS
+    owner_options: list[dict[str, str]] = []
+    error: str = ""
+    loaded: bool = False
+
+    @rx.event
+    async def load(self):
+        """Fetch the figures for the current scope."""
+        actor = await current_actor(self)
+        if actor is None:
+            return
+        try:
+            if actor.is_superadmin:
+                self.owner_options = [{"id": ALL_OWNERS, "label": "Semua pemilik"}] + [
+                    {"id": str(o.id), "label": o.business_name} for o in users.list_owners(actor)
+                ]
+            owner = None if self.owner_filter == ALL_OWNERS else self.owner_filter
+            stats = dashboard.dashboard_stats(actor, uuid.UUID(owner) if owner else None)
+        except (ServiceError, ValueError) as exc:
+            self.error = getattr(exc, "message", "Filter tidak valid.")
+            return
+        self.error = ""
+        self.period_label = month_year(stats.period)
+        self.active_customers = number(stats.active_customers)
+        self.isolated_customers = number(stats.isolated_customers)
+        self.billed = rupiah(stats.billed)
+        self.invoice_count = number(stats.invoice_count)
+        self.paid = rupiah(stats.paid)
+        self.paid_count = number(stats.paid_count)
+        self.unpaid = rupiah(stats.unpaid)
+        self.unpaid_count = number(stats.unpaid_count)
+        self.collected_percent = number(stats.collected_percent)
+        self.loaded = True
+
+    @rx.event
+    async def set_owner_filter(self, value: str):
+        """Superadmin narrows the figures to one owner."""
+        self.owner_filter = value
+        return DashboardState.load
+
+
+def _owner_picker() -> rx.Component:
+    return rx.cond(
+        SessionState.is_superadmin,
+        rx.el.select(
+            rx.foreach(DashboardState.owner_options,
+                       lambda o: rx.el.option(o["label"], value=o["id"])),
+            value=DashboardState.owner_filter,
+            on_change=DashboardState.set_owner_filter,
+            class_name="fn-input fn-select",
+            aria_label="Pilih pemilik",
+            data_testid="owner-filter",
+        ),
+    )
+
+
+@rx.page(route="/", title="Dashboard — FiberNode Internet",
+         on_load=[BrandingState.load, SessionState.guard, DashboardState.load])
+def dashboard_page() -> rx.Component:
+    """Headline figures for the current period."""
+    return app_shell(
+        "Dashboard",
+        rx.el.div(
+            page_title("Dashboard",
+                       rx.cond(DashboardState.period_label != "",
+                               "Periode " + DashboardState.period_label, "")),
+            _owner_picker(),
+            class_name="fn-page-bar",
+        ),
+        rx.cond(DashboardState.error != "",
+                rx.el.div(DashboardState.error, class_name="fn-alert fn-alert-error")),
+        rx.el.div(
+            stat_card("Pelanggan Aktif", DashboardState.active_customers, "users",
+                      DashboardState.isolated_customers + " diisolir", "accent",
+                      test_id="stat-active"),
+            stat_card("Tagihan Bulan Ini", DashboardState.billed, "receipt",
+                      DashboardState.invoice_count + " tagihan", "primary",
+                      test_id="stat-billed"),
+            stat_card("Sudah Terbayar", DashboardState.paid, "circle_check",
+                      DashboardState.paid_count + " lunas", "accent", test_id="stat-paid"),
+            stat_card("Belum Terbayar", DashboardState.unpaid, "clock",
+                      DashboardState.unpaid_count + " belum lunas", "warning",
+                      test_id="stat-unpaid"),
+            stat_card("Persentase Terkumpul", DashboardState.collected_percent + "%",
+                      "percent", "dari total tagihan periode ini", "primary",
+                      test_id="stat-percent"),
+            class_name=rx.cond(DashboardState.loaded, "fn-stats", "fn-stats fn-loading"),
+        ),
+        rx.el.p(
+            "Tagihan = total tagihan periode ini; terbayar = pembayaran yang tercatat "
+            "untuk tagihan tersebut (pembatalan sudah dikurangkan).",
+            class_name="fn-muted fn-note",
+        ),
+    )

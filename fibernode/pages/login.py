@@ -1,0 +1,126 @@
+"""``/login``: the first page after the splash."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from fibernode.services import auth
+from fibernode.services.context import Actor
+from fibernode.services.errors import ServiceError, ValidationFailed
+from fibernode.state.branding import BrandingState
+from fibernode.state.session import SessionState
+
+
+class LoginState(rx.State):
+    """Form feedback; the typed values live in the browser until submit."""
+
+    error: str = ""
+    field_errors: dict[str, str] = {}
+    loading: bool = False
+    # Alternates between two identical animations so every failure shakes again.
+    shake: int = 0
+
+    @rx.event
+    async def submit(self, form: dict):
+        """Log in, or explain in Indonesian why not."""
+        self.loading = True
+        self.error = ""
+        self.field_errors = {}
+        yield
+        session = await self.get_state(SessionState)
+        ip, ua = session.client()
+        try:
+            result = auth.login(Actor.anonymous(ip, ua), form.get("username", ""),
+                                form.get("password", ""),
+                                remember=form.get("remember") in ("on", "true", True))
+        except ValidationFailed as exc:
+            self.field_errors = exc.details
+            self.error = exc.message
+        except ServiceError as exc:
+            self.error = exc.message
+        else:
+            session.start(result)
+            self.loading = False
+            yield rx.redirect("/")
+            return
+        self.loading = False
+        self.shake = 1 - self.shake
+
+    @rx.var
+    def card_class(self) -> str:
+        """The card's class, with a shake while an error is fresh."""
+        if not self.error:
+            return "fn-login-card"
+        return f"fn-login-card fn-shake-{self.shake}"
+
+    @rx.var
+    def input_class(self) -> str:
+        """Inputs get a red border while the last attempt failed."""
+        return "fn-input fn-input-error" if self.error else "fn-input"
+
+
+@rx.page(route="/login", title="Masuk — FiberNode Internet",
+         on_load=[BrandingState.load, SessionState.redirect_if_logged_in])
+def login_page() -> rx.Component:
+    """Centered login card with logo, remember me and the version in the footer."""
+    return rx.el.div(
+        rx.el.div(
+            rx.el.div(
+                rx.el.img(src=BrandingState.logo_url, alt="Logo", class_name="fn-login-logo"),
+                rx.el.h1(BrandingState.app_name, class_name="fn-login-title"),
+                rx.el.p("Masuk untuk mengelola pelanggan dan tagihan",
+                        class_name="fn-muted"),
+                class_name="fn-login-head",
+            ),
+            rx.form(
+                rx.el.label(
+                    rx.el.span("Username", class_name="fn-field-label"),
+                    rx.el.input(name="username", id="username", auto_complete="username",
+                                auto_capitalize="none", spell_check=False,
+                                class_name=LoginState.input_class, required=True),
+                    rx.cond(LoginState.field_errors.contains("username"),
+                            rx.el.span(LoginState.field_errors["username"],
+                                       class_name="fn-field-error")),
+                    class_name="fn-field",
+                ),
+                rx.el.label(
+                    rx.el.span("Password", class_name="fn-field-label"),
+                    rx.el.input(name="password", id="password", type="password",
+                                auto_complete="current-password",
+                                class_name=LoginState.input_class, required=True),
+                    rx.cond(LoginState.field_errors.contains("password"),
+                            rx.el.span(LoginState.field_errors["password"],
+                                       class_name="fn-field-error")),
+                    class_name="fn-field",
+                ),
+                rx.el.label(
+                    rx.el.input(type="checkbox", name="remember", id="remember",
+                                class_name="fn-checkbox"),
+                    rx.el.span("Ingat saya"),
+                    class_name="fn-check",
+                ),
+                rx.cond(
+                    LoginState.error != "",
+                    rx.el.div(rx.icon("circle_alert", size=18), rx.el.span(LoginState.error),
+                              class_name="fn-alert fn-alert-error", role="alert",
+                              data_testid="login-error"),
+                ),
+                rx.button(
+                    rx.cond(LoginState.loading, rx.spinner(size="2"), rx.icon("log_in", size=18)),
+                    "Masuk",
+                    type="submit",
+                    size="3",
+                    disabled=LoginState.loading,
+                    class_name="fn-login-btn",
+                    data_testid="login-submit",
+                ),
+                on_submit=LoginState.submit,
+                reset_on_submit=False,
+                class_name="fn-form",
+            ),
+            class_name=LoginState.card_class,
+        ),
+        rx.el.footer("v", BrandingState.app_version, class_name="fn-login-footer",
+                     data_testid="app-version"),
+        class_name="fn-login-page",
+    )

@@ -1,0 +1,1 @@
+"""Small shared states: the session and the branding."""

@@ -1,0 +1,112 @@
+"""The logged-in user, re-checked against the database on every use."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from fibernode.config import get_settings
+from fibernode.services import auth
+from fibernode.services.context import Actor
+
+SESSION_COOKIE = "fn_session"
+REMEMBER_COOKIE = "fn_remember"
+LOGIN_ROUTE = "/login"
+
+
+class SessionState(rx.State):
+    """Session cookies plus what the shell needs to show about the user.
+
+    The cookie holds a random token; the server keeps only its hash, so
+    logout, password change and deactivation end every tab at once.
+    """
+
+    # Without "remember me" the cookie dies with the browser session.
+    token: str = rx.Cookie("", name=SESSION_COOKIE, path="/", same_site="lax")
+    remembered_token: str = rx.Cookie(
+        "", name=REMEMBER_COOKIE, path="/", same_site="lax",
+        max_age=get_settings().remember_days * 86400,
+    )
+    user_name: str = ""
+    role: str = ""
+    _user_id: str = ""
+
+    @rx.var
+    def is_superadmin(self) -> bool:
+        """Whether the shown user is a superadmin (menus only; services re-check)."""
+        return self.role == "superadmin"
+
+    @rx.var
+    def initials(self) -> str:
+        """Up to two initials for the avatar."""
+        parts = [p for p in self.user_name.split() if p]
+        return "".join(p[0] for p in parts[:2]).upper() or "?"
+
+    def _raw_token(self) -> str:
+        return self.token or self.remembered_token
+
+    def client(self) -> tuple[str, str]:
+        """The caller's IP address and user agent."""
+        return self.router.session.client_ip or "", self.router.headers.user_agent or ""
+
+    def resolve_actor(self) -> Actor | None:
+        """Look the session up in the database; clears the display when it is gone."""
+        ip, ua = self.client()
+        actor = auth.resolve_session(self._raw_token(), ip, ua)
+        if actor is None:
+            self.user_name, self.role, self._user_id = "", "", ""
+        else:
+            self.user_name = actor.name
+            self.role = actor.role.value if actor.role else ""
+            self._user_id = str(actor.user_id)
+        return actor
+
+    def start(self, result: auth.LoginResult) -> None:
+        """Store a fresh login's token in the right cookie."""
+        if result.remember:
+            self.remembered_token, self.token = result.token, ""
+        else:
+            self.token, self.remembered_token = result.token, ""
+        self.resolve_actor()
+
+    def clear(self) -> None:
+        """Forget the session on this client."""
+        self.token = ""
+        self.remembered_token = ""
+        self.user_name, self.role, self._user_id = "", "", ""
+
+    @rx.event
+    def guard(self):
+        """``on_load`` of protected pages: send visitors without a session to login."""
+        if self.resolve_actor() is None:
+            self.clear()
+            return rx.redirect(LOGIN_ROUTE)
+        return None
+
+    @rx.event
+    def redirect_if_logged_in(self):
+        """``on_load`` of the login page: a live session goes straight to the dashboard."""
+        if self.resolve_actor() is not None:
+            return rx.redirect("/")
+        return None
+
+    @rx.event
+    def logout(self):
+        """Revoke this session on the server and forget it here."""
+        raw = self._raw_token()
+        if raw:
+            ip, ua = self.client()
+            auth.logout(Actor.anonymous(ip, ua), raw)
+        self.clear()
+        return rx.redirect(LOGIN_ROUTE)
+
+
+async def current_actor(state: rx.State) -> Actor | None:
+    """The acting user for a handler of any page state, fresh from the database."""
+    session = await state.get_state(SessionState)
+    return session.resolve_actor()
+
+
+async def current_token(state: rx.State) -> str:
+    """The raw session token of this client (to keep it on password change)."""
+    session = await state.get_state(SessionState)
+    return session._raw_token()
