@@ -25,6 +25,9 @@ class ActivityState(rx.State):
     action_prefix: str = ""
     username: str = ""
     forbidden: bool = False
+    # Nothing is drawn until the handler has decided, so a mitra never sees the
+    # table frame before the no-access view.
+    ready: bool = False
 
     @rx.event
     async def load(self):
@@ -37,9 +40,9 @@ class ActivityState(rx.State):
                                             action_prefix=self.action_prefix,
                                             username=self.username)
         except PermissionDenied:
-            self.forbidden, self.rows = True, []
+            self.forbidden, self.rows, self.ready = True, [], True
             return
-        self.forbidden = False
+        self.forbidden, self.ready = False, True
         self.page, self.pages, self.total = result.page, result.pages, number(result.total)
         self.rows = [
             {
@@ -122,11 +125,14 @@ def activity_page() -> rx.Component:
     return app_shell(
         "Log Aktivitas",
         rx.cond(
-            ActivityState.forbidden,
-            forbidden(),
-            rx.fragment(
-                page_title("Log Aktivitas", "Semua perubahan data tercatat di sini."),
-                rx.el.div(_filters(), _table(), _pager(), class_name="fn-card fn-stack"),
+            ActivityState.ready,
+            rx.cond(
+                ActivityState.forbidden,
+                forbidden(),
+                rx.fragment(
+                    page_title("Log Aktivitas", "Semua perubahan data tercatat di sini."),
+                    rx.el.div(_filters(), _table(), _pager(), class_name="fn-card fn-stack"),
+                ),
             ),
         ),
     )

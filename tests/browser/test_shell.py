@@ -67,6 +67,16 @@ def test_phone_shows_bottom_navigation_and_own_figures(app_url, new_page):
     expect(page.locator("[data-testid=bottom-nav]")).to_contain_text("Dashboard")
     expect(page.locator("[data-testid=bottom-nav]")).to_contain_text("Profil")
     shot(page, "dashboard-mobile-light")
+    for path in ("/", "/profile"):
+        page.goto(app_url + path)
+        wait_splash_gone(page)
+        expect(page.locator("[data-testid=bottom-nav]")).to_be_visible()
+        page.wait_for_load_state("networkidle")
+        # Nothing may push the page sideways on a phone.
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"{path} overflows horizontally by {overflow}px"
+    shot(page, "profile-mobile-light")
 
 
 def test_dark_mode_toggle_persists_across_reload(app_url, new_page):
