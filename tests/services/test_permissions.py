@@ -15,8 +15,18 @@ from sqlmodel import select
 
 import fibernode.services
 from fibernode.db import new_session
-from fibernode.models import ActivityLog, UserSession
-from fibernode.services import activity, auth, dashboard, maintenance, seed, settings, users
+from fibernode.models import ActivityLog, Customer, Package, User, UserSession
+from fibernode.services import (
+    activity,
+    auth,
+    customers,
+    dashboard,
+    maintenance,
+    packages,
+    seed,
+    settings,
+    users,
+)
 from fibernode.services.context import Actor
 from fibernode.services.errors import AuthenticationRequired, NotFound, PermissionDenied
 from tests.factories import ADMIN_PASSWORD, MITRA_PASSWORD
@@ -58,6 +68,29 @@ def logout_mitra1(world, actor: Actor) -> None:
     token = auth.login(Actor.anonymous("10.9.9.9", "pytest"), "mitra1", MITRA_PASSWORD).token
     auth.logout(actor, token)
     assert auth.resolve_session(token) is None
+
+
+def mitra1_customer_id(world):
+    """A subscriber owned by the owning mitra."""
+    with new_session() as s:
+        return s.exec(select(Customer.id).where(Customer.owner_id == world.mitra_a.user_id)
+                      .order_by(Customer.name)).first()
+
+
+def package_id(name: str):
+    with new_session() as s:
+        return s.exec(select(Package.id).where(Package.name == name)).one()
+
+
+def mitra2_id():
+    with new_session() as s:
+        return s.exec(select(User.id).where(User.username == "mitra2")).one()
+
+
+def new_customer(a: Actor, **extra):
+    return customers.create_customer(a, name="Pelanggan Baru", phone="081211112222",
+                                     package_id=package_id("Paket 10 Mbps"), billing_date=7,
+                                     **extra)
 
 
 @dataclass(frozen=True)
@@ -128,6 +161,55 @@ MATRIX = [
     superadmin_only("activity.list_activity", lambda w, a: activity.list_activity(a)),
     superadmin_only("maintenance.cleanup", lambda w, a: maintenance.cleanup(a)),
     superadmin_only("seed.seed", lambda w, a: seed.seed(a, demo=True)),
+    logged_in("packages.list_packages", lambda w, a: packages.list_packages(a)),
+    logged_in("packages.list_packages",
+              lambda w, a: packages.list_packages(a, include_inactive=True),
+              variant="include_inactive"),
+    superadmin_only("packages.create_package",
+                    lambda w, a: packages.create_package(a, "Paket 200 Mbps", "200 Mbps",
+                                                         500_000)),
+    superadmin_only("packages.update_package",
+                    lambda w, a: packages.update_package(a, package_id("Paket 10 Mbps"),
+                                                         price=110_000)),
+    superadmin_only("packages.set_package_active",
+                    lambda w, a: packages.set_package_active(a, package_id("Paket 30 Mbps"),
+                                                             False)),
+    superadmin_only("packages.delete_package",
+                    lambda w, a: packages.delete_package(a, package_id("Paket 100 Mbps")),
+                    variant="unused-package"),
+    logged_in("customers.create_customer", lambda w, a: new_customer(a)),
+    Case("customers.create_customer",
+         lambda w, a: new_customer(a, owner_id=w.mitra_a.user_id),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
+    Case("customers.get_customer",
+         lambda w, a: customers.get_customer(a, mitra1_customer_id(w)),
+         superadmin=OK, owning_mitra=OK, other_mitra=NotFound,
+         anonymous=AuthenticationRequired, variant="customer-of-mitra1"),
+    logged_in("customers.list_customers", lambda w, a: customers.list_customers(a)),
+    Case("customers.list_customers",
+         lambda w, a: customers.list_customers(a, owner_id=w.mitra_a.user_id),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
+    Case("customers.update_customer",
+         lambda w, a: customers.update_customer(a, mitra1_customer_id(w),
+                                                phone="081299998888", discount=5_000),
+         superadmin=OK, owning_mitra=OK, other_mitra=NotFound,
+         anonymous=AuthenticationRequired, variant="phone+discount-of-mitra1"),
+    Case("customers.update_customer",
+         lambda w, a: customers.update_customer(a, mitra1_customer_id(w), name="Nama Lain"),
+         superadmin=OK, owning_mitra=PermissionDenied, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="name-of-mitra1"),
+    superadmin_only("customers.delete_customer",
+                    lambda w, a: customers.delete_customer(a, mitra1_customer_id(w))),
+    superadmin_only("customers.set_isolated",
+                    lambda w, a: customers.set_isolated(a, mitra1_customer_id(w), True,
+                                                        "Belum bayar 2 bulan")),
+    superadmin_only("customers.set_inactive",
+                    lambda w, a: customers.set_inactive(a, mitra1_customer_id(w), True)),
+    superadmin_only("customers.move_customers",
+                    lambda w, a: customers.move_customers(a, [mitra1_customer_id(w)],
+                                                          mitra2_id())),
 ]
 
 
