@@ -7,7 +7,7 @@ import logging
 import reflex as rx
 
 from fibernode import __version__
-from fibernode.api import api
+from fibernode.api import create_api
 from fibernode.components.splash import splash
 from fibernode.config import get_settings
 from fibernode.pages import admin_activity, dashboard, login, profile  # noqa: F401
@@ -39,6 +39,6 @@ app = rx.App(
     # The splash sits inside the state and theme providers but outside the
     # pages, so it plays once per app open rather than on every navigation.
     extra_app_wraps={(3, "Splash"): lambda stateful: splash() if stateful else None},
-    api_transformer=api,
+    api_transformer=create_api(),
 )
 app.register_lifespan_task(_record_version)

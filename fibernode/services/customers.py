@@ -21,7 +21,7 @@ from fibernode.services.context import Actor, require_superadmin, require_user
 from fibernode.services.crypto import decrypt_nik, encrypt_nik, mask_nik
 from fibernode.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fibernode.services.scoping import scoped
-from fibernode.services.uow import UnitOfWork, unit_of_work
+from fibernode.services.uow import UnitOfWork, apply_changes, unit_of_work
 from fibernode.services.validation import (
     clean,
     normalize_phone,
@@ -130,15 +130,6 @@ def _load(uow: UnitOfWork, actor: Actor, customer_id: uuid.UUID) -> Customer:
         raise NotFound(NOT_FOUND_MESSAGE)
     return customer
 
-
-def _apply(obj, **values) -> dict[str, dict[str, object]]:
-    changes = {}
-    for key, value in values.items():
-        old = getattr(obj, key)
-        if old != value:
-            changes[key] = {"from": old, "to": value}
-            setattr(obj, key, value)
-    return changes
 
 
 # --- validation ----------------------------------------------------------------------------
@@ -319,7 +310,7 @@ def update_customer(actor: Actor, customer_id: uuid.UUID, **fields: Any) -> Cust
                 customer.nik = encrypt_nik(new_nik) if new_nik else None
                 nik_changed = True
         values["total_bill"] = pkg.price - discount
-        changes = _apply(customer, **values)
+        changes = apply_changes(customer, **values)
         if nik_changed:
             changes["nik"] = "diubah"
         if changes:
@@ -444,7 +435,7 @@ def set_isolated(actor: Actor, customer_id: uuid.UUID, isolated: bool, reason: s
         if customer.status == CustomerStatus.INACTIVE:
             raise Conflict("Pelanggan berstatus nonaktif. Aktifkan pelanggan terlebih dahulu.")
         target = CustomerStatus.ISOLATED if isolated else CustomerStatus.ACTIVE
-        changes = _apply(customer, status=target)
+        changes = apply_changes(customer, status=target)
         if not changes:
             return False
         customer.updated_at = clock.now()
@@ -471,7 +462,7 @@ def set_inactive(actor: Actor, customer_id: uuid.UUID, inactive: bool) -> bool:
             target = CustomerStatus.ACTIVE
         else:
             return False
-        changes = _apply(customer, status=target)
+        changes = apply_changes(customer, status=target)
         if not changes:
             return False
         customer.updated_at = clock.now()
@@ -508,7 +499,7 @@ def move_customers(actor: Actor, customer_ids: Iterable[uuid.UUID],
         now = clock.now()
         moved = 0
         for customer in customers:
-            changes = _apply(customer, owner_id=owner.id)
+            changes = apply_changes(customer, owner_id=owner.id)
             if changes:
                 customer.updated_at = now
                 moved += 1

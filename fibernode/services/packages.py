@@ -16,7 +16,7 @@ from fibernode.models import Customer, Package
 from fibernode.services.context import Actor, require_superadmin, require_user
 from fibernode.services.errors import Conflict, NotFound, ValidationFailed
 from fibernode.services.scoping import scoped
-from fibernode.services.uow import unit_of_work
+from fibernode.services.uow import apply_changes, unit_of_work
 from fibernode.services.validation import clean, optional, required
 
 MAX_PRICE = 100_000_000
@@ -113,15 +113,6 @@ def _get(session, package_id: uuid.UUID, lock: bool = False) -> Package:
     return pkg
 
 
-def _apply(obj, **values) -> dict[str, dict[str, object]]:
-    changes = {}
-    for key, value in values.items():
-        old = getattr(obj, key)
-        if old != value:
-            changes[key] = {"from": old, "to": value}
-            setattr(obj, key, value)
-    return changes
-
 
 def update_package(actor: Actor, package_id: uuid.UUID, *, name: str = _UNSET,
                    speed: str = _UNSET, price: int = _UNSET,
@@ -146,7 +137,7 @@ def update_package(actor: Actor, package_id: uuid.UUID, *, name: str = _UNSET,
             "description": pkg.description if description is _UNSET else optional(description),
         }
         _validate(new["name"], new["speed"], new["price"], new["description"])
-        changes = _apply(pkg, **new)
+        changes = apply_changes(pkg, **new)
         if not changes:
             return
         recomputed = 0
@@ -189,7 +180,7 @@ def set_package_active(actor: Actor, package_id: uuid.UUID, active: bool) -> Non
     require_superadmin(actor)
     with unit_of_work(actor) as uow:
         pkg = _get(uow.session, package_id)
-        changes = _apply(pkg, is_active=active)
+        changes = apply_changes(pkg, is_active=active)
         if changes:
             pkg.updated_at = clock.now()
             uow.audit("package.activate" if active else "package.deactivate", "packages",

@@ -29,6 +29,21 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def apply_changes(obj: Any, **values: Any) -> dict[str, dict[str, Any]]:
+    """Set attributes on a row and return what really changed, for the audit row.
+
+    Returns:
+        ``{field: {"from": old, "to": new}}`` for every value that differs.
+    """
+    changes = {}
+    for key, value in values.items():
+        old = getattr(obj, key)
+        if old != value:
+            changes[key] = {"from": old, "to": value}
+            setattr(obj, key, value)
+    return changes
+
+
 class UnitOfWork:
     """The session of one use case plus what must happen around its commit."""
 

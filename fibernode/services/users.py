@@ -15,7 +15,7 @@ from fibernode.services.auth import revoke_user_sessions
 from fibernode.services.context import Actor, require_superadmin, require_user
 from fibernode.services.errors import Conflict, NotFound, ValidationFailed
 from fibernode.services.passwords import hash_password, password_problem
-from fibernode.services.uow import UnitOfWork, unit_of_work
+from fibernode.services.uow import UnitOfWork, apply_changes, unit_of_work
 from fibernode.services.validation import (
     clean,
     normalize_phone,
@@ -95,23 +95,13 @@ def update_profile(actor: Actor, *, name: str, phone: str | None = None,
         user = uow.session.get(User, actor.user_id)
         if user is None:
             raise NotFound()
-        changes = _apply(user, name=name, phone=phone_norm, bank_name=bank_name,
+        changes = apply_changes(user, name=name, phone=phone_norm, bank_name=bank_name,
                          bank_account=bank_account, bank_holder=bank_holder)
         if changes:
             user.updated_at = clock.now()
             uow.audit("user.profile_update", "users", user.id, changes=changes)
         return _profile(user)
 
-
-def _apply(obj, **values) -> dict[str, dict[str, object]]:
-    """Set attributes and return ``{field: {"from": old, "to": new}}`` for real changes."""
-    changes = {}
-    for key, value in values.items():
-        old = getattr(obj, key)
-        if old != value:
-            changes[key] = {"from": old, "to": value}
-            setattr(obj, key, value)
-    return changes
 
 
 def create_mitra(actor: Actor, *, username: str, password: str, name: str,
