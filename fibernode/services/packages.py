@@ -149,24 +149,31 @@ def update_package(actor: Actor, package_id: uuid.UUID, *, name: str = _UNSET,
 
 
 def _recompute_totals(uow, pkg: Package) -> int:
-    customers = uow.session.exec(
-        select(Customer).where(Customer.package_id == pkg.id).with_for_update()
-    ).all()
-    too_big = [c for c in customers if c.discount > pkg.price]
+    """Set every subscriber's total_bill to the new price minus their discount.
+
+    Set-based: one aggregate to refuse a price below any discount, one UPDATE.
+    Returns how many subscribers the package has.
+    """
+    count, too_big, biggest = uow.session.exec(
+        select(
+            sa.func.count(),
+            sa.func.count().filter(Customer.discount > pkg.price),
+            sa.func.max(Customer.discount),
+        ).where(Customer.package_id == pkg.id)
+    ).one()
     if too_big:
-        biggest = max(c.discount for c in too_big)
         raise ValidationFailed({"price": (
-            f"Harga baru {rupiah(pkg.price)} lebih kecil dari diskon {len(too_big)} "
+            f"Harga baru {rupiah(pkg.price)} lebih kecil dari diskon {too_big} "
             f"pelanggan (diskon terbesar {rupiah(biggest)}). Kurangi diskon pelanggan "
             "tersebut terlebih dahulu."
         )})
-    now = clock.now()
-    for c in customers:
-        total = pkg.price - c.discount
-        if c.total_bill != total:
-            c.total_bill = total
-            c.updated_at = now
-    return len(customers)
+    new_total = pkg.price - Customer.discount
+    uow.session.exec(
+        sa.update(Customer)
+        .where(Customer.package_id == pkg.id, Customer.total_bill != new_total)
+        .values(total_bill=new_total, updated_at=clock.now())
+    )
+    return count
 
 
 def set_package_active(actor: Actor, package_id: uuid.UUID, active: bool) -> None:
