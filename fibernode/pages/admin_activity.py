@@ -12,7 +12,7 @@ from fibernode.formatting import date_time, number
 from fibernode.services import activity
 from fibernode.services.errors import PermissionDenied
 from fibernode.state.branding import BrandingState
-from fibernode.state.session import SessionState, current_actor
+from fibernode.state.session import current_actor, to_login
 
 
 class ActivityState(rx.State):
@@ -34,7 +34,7 @@ class ActivityState(rx.State):
         """Fetch the current page; a mitra gets the no-access view."""
         actor = await current_actor(self)
         if actor is None:
-            return
+            return await to_login(self)
         try:
             result = activity.list_activity(actor, page=self.page,
                                             action_prefix=self.action_prefix,
@@ -119,7 +119,7 @@ def _pager() -> rx.Component:
 
 
 @rx.page(route="/admin/activity", title="Log Aktivitas — FiberNode Internet",
-         on_load=[BrandingState.load, SessionState.guard, ActivityState.load])
+         on_load=[BrandingState.load, ActivityState.load])
 def activity_page() -> rx.Component:
     """Who did what, newest first."""
     return app_shell(

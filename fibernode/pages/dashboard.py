@@ -12,7 +12,7 @@ from fibernode.formatting import month_year, number, rupiah
 from fibernode.services import dashboard, users
 from fibernode.services.errors import ServiceError
 from fibernode.state.branding import BrandingState
-from fibernode.state.session import SessionState, current_actor
+from fibernode.state.session import SessionState, current_actor, to_login
 
 ALL_OWNERS = "all"
 
@@ -40,7 +40,7 @@ class DashboardState(rx.State):
         """Fetch the figures for the current scope."""
         actor = await current_actor(self)
         if actor is None:
-            return
+            return await to_login(self)
         try:
             if actor.is_superadmin:
                 self.owner_options = [{"id": ALL_OWNERS, "label": "Semua pemilik"}] + [
@@ -87,7 +87,7 @@ def _owner_picker() -> rx.Component:
 
 
 @rx.page(route="/", title="Dashboard — FiberNode Internet",
-         on_load=[BrandingState.load, SessionState.guard, DashboardState.load])
+         on_load=[BrandingState.load, DashboardState.load])
 def dashboard_page() -> rx.Component:
     """Headline figures for the current period."""
     return app_shell(

@@ -13,7 +13,7 @@ from fibernode.formatting import date_time
 from fibernode.services import auth, users
 from fibernode.services.errors import ServiceError, ValidationFailed
 from fibernode.state.branding import BrandingState
-from fibernode.state.session import SessionState, current_actor, current_token
+from fibernode.state.session import SessionState, current_actor, current_token, to_login
 
 
 class ProfileState(rx.State):
@@ -62,7 +62,7 @@ class ProfileState(rx.State):
         """Fill the forms from the database."""
         actor = await current_actor(self)
         if actor is None:
-            return
+            return await to_login(self)
         self.profile_errors, self.profile_message = {}, ""
         self.password_errors, self.password_message = {}, ""
         self._show(users.get_profile(actor))
@@ -73,7 +73,7 @@ class ProfileState(rx.State):
         """Save name, phone and bank details."""
         actor = await current_actor(self)
         if actor is None:
-            return rx.redirect("/login")
+            return await to_login(self)
         try:
             profile = users.update_profile(
                 actor, name=form.get("name", ""), phone=form.get("phone", ""),
@@ -97,7 +97,7 @@ class ProfileState(rx.State):
         """Change the password; every other session is logged out."""
         actor = await current_actor(self)
         if actor is None:
-            return rx.redirect("/login")
+            return await to_login(self)
         try:
             revoked = auth.change_password(
                 actor, form.get("current_password", ""), form.get("new_password", ""),
@@ -119,7 +119,7 @@ class ProfileState(rx.State):
         """Log one of my other devices out."""
         actor = await current_actor(self)
         if actor is None:
-            return rx.redirect("/login")
+            return await to_login(self)
         # Already gone is fine: the refreshed list below shows the truth.
         with contextlib.suppress(ServiceError, ValueError):
             auth.revoke_my_session(actor, uuid.UUID(session_id))
@@ -228,7 +228,7 @@ def _sessions() -> rx.Component:
 
 
 @rx.page(route="/profile", title="Profil — FiberNode Internet",
-         on_load=[BrandingState.load, SessionState.guard, ProfileState.load])
+         on_load=[BrandingState.load, ProfileState.load])
 def profile_page() -> rx.Component:
     """Own account settings."""
     return app_shell(

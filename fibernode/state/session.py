@@ -75,14 +75,6 @@ class SessionState(rx.State):
         self.user_name, self.role, self._user_id = "", "", ""
 
     @rx.event
-    def guard(self):
-        """``on_load`` of protected pages: send visitors without a session to login."""
-        if self.resolve_actor() is None:
-            self.clear()
-            return rx.redirect(LOGIN_ROUTE)
-        return None
-
-    @rx.event
     def redirect_if_logged_in(self):
         """``on_load`` of the login page: a live session goes straight to the dashboard."""
         if self.resolve_actor() is not None:
@@ -104,6 +96,17 @@ async def current_actor(state: rx.State) -> Actor | None:
     """The acting user for a handler of any page state, fresh from the database."""
     session = await state.get_state(SessionState)
     return session.resolve_actor()
+
+
+async def to_login(state: rx.State):
+    """Forget this client's session and send it to the login page.
+
+    Page ``load`` handlers return this when :func:`current_actor` finds no
+    session, so each page load resolves the session exactly once.
+    """
+    session = await state.get_state(SessionState)
+    session.clear()
+    return rx.redirect(LOGIN_ROUTE)
 
 
 async def current_token(state: rx.State) -> str:
