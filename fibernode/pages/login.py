@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from fibernode.components.ui import field
 from fibernode.services import auth
 from fibernode.services.context import Actor
 from fibernode.services.errors import ServiceError, ValidationFailed
@@ -73,25 +74,19 @@ def login_page() -> rx.Component:
                 class_name="fn-login-head",
             ),
             rx.form(
-                rx.el.label(
-                    rx.el.span("Username", class_name="fn-field-label"),
+                field(
+                    "Username",
                     rx.el.input(name="username", id="username", auto_complete="username",
                                 auto_capitalize="none", spell_check=False,
                                 class_name=LoginState.input_class, required=True),
-                    rx.cond(LoginState.field_errors.contains("username"),
-                            rx.el.span(LoginState.field_errors["username"],
-                                       class_name="fn-field-error")),
-                    class_name="fn-field",
+                    LoginState.field_errors.get("username", ""),
                 ),
-                rx.el.label(
-                    rx.el.span("Password", class_name="fn-field-label"),
+                field(
+                    "Password",
                     rx.el.input(name="password", id="password", type="password",
                                 auto_complete="current-password",
                                 class_name=LoginState.input_class, required=True),
-                    rx.cond(LoginState.field_errors.contains("password"),
-                            rx.el.span(LoginState.field_errors["password"],
-                                       class_name="fn-field-error")),
-                    class_name="fn-field",
+                    LoginState.field_errors.get("password", ""),
                 ),
                 rx.el.label(
                     rx.el.input(type="checkbox", name="remember", id="remember",
