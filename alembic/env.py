@@ -7,6 +7,7 @@ from sqlmodel import SQLModel
 
 import fibernode.models  # noqa: F401  (registers every table on SQLModel.metadata)
 from fibernode.db import create_engine_for, get_engine
+from fibernode.models import include_in_autogenerate
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
@@ -19,7 +20,8 @@ def run_migrations_offline() -> None:
     """Emit SQL to stdout instead of running it."""
     url = str(get_engine().url)
     context.configure(url=url, target_metadata=target_metadata, literal_binds=True,
-                      render_as_batch=url.startswith("sqlite"))
+                      render_as_batch=url.startswith("sqlite"),
+                      include_object=include_in_autogenerate)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -43,6 +45,7 @@ def _run(connection) -> None:
         # SQLite cannot ALTER most things; batch mode rebuilds tables instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_in_autogenerate,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -27,6 +27,26 @@ def migrate(revision: str = "head") -> None:
     command.upgrade(alembic_config(), revision)
 
 
+def migrate_url(url: str, revision: str = "head") -> None:
+    """Upgrade the database at ``url`` (not the configured one) to ``revision``.
+
+    For tests and tools that make databases of their own.
+    """
+    from alembic import command
+
+    from fibernode.db import create_engine_for
+
+    engine = create_engine_for(url)
+    try:
+        with engine.begin() as conn:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            cfg.attributes["configure_logger"] = False
+            command.upgrade(cfg, revision)
+    finally:
+        engine.dispose()
+
+
 def downgrade(revision: str) -> None:
     """Downgrade the database to ``revision``."""
     from alembic import command

@@ -58,19 +58,9 @@ def drop_pg_database(name: str) -> None:
 
 def migrate(url: str) -> None:
     """Run every alembic migration against ``url``."""
-    from alembic import command
+    from fibernode.cli import migrate_url
 
-    from fibernode.cli import alembic_config
-
-    engine = fn_db.create_engine_for(url)
-    try:
-        with engine.begin() as conn:
-            cfg = alembic_config()
-            cfg.attributes["connection"] = conn
-            cfg.attributes["configure_logger"] = False
-            command.upgrade(cfg, "head")
-    finally:
-        engine.dispose()
+    migrate_url(url)
 
 
 def wipe(engine: sa.Engine) -> None:

@@ -27,6 +27,7 @@ from fibernode.models import (
     User,
     UserRole,
     UserSession,
+    include_in_autogenerate,
 )
 from fibernode.services import auth, users
 from fibernode.services.context import Actor
@@ -37,11 +38,12 @@ from tests.factories import MITRA_PASSWORD
 TABLES = {
     "users", "packages", "customers", "invoices", "payments", "wa_sessions",
     "wa_message_logs", "settings", "refresh_tokens", "activity_logs", "wa_message_queue",
-    "login_attempts", "user_sessions",
+    "login_attempts", "user_sessions", "import_jobs", "import_rows",
 }
 FK_VIOLATION = "(?i)foreign key"
 ENUM_TYPES = {"user_role", "payment_status", "customer_status", "wa_session_status",
-              "payment_method"}
+              "payment_method", "import_status", "import_row_outcome"}
+HEAD = "0002"
 
 
 def alembic(engine: sa.Engine, action: str, revision: str) -> None:
@@ -61,7 +63,8 @@ def tables(engine: sa.Engine) -> set[str]:
 def drift(engine: sa.Engine) -> list:
     """What autogenerate would change to make the database match the models."""
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(conn, opts={
+            "compare_type": True, "include_object": include_in_autogenerate})
         return compare_metadata(context, SQLModel.metadata)
 
 
@@ -96,7 +99,7 @@ def test_upgrade_head_creates_every_table(fresh):
     assert tables(fresh) == TABLES | {"alembic_version"}
     with fresh.connect() as conn:
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() \
-            == "0001"
+            == HEAD
     if fresh.dialect.name == "postgresql":
         assert pg_enum_types(fresh) == ENUM_TYPES
 
@@ -124,6 +127,32 @@ def test_downgrade_to_base_removes_everything(fresh):
         assert pg_enum_types(fresh) == set()
 
     # And the round trip works: nothing left behind blocks a new upgrade.
+    alembic(fresh, "upgrade", "head")
+    assert tables(fresh) == TABLES | {"alembic_version"}
+    assert drift(fresh) == []
+
+
+def customer_indexes(engine: sa.Engine) -> set[str]:
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            sql = "SELECT indexname FROM pg_indexes WHERE tablename = 'customers'"
+        else:
+            sql = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'customers'"
+        return set(conn.execute(sa.text(sql)).scalars())
+
+
+def test_import_tables_and_search_indexes_downgrade_to_0001_and_back(fresh):
+    alembic(fresh, "upgrade", "head")
+    search = {"idx_customers_search_trgm"}
+    if fresh.dialect.name == "postgresql":
+        assert customer_indexes(fresh) >= search
+    else:
+        assert not customer_indexes(fresh) & search
+    alembic(fresh, "downgrade", "0001")
+    assert tables(fresh) == TABLES - {"import_jobs", "import_rows"} | {"alembic_version"}
+    assert not customer_indexes(fresh) & search
+    if fresh.dialect.name == "postgresql":
+        assert pg_enum_types(fresh) == ENUM_TYPES - {"import_status", "import_row_outcome"}
     alembic(fresh, "upgrade", "head")
     assert tables(fresh) == TABLES | {"alembic_version"}
     assert drift(fresh) == []

@@ -15,7 +15,7 @@ from celery import shared_task
 from celery.utils.log import get_task_logger
 
 from fibernode import clock
-from fibernode.services import maintenance
+from fibernode.services import imports, maintenance
 from fibernode.services.context import Actor
 from fibernode.services.settings import touch_heartbeat
 from workers import celery_app  # noqa: F401  (makes the configured app current)
@@ -53,6 +53,36 @@ def cleanup() -> dict[str, int]:
         How many rows of each kind were removed.
     """
     result = asdict(maintenance.cleanup(Actor.system("celery.cleanup")))
-    log.info("maintenance cleanup removed %(login_attempts)d login attempts "
-             "and %(sessions)d sessions", result)
+    log.info("maintenance cleanup removed %(login_attempts)d login attempts, "
+             "%(sessions)d sessions and %(import_jobs)d import jobs", result)
+    return result
+
+
+@shared_task(name="workers.tasks.validate_import")
+def validate_import(job_id: str) -> dict:
+    """Validate the rows of a large CSV import, storing progress as it goes.
+
+    Args:
+        job_id: The ``import_jobs`` id (as text: task arguments are JSON).
+
+    Returns:
+        The job's status and counts.
+    """
+    result = imports.validate_job(job_id)
+    log.info("import %s validated: %s", job_id, result)
+    return result
+
+
+@shared_task(name="workers.tasks.run_import")
+def run_import(job_id: str) -> dict:
+    """Insert the valid rows of a confirmed large CSV import, in one transaction.
+
+    Args:
+        job_id: The ``import_jobs`` id (as text: task arguments are JSON).
+
+    Returns:
+        The job's status and imported / skipped counts.
+    """
+    result = imports.run_job(job_id)
+    log.info("import %s ran: %s", job_id, result)
     return result

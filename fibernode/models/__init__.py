@@ -1,4 +1,4 @@
-"""SQLModel tables: the spec's eleven tables plus the payments ledger and web sessions.
+"""SQLModel tables: the spec's eleven tables, the payments ledger, web sessions and CSV imports.
 
 Money is an integer number of Rupiah. Every timestamp is timezone-aware.
 Schema changes go through alembic only; ``SQLModel.metadata`` is what the
@@ -30,6 +30,10 @@ __all__ = [
     "AwareDateTime",
     "Customer",
     "CustomerStatus",
+    "ImportJob",
+    "ImportRow",
+    "ImportRowOutcome",
+    "ImportStatus",
     "Invoice",
     "LoginAttempt",
     "Package",
@@ -45,8 +49,18 @@ __all__ = [
     "WaMessageQueue",
     "WaSession",
     "WaSessionStatus",
+    "include_in_autogenerate",
     "utcnow",
 ]
+
+# Made by migration 0002 on PostgreSQL only, where pg_trgm can be installed, so not part
+# of the models: autogenerate ignores them instead of proposing to drop or add them.
+POSTGRES_ONLY_INDEXES = frozenset({"idx_customers_search_trgm"})
+
+
+def include_in_autogenerate(obj, name, type_, reflected, compare_to) -> bool:
+    """Alembic ``include_object`` hook: skip :data:`POSTGRES_ONLY_INDEXES`."""
+    return not (type_ == "index" and name in POSTGRES_ONLY_INDEXES)
 
 
 class UserRole(enum.StrEnum):
@@ -89,6 +103,26 @@ class PaymentMethod(enum.StrEnum):
     CASH = "cash"
     TRANSFER = "transfer"
     QRIS = "qris"
+
+
+class ImportStatus(enum.StrEnum):
+    """Where a CSV subscriber import stands."""
+
+    VALIDATING = "validating"
+    PREVIEWED = "previewed"
+    IMPORTING = "importing"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class ImportRowOutcome(enum.StrEnum):
+    """What became of one data row of an import file."""
+
+    VALID = "valid"
+    INVALID = "invalid"
+    IMPORTED = "imported"
+    SKIPPED = "skipped"  # valid at preview, a duplicate by the time it was confirmed
 
 
 def _created() -> Any:
@@ -421,3 +455,60 @@ class LoginAttempt(SQLModel, table=True):
     success: bool = Field(nullable=False)
     user_agent: str | None = Field(default=None, max_length=500)
     created_at: datetime = _created()
+
+
+class ImportJob(SQLModel, table=True):
+    """One uploaded subscriber CSV, from preview to result (superadmin only)."""
+
+    __tablename__ = "import_jobs"
+    __table_args__ = (
+        sa.Index("idx_import_jobs_created", "created_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    created_by: uuid.UUID | None = Field(
+        default=None, sa_column=fk("users.id", "SET NULL", nullable=True)
+    )
+    filename: str = Field(max_length=255, nullable=False)
+    # The file's separator, reused for the error report so Excel splits it the same way.
+    delimiter: str = Field(default=",", max_length=1, nullable=False)
+    status: ImportStatus = Field(
+        sa_column=enum_column(ImportStatus, "import_status", nullable=False)
+    )
+    total_rows: int = Field(default=0, nullable=False)
+    valid_rows: int = Field(default=0, nullable=False)
+    invalid_rows: int = Field(default=0, nullable=False)
+    imported_rows: int = Field(default=0, nullable=False)
+    skipped_rows: int = Field(default=0, nullable=False)
+    progress_done: int = Field(default=0, nullable=False)
+    progress_total: int = Field(default=0, nullable=False)
+    error: str | None = Field(default=None, sa_column=sa.Column(sa.Text()))
+    # ``[line_no, raw]`` of a large file until the worker has validated it into
+    # ``import_rows`` (raw as in ImportRow.raw: the NIK cell encrypted).
+    pending_rows: list | None = Field(default=None, sa_column=sa.Column(sa.JSON()))
+    created_at: datetime = _created()
+    updated_at: datetime = _updated()
+    finished_at: datetime | None = Field(default=None, sa_column=ts_column())
+
+
+class ImportRow(SQLModel, table=True):
+    """One data row of an import file with its validation outcome.
+
+    ``raw`` keeps the cells as written (the NIK cell encrypted), for the preview
+    and the error report; ``data`` holds the normalised values ready to insert.
+    """
+
+    __tablename__ = "import_rows"
+    __table_args__ = (
+        sa.Index("idx_import_rows_job_line", "job_id", "line_no", unique=True),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    job_id: uuid.UUID = Field(sa_column=fk("import_jobs.id", "CASCADE", nullable=False))
+    line_no: int = Field(nullable=False)
+    raw: dict = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
+    data: dict | None = Field(default=None, sa_column=sa.Column(sa.JSON()))
+    problems: list | None = Field(default=None, sa_column=sa.Column(sa.JSON()))
+    outcome: ImportRowOutcome = Field(
+        sa_column=enum_column(ImportRowOutcome, "import_row_outcome", nullable=False)
+    )

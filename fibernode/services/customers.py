@@ -11,11 +11,11 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.sql import Select
 from sqlmodel import select
 
 from fibernode import clock
 from fibernode.db import new_session
-from fibernode.formatting import rupiah
 from fibernode.models import Customer, CustomerStatus, Package, User
 from fibernode.services.context import Actor, require_superadmin, require_user
 from fibernode.services.crypto import decrypt_nik, encrypt_nik, mask_nik
@@ -23,7 +23,11 @@ from fibernode.services.errors import Conflict, NotFound, PermissionDenied, Vali
 from fibernode.services.scoping import scoped
 from fibernode.services.uow import UnitOfWork, apply_changes, unit_of_work
 from fibernode.services.validation import (
+    billing_date_problem,
     clean,
+    discount_problem,
+    nik_clean,
+    nik_problem,
     normalize_phone,
     optional,
     phone_problem,
@@ -135,38 +139,7 @@ def _load(uow: UnitOfWork, actor: Actor, customer_id: uuid.UUID) -> Customer:
 # --- validation ----------------------------------------------------------------------------
 
 
-def _int_problem(value: Any, label: str) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        return f"{label} harus berupa angka bulat."
-    return None
-
-
-def _billing_date_problem(value: Any) -> str | None:
-    if (p := _int_problem(value, "Tanggal tagihan")):
-        return p
-    if not 1 <= value <= 28:
-        return "Tanggal tagihan harus antara 1 dan 28."
-    return None
-
-
-def _discount_problem(value: Any, price: int | None) -> str | None:
-    if (p := _int_problem(value, "Diskon")):
-        return p
-    if value < 0:
-        return "Diskon tidak boleh negatif."
-    if price is not None and value > price:
-        return f"Diskon tidak boleh melebihi harga paket ({rupiah(price)})."
-    return None
-
-
-def _nik_clean(nik: str | None) -> str | None:
-    return re.sub(r"\s", "", nik or "") or None
-
-
-def _nik_problem(nik: str | None) -> str | None:
-    if nik is not None and not (len(nik) == 16 and nik.isdigit()):
-        return "NIK harus tepat 16 digit angka."
-    return None
+# The field rules live in validation so the CSV import applies exactly the same ones.
 
 
 def _text_problems(values: dict[str, Any]) -> dict[str, str]:
@@ -175,9 +148,9 @@ def _text_problems(values: dict[str, Any]) -> dict[str, str]:
         problems["name"] = p
     if "phone" in values and (p := phone_problem(values["phone"])):
         problems["phone"] = p
-    if "billing_date" in values and (p := _billing_date_problem(values["billing_date"])):
+    if "billing_date" in values and (p := billing_date_problem(values["billing_date"])):
         problems["billing_date"] = p
-    if "nik" in values and (p := _nik_problem(values["nik"])):
+    if "nik" in values and (p := nik_problem(values["nik"])):
         problems["nik"] = p
     if "address" in values and (p := too_long(values["address"], "Alamat", 1000)):
         problems["address"] = p
@@ -195,7 +168,7 @@ def _normalise(fields: dict[str, Any]) -> dict[str, Any]:
     if "phone" in out:
         out["phone"] = normalize_phone(out["phone"])
     if "nik" in out:
-        out["nik"] = _nik_clean(out["nik"])
+        out["nik"] = nik_clean(out["nik"])
     for key in ("address", "notes"):
         if key in out:
             out[key] = optional(out[key])
@@ -242,7 +215,7 @@ def create_customer(actor: Actor, *, name: str, phone: str, package_id: uuid.UUI
                          "nik": nik, "address": address, "notes": notes,
                          "register_date": register_date or clock.today()})
     problems = _text_problems(values)
-    if (p := _discount_problem(discount, None)):
+    if (p := discount_problem(discount, None)):
         problems["discount"] = p
     if problems:
         raise ValidationFailed(problems)
@@ -251,7 +224,7 @@ def create_customer(actor: Actor, *, name: str, phone: str, package_id: uuid.UUI
             owner_id = actor.user_id
         owner = _active_owner(uow.session, owner_id)
         pkg = _active_package(uow.session, package_id)
-        if (p := _discount_problem(discount, pkg.price)):
+        if (p := discount_problem(discount, pkg.price)):
             raise ValidationFailed({"discount": p})
         stored_nik = encrypt_nik(values["nik"]) if values["nik"] else None
         customer = Customer(
@@ -291,7 +264,7 @@ def update_customer(actor: Actor, customer_id: uuid.UUID, **fields: Any) -> Cust
         raise PermissionDenied(MITRA_FIELDS_MESSAGE)
     values = _normalise(fields)
     problems = _text_problems(values)
-    if "discount" in values and (p := _discount_problem(values["discount"], None)):
+    if "discount" in values and (p := discount_problem(values["discount"], None)):
         problems["discount"] = p
     if problems:
         raise ValidationFailed(problems)
@@ -301,7 +274,7 @@ def update_customer(actor: Actor, customer_id: uuid.UUID, **fields: Any) -> Cust
         if "package_id" in values and values["package_id"] != customer.package_id:
             pkg = _active_package(uow.session, values["package_id"])
         discount = values.get("discount", customer.discount)
-        if (p := _discount_problem(discount, pkg.price)):
+        if (p := discount_problem(discount, pkg.price)):
             raise ValidationFailed({"discount": p})
         nik_changed = False
         if "nik" in values:
@@ -335,6 +308,67 @@ def get_customer(actor: Actor, customer_id: uuid.UUID) -> CustomerView:
         return _view(c, pkg, owner, show_nik=actor.is_superadmin or actor.is_system)
 
 
+def filtered_query(actor: Actor, *, search: str = "",
+                   status: CustomerStatus | str | None = None,
+                   package_id: uuid.UUID | None = None, owner_id: uuid.UUID | None = None,
+                   billing_date: int | None = None,
+                   sort: str = "name") -> tuple[Select, tuple[Any, ...]]:
+    """The scoped, filtered select behind the customer list and the export.
+
+    Rows are ``(Customer, Package, owner User)``. The ordering is returned apart
+    so that counting can skip it; callers add ``Customer.id`` as the tie-breaker.
+
+    Args:
+        actor: Any logged-in user; a mitra sees only its own subscribers.
+        search: Part of the name (case-insensitive) or of the phone digits.
+        status: Only this status.
+        package_id: Only this package.
+        owner_id: Only this owner (a mitra may name only itself).
+        billing_date: Only this billing day.
+        sort: One of ``SORTS`` (prefix ``-`` for descending).
+
+    Returns:
+        The select and its ``ORDER BY`` clauses.
+
+    Raises:
+        PermissionDenied: a mitra filters by another owner.
+        ValidationFailed: unknown status or sort.
+    """
+    require_user(actor)
+    if (owner_id is not None and owner_id != actor.user_id
+            and not (actor.is_superadmin or actor.is_system)):
+        raise PermissionDenied()
+    if sort not in SORTS:
+        raise ValidationFailed({"sort": "Urutan tidak dikenal."})
+    if status is not None and status != "":
+        try:
+            status = CustomerStatus(status)
+        except ValueError as exc:
+            raise ValidationFailed({"status": "Status pelanggan tidak dikenal."}) from exc
+    else:
+        status = None
+    q = _base(actor)
+    term = clean(search)
+    if term:
+        conds = [sa.func.lower(Customer.name).contains(term.lower(), autoescape=True)]
+        digits = re.sub(r"\D", "", term)
+        if digits:
+            conds.append(Customer.phone.contains(digits, autoescape=True))
+            normalised = normalize_phone(digits)
+            if normalised != digits:
+                conds.append(Customer.phone.contains(normalised, autoescape=True))
+        q = q.where(sa.or_(*conds))
+    if status is not None:
+        q = q.where(Customer.status == status)
+    if package_id is not None:
+        q = q.where(Customer.package_id == package_id)
+    if owner_id is not None:
+        q = q.where(Customer.owner_id == owner_id)
+    if billing_date is not None:
+        q = q.where(Customer.billing_date == billing_date)
+    return q, SORTS[sort]
+
+
 def list_customers(actor: Actor, *, page: int = 1, search: str = "",
                    status: CustomerStatus | str | None = None,
                    package_id: uuid.UUID | None = None, owner_id: uuid.UUID | None = None,
@@ -355,44 +389,24 @@ def list_customers(actor: Actor, *, page: int = 1, search: str = "",
         PermissionDenied: a mitra filters by another owner.
         ValidationFailed: unknown status or sort.
     """
-    require_user(actor)
-    if (owner_id is not None and owner_id != actor.user_id
-            and not (actor.is_superadmin or actor.is_system)):
-        raise PermissionDenied()
-    if sort not in SORTS:
-        raise ValidationFailed({"sort": "Urutan tidak dikenal."})
-    if status is not None and status != "":
-        try:
-            status = CustomerStatus(status)
-        except ValueError as exc:
-            raise ValidationFailed({"status": "Status pelanggan tidak dikenal."}) from exc
-    else:
-        status = None
+    q, order = filtered_query(actor, search=search, status=status, package_id=package_id,
+                              owner_id=owner_id, billing_date=billing_date, sort=sort)
     page = max(1, int(page or 1))
-    q = _base(actor)
-    term = clean(search)
-    if term:
-        conds = [sa.func.lower(Customer.name).contains(term.lower(), autoescape=True)]
-        digits = re.sub(r"\D", "", term)
-        if digits:
-            conds.append(Customer.phone.contains(digits, autoescape=True))
-            normalised = normalize_phone(digits)
-            if normalised != digits:
-                conds.append(Customer.phone.contains(normalised, autoescape=True))
-        q = q.where(sa.or_(*conds))
-    if status is not None:
-        q = q.where(Customer.status == status)
-    if package_id is not None:
-        q = q.where(Customer.package_id == package_id)
-    if owner_id is not None:
-        q = q.where(Customer.owner_id == owner_id)
-    if billing_date is not None:
-        q = q.where(Customer.billing_date == billing_date)
     with new_session() as s:
-        total = s.exec(select(sa.func.count()).select_from(q.subquery())).one()
-        rows = s.exec(q.order_by(*SORTS[sort], Customer.id)
-                      .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
-        items = [_view(c, pkg, owner, show_nik=False) for c, pkg, owner in rows]
+        # One pass over the matches sorts out the page's ids and counts them all (a
+        # window count); only those ids are then loaded with their package and owner.
+        hits = s.execute(q.with_only_columns(Customer.id, sa.func.count().over())
+                         .order_by(*order, Customer.id)
+                         .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+        if hits or page == 1:
+            total = hits[0][1] if hits else 0
+        else:  # a page past the end still tells how many there are
+            total = s.exec(select(sa.func.count()).select_from(q.subquery())).one()
+        ids = [customer_id for customer_id, _ in hits]
+        found = {c.id: (c, pkg, owner) for c, pkg, owner in s.exec(
+            _base(actor).where(Customer.id.in_(ids))).all()} if ids else {}
+        # (A subscriber deleted between the two statements is simply left out.)
+        items = [_view(*found[i], show_nik=False) for i in ids if i in found]
     return CustomerPage(items, int(total), page, PAGE_SIZE)
 
 

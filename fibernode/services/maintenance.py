@@ -8,12 +8,16 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from fibernode import clock
-from fibernode.models import LoginAttempt, UserSession
+from fibernode.models import ImportJob, ImportStatus, LoginAttempt, UserSession
 from fibernode.services.context import Actor, require_superadmin
 from fibernode.services.uow import unit_of_work
 
 LOGIN_ATTEMPT_RETENTION = timedelta(days=30)
 DEAD_SESSION_RETENTION = timedelta(days=7)
+# Import jobs keep the uploaded rows (with encrypted NIKs): keep finished ones a
+# month for the error report, and drop previews nobody confirmed within a week.
+FINISHED_IMPORT_RETENTION = timedelta(days=30)
+STALE_PREVIEW_RETENTION = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -22,10 +26,11 @@ class CleanupResult:
 
     login_attempts: int
     sessions: int
+    import_jobs: int = 0
 
 
 def cleanup(actor: Actor) -> CleanupResult:
-    """Delete old login attempts and long-dead web sessions, and log the counts."""
+    """Delete old login attempts, long-dead web sessions and old imports; log the counts."""
     require_superadmin(actor)
     now = clock.now()
     with unit_of_work(actor) as uow:
@@ -38,6 +43,15 @@ def cleanup(actor: Actor) -> CleanupResult:
                 sa.or_(UserSession.expires_at < cutoff, UserSession.revoked_at < cutoff)
             )
         ).rowcount or 0
+        finished = (ImportStatus.DONE, ImportStatus.FAILED, ImportStatus.CANCELLED)
+        imports = uow.session.exec(
+            sa.delete(ImportJob).where(sa.or_(
+                sa.and_(ImportJob.status.in_(finished),
+                        ImportJob.updated_at < now - FINISHED_IMPORT_RETENTION),
+                sa.and_(ImportJob.status == ImportStatus.PREVIEWED,
+                        ImportJob.updated_at < now - STALE_PREVIEW_RETENTION),
+            ))
+        ).rowcount or 0
         uow.audit("maintenance.cleanup", None, None, login_attempts=attempts,
-                  sessions=sessions)
-    return CleanupResult(attempts, sessions)
+                  sessions=sessions, import_jobs=imports)
+    return CleanupResult(attempts, sessions, imports)

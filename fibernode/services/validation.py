@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import Any
+
+from fibernode.formatting import rupiah
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,49}$")
+_NON_DIGITS = re.compile(r"\D")
+_WHITESPACE = re.compile(r"\s")
 
 
 def clean(value: str | None) -> str:
@@ -24,7 +29,7 @@ def normalize_phone(raw: str | None) -> str:
     ``0812-3456-7890`` and ``+62 812 3456 7890`` both become ``6281234567890``.
     The result is not validated; see :func:`phone_problem`.
     """
-    digits = re.sub(r"\D", "", raw or "")
+    digits = _NON_DIGITS.sub("", raw or "")
     if digits.startswith("0"):
         digits = "62" + digits[1:]
     elif digits.startswith("8"):
@@ -66,4 +71,48 @@ def too_long(value: str | None, label: str, max_len: int) -> str | None:
     """Message for a too long optional text field, or ``None``."""
     if value and len(value) > max_len:
         return f"{label} maksimal {max_len} karakter."
+    return None
+
+
+def int_problem(value: Any, label: str) -> str | None:
+    """Message when ``value`` is not a whole number (booleans are not), or ``None``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return f"{label} harus berupa angka bulat."
+    return None
+
+
+def billing_date_problem(value: Any) -> str | None:
+    """Why a monthly billing day is unacceptable (it must be 1–28), or ``None``."""
+    if (p := int_problem(value, "Tanggal tagihan")):
+        return p
+    if not 1 <= value <= 28:
+        return "Tanggal tagihan harus antara 1 dan 28."
+    return None
+
+
+def discount_problem(value: Any, price: int | None) -> str | None:
+    """Why a discount is unacceptable, or ``None``.
+
+    Args:
+        value: The discount in Rupiah.
+        price: The package price it may not exceed (``None``: not checked yet).
+    """
+    if (p := int_problem(value, "Diskon")):
+        return p
+    if value < 0:
+        return "Diskon tidak boleh negatif."
+    if price is not None and value > price:
+        return f"Diskon tidak boleh melebihi harga paket ({rupiah(price)})."
+    return None
+
+
+def nik_clean(nik: str | None) -> str | None:
+    """A NIK without any whitespace; empty becomes ``None``."""
+    return _WHITESPACE.sub("", nik or "") or None
+
+
+def nik_problem(nik: str | None) -> str | None:
+    """Why a cleaned NIK is invalid (it must be exactly 16 digits), or ``None``."""
+    if nik is not None and not (len(nik) == 16 and nik.isdigit()):
+        return "NIK harus tepat 16 digit angka."
     return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import io
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,9 @@ from fibernode.services import (
     auth,
     customers,
     dashboard,
+    exports,
+    history,
+    imports,
     maintenance,
     packages,
     seed,
@@ -41,6 +45,7 @@ NOT_USE_CASES = {
     "context.require_superadmin",
     "scoping.can_touch_owner",
     "uow.unit_of_work",
+    "customers.filtered_query",  # builds the select behind list_customers and the export
 }
 
 
@@ -85,6 +90,19 @@ def package_id(name: str):
 def mitra2_id():
     with new_session() as s:
         return s.exec(select(User.id).where(User.username == "mitra2")).one()
+
+
+def unused_mitra_id():
+    """A mitra nobody has used yet, inserted directly so that making it writes no audit
+    row (the matrix checks that a refused call leaves the audit trail as it was)."""
+    from fibernode.models import UserRole
+
+    with new_session() as s:
+        user = User(username="mitra-baru", password_hash="-", name="Mitra Baru",
+                    role=UserRole.MITRA, business_name="Net Baru")
+        s.add(user)
+        s.commit()
+        return user.id
 
 
 def new_customer(a: Actor, **extra):
@@ -149,6 +167,23 @@ MATRIX = [
                     lambda w, a: users.set_user_active(a, w.user_id("mitra2"), False),
                     variant="deactivate-mitra2"),
     logged_in("users.list_owners", lambda w, a: users.list_owners(a)),
+    superadmin_only("users.list_mitra", lambda w, a: users.list_mitra(a, search="net")),
+    superadmin_only("users.get_mitra", lambda w, a: users.get_mitra(a, mitra2_id())),
+    superadmin_only("users.update_mitra",
+                    lambda w, a: users.update_mitra(a, mitra2_id(), name="Siti R.",
+                                                    business_name="Net Mekarjaya Baru",
+                                                    username="mitra2b")),
+    superadmin_only("users.reset_mitra_password",
+                    lambda w, a: users.reset_mitra_password(a, mitra2_id(), "Lupa2Baru!")),
+    superadmin_only("users.delete_mitra",
+                    lambda w, a: users.delete_mitra(a, unused_mitra_id()),
+                    variant="unused-mitra"),
+    superadmin_only("exports.export_customers",
+                    lambda w, a: exports.export_customers(a, "csv", io.BytesIO())),
+    superadmin_only("exports.export_customers",
+                    lambda w, a: exports.export_customers(a, "xlsx", io.BytesIO(),
+                                                          owner_id=w.mitra_a.user_id),
+                    variant="xlsx-owner=mitra1"),
     everyone("settings.get_branding", lambda w, a: settings.get_branding(a)),
     superadmin_only("settings.ensure_defaults", lambda w, a: settings.ensure_defaults(a)),
     superadmin_only("settings.record_app_version",
@@ -200,6 +235,10 @@ MATRIX = [
          lambda w, a: customers.update_customer(a, mitra1_customer_id(w), name="Nama Lain"),
          superadmin=OK, owning_mitra=PermissionDenied, other_mitra=PermissionDenied,
          anonymous=AuthenticationRequired, variant="name-of-mitra1"),
+    Case("history.customer_history",
+         lambda w, a: history.customer_history(a, mitra1_customer_id(w)),
+         superadmin=OK, owning_mitra=OK, other_mitra=NotFound,
+         anonymous=AuthenticationRequired),
     superadmin_only("customers.delete_customer",
                     lambda w, a: customers.delete_customer(a, mitra1_customer_id(w))),
     superadmin_only("customers.set_isolated",
@@ -210,7 +249,53 @@ MATRIX = [
     superadmin_only("customers.move_customers",
                     lambda w, a: customers.move_customers(a, [mitra1_customer_id(w)],
                                                           mitra2_id())),
+    superadmin_only("imports.upload_import",
+                    lambda w, a: imports.upload_import(a, "pelanggan.csv", IMPORT_CSV)),
+    superadmin_only("imports.list_imports", lambda w, a: imports.list_imports(a)),
+    superadmin_only("imports.get_import",
+                    lambda w, a: imports.get_import(a, previewed_import_id(w))),
+    Case("imports.get_import", lambda w, a: imports.get_import(a, unknown_id()),
+         superadmin=NotFound, owning_mitra=PermissionDenied, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="unknown-import"),
+    superadmin_only("imports.confirm_import",
+                    lambda w, a: imports.confirm_import(a, previewed_import_id(w))),
+    superadmin_only("imports.cancel_import",
+                    lambda w, a: imports.cancel_import(a, previewed_import_id(w))),
+    superadmin_only("imports.error_report_csv",
+                    lambda w, a: imports.error_report_csv(a, previewed_import_id(w))),
 ]
+
+IMPORT_CSV = (b"nama,telepon,diskon,tanggal,area,paket_nama,paket_tarif,total_bayar,nik,"
+              b"tanggal_register\nImpor Baru,081277776666,0,5,WiFi Sukamaju,Paket 10 Mbps,"
+              b"100000,100000,,2025-01-15\n")
+
+
+def previewed_import_id(world):
+    """A previewed one-row import for mitra1, inserted directly so that making it writes
+    no audit row (the matrix checks that a refused call leaves the audit trail as it was)."""
+    from fibernode.models import ImportJob, ImportRow, ImportRowOutcome, ImportStatus
+
+    pkg = package_id("Paket 10 Mbps")
+    with new_session() as s:
+        job = ImportJob(created_by=world.admin.user_id, filename="pelanggan.csv",
+                        status=ImportStatus.PREVIEWED, total_rows=1, valid_rows=1,
+                        progress_done=1, progress_total=1)
+        s.add(job)
+        s.flush()
+        s.add(ImportRow(job_id=job.id, line_no=2, raw={"nama": "Impor Baru"},
+                        outcome=ImportRowOutcome.VALID, data={
+                            "owner_id": str(world.mitra_a.user_id), "package_id": str(pkg),
+                            "name": "Impor Baru", "phone": "6281277776666", "nik": None,
+                            "billing_date": 5, "discount": 0, "total_bill": 100_000,
+                            "price": 100_000, "register_date": "2025-01-15"}))
+        s.commit()
+        return job.id
+
+
+def unknown_id():
+    import uuid
+
+    return uuid.uuid4()
 
 
 def audit_count() -> int:

@@ -336,7 +336,7 @@ def test_cleanup_removes_old_attempts_and_dead_sessions(world):
     assert auth.hash_token("live") in remaining
     assert auth.hash_token("revoked-long-ago") not in remaining
     [log] = audit_rows("maintenance.cleanup")
-    assert log.meta == {"login_attempts": 2, "sessions": 2, "job": "cleanup"}
+    assert log.meta == {"login_attempts": 2, "sessions": 2, "import_jobs": 0, "job": "cleanup"}
 
     again = maintenance.cleanup(Actor.system("cleanup"))
     assert (again.login_attempts, again.sessions) == (0, 0)

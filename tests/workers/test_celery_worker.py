@@ -198,15 +198,17 @@ def exercise_tasks(app: Celery, worker: CeleryProcess, engine: sa.Engine) -> Non
 
     worker.assert_running()
     counts = app.tasks["workers.tasks.cleanup"].delay().get(timeout=RESULT_TIMEOUT)
-    assert counts == {"login_attempts": 2, "sessions": 0}
+    assert counts == {"login_attempts": 2, "sessions": 0, "import_jobs": 0}
     with Session(engine) as s:
         left = s.exec(select(LoginAttempt.username)).all()
         logs = s.exec(select(ActivityLog).where(ActivityLog.action == "maintenance.cleanup")).all()
     assert left == ["baru"]
     assert len(logs) == 1
     assert logs[0].user_id is None
-    assert logs[0].meta == {"login_attempts": 2, "sessions": 0, "job": "celery.cleanup"}
-    worker.wait_for_log("maintenance cleanup removed 2 login attempts and 0 sessions")
+    assert logs[0].meta == {"login_attempts": 2, "sessions": 0, "import_jobs": 0,
+                            "job": "celery.cleanup"}
+    worker.wait_for_log("maintenance cleanup removed 2 login attempts, 0 sessions and 0 "
+                        "import jobs")
 
     heartbeat = app.tasks["workers.tasks.heartbeat"]
     taken_at = datetime.fromisoformat(heartbeat.delay().get(timeout=RESULT_TIMEOUT))
@@ -351,3 +353,70 @@ def test_beat_sends_heartbeat_that_worker_records(
         engine.dispose()
     # Beat keeps its state in the data directory, not in the working directory.
     assert list((tmp_path / "data").glob("celerybeat-schedule*"))
+
+
+IMPORT_HEADER = ("nama,telepon,diskon,tanggal,area,paket_nama,paket_tarif,total_bayar,nik,"
+                 "tanggal_register")
+
+
+def _wait_for_job(job_id, actor, worker: CeleryProcess):
+    """Poll the import like the UI does until no worker is busy with it."""
+    from fibernode.services import imports
+
+    deadline = time.monotonic() + RESULT_TIMEOUT
+    while True:
+        view = imports.get_import(actor, job_id)
+        assert view.progress_done <= view.progress_total
+        if not view.is_running:
+            return view
+        worker.assert_running()
+        assert time.monotonic() < deadline, f"import still {view.status}:\n{worker.log()}"
+        time.sleep(0.1)
+
+
+def test_worker_validates_and_imports_a_large_csv(
+    monkeypatch, tmp_path, fresh_pg_database, celery_procs, client_app
+):
+    """A file over 1,000 rows goes through a real worker on Redis, with progress to the end."""
+    from fibernode.models import Customer, ImportStatus
+    from fibernode.services import imports
+    from tests.factories import World
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    _use_env(monkeypatch, tmp_path, fresh_pg_database, REDIS_URL=REDIS_URL,
+             CELERY_BROKER_URL=REDIS_URL, CELERY_RESULT_BACKEND=REDIS_URL)
+    client_app()  # current app: the service enqueues through it, as the web app does
+    assert celery_current_app.conf.broker_url == REDIS_URL
+    engine = fn_db.create_engine_for(fresh_pg_database)
+    fn_db.set_engine(engine)
+    try:
+        world = World.seeded()
+        worker = start_worker(celery_procs)
+        n = 2_500
+        content = "\n".join([IMPORT_HEADER] + [
+            f"Pelanggan {i},0813{i:08d},0,{i % 28 + 1},WiFi Sukamaju,Paket 10 Mbps,100000,"
+            "100000,,2025-01-01" for i in range(n)
+        ]).encode()
+
+        job = imports.upload_import(world.admin, "besar.csv", content)
+        assert job.status == ImportStatus.VALIDATING
+
+        previewed = _wait_for_job(job.id, world.admin, worker)
+        assert previewed.status == ImportStatus.PREVIEWED, previewed.error
+        assert (previewed.valid_rows, previewed.invalid_rows) == (n, 0)
+        assert previewed.progress_done == previewed.progress_total == n
+
+        importing = imports.confirm_import(world.admin, job.id)
+        assert importing.status == ImportStatus.IMPORTING
+        done = _wait_for_job(job.id, world.admin, worker)
+        assert done.status == ImportStatus.DONE, done.error
+        assert (done.imported_rows, done.skipped_rows) == (n, 0)
+        assert done.progress_done == done.progress_total == n
+        with Session(engine) as s:
+            mine = s.exec(select(sa.func.count()).select_from(Customer).where(
+                Customer.owner_id == world.mitra_a.user_id)).one()
+        assert mine == n + 2  # plus the two seeded subscribers
+        worker.wait_for_log(f"import {job.id} ran: {{'status': 'done'")
+    finally:
+        fn_db.set_engine(None)
+        engine.dispose()
