@@ -1,14 +1,18 @@
-"""FastAPI application: health and public branding for now; the spec's endpoints follow."""
+"""FastAPI application mounted under /api by Reflex (``api_transformer``)."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from fibernode import __version__
+from fibernode.api import customers as customer_routes
+from fibernode.api.deps import error_response, request_problems
 from fibernode.services import health as health_service
 from fibernode.services import settings as settings_service
 from fibernode.services.context import Actor
+from fibernode.services.errors import ServiceError, ValidationFailed
 
 
 def create_api() -> FastAPI:
@@ -22,6 +26,14 @@ def create_api() -> FastAPI:
         redoc_url=None,
     )
 
+    @api.exception_handler(ServiceError)
+    async def service_error(_request, exc: ServiceError) -> JSONResponse:
+        return error_response(exc)
+
+    @api.exception_handler(RequestValidationError)
+    async def request_invalid(_request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(ValidationFailed(request_problems(exc)))
+
     @api.get("/api/settings/branding", response_model=settings_service.Branding,
              tags=["settings"])
     def branding() -> settings_service.Branding:
@@ -34,4 +46,5 @@ def create_api() -> FastAPI:
         report = health_service.check()
         return JSONResponse(report.as_dict(), status_code=200 if report.ok else 503)
 
+    api.include_router(customer_routes.router)
     return api

@@ -35,6 +35,10 @@ WRONG_CREDENTIALS = "Username atau password salah."
 INACTIVE_ACCOUNT = "Akun Anda dinonaktifkan. Hubungi superadmin."
 # last_seen_at is refreshed at most this often, so page loads do not all write.
 LAST_SEEN_RESOLUTION = timedelta(minutes=5)
+# Cookies that carry the raw web-session token (the UI sets them; the API's
+# cookie-authenticated downloads read them).
+SESSION_COOKIE = "fn_session"
+REMEMBER_COOKIE = "fn_remember"
 _AWARE = AwareDateTime()
 
 

@@ -8,8 +8,8 @@ from fibernode.config import get_settings
 from fibernode.services import auth
 from fibernode.services.context import Actor
 
-SESSION_COOKIE = "fn_session"
-REMEMBER_COOKIE = "fn_remember"
+SESSION_COOKIE = auth.SESSION_COOKIE
+REMEMBER_COOKIE = auth.REMEMBER_COOKIE
 LOGIN_ROUTE = "/login"
 
 

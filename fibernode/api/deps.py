@@ -1,0 +1,68 @@
+"""Who is calling: the acting user behind an API request, and the error shape."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from fibernode.services import auth
+from fibernode.services.context import Actor
+from fibernode.services.errors import (
+    AuthenticationRequired,
+    Conflict,
+    LockedOut,
+    LoginFailed,
+    NotFound,
+    PermissionDenied,
+    ServiceError,
+    ValidationFailed,
+)
+
+STATUS = {
+    AuthenticationRequired: 401,
+    LoginFailed: 401,
+    PermissionDenied: 403,
+    NotFound: 404,
+    Conflict: 409,
+    ValidationFailed: 422,
+    LockedOut: 429,
+}
+
+
+def client_of(request: Request) -> tuple[str, str]:
+    """The caller's IP address and user agent."""
+    ip = request.client.host if request.client else ""
+    return ip, request.headers.get("user-agent", "")
+
+
+def request_actor(request: Request) -> Actor:
+    """The user behind the request's web-session cookie, or an anonymous actor.
+
+    Downloads started from the UI carry the same cookie as the app itself, so
+    they are checked against the same server-side session. Services decide
+    what an anonymous actor may do (usually nothing).
+    """
+    ip, ua = client_of(request)
+    token = (request.cookies.get(auth.SESSION_COOKIE)
+             or request.cookies.get(auth.REMEMBER_COOKIE))
+    actor = auth.resolve_session(token, ip, ua)
+    return actor if actor is not None else Actor.anonymous(ip, ua)
+
+
+def error_response(exc: ServiceError) -> JSONResponse:
+    """One JSON shape for every refusal: ``{"error": {code, message, details}}``."""
+    status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
+    body = {"error": {"code": type(exc).__name__, "message": exc.message,
+                      "details": getattr(exc, "details", None) or {}}}
+    headers = {"Retry-After": str(exc.minutes * 60)} if isinstance(exc, LockedOut) else {}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def request_problems(exc: RequestValidationError) -> dict[str, str]:
+    """FastAPI's parameter errors as ``{field: Indonesian message}``."""
+    problems: dict[str, str] = {}
+    for err in exc.errors():
+        name = str(err.get("loc", ["", "?"])[-1])
+        problems.setdefault(name, f"Nilai '{name}' tidak valid.")
+    return problems
