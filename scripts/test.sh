@@ -18,6 +18,6 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
 fi
 
 echo "==> ruff"
-ruff check fibernode workers tests alembic rxconfig.py
+ruff check fibernode workers tests alembic bench rxconfig.py
 echo "==> pytest"
 python -m pytest -q -p no:cacheprovider "$@"
