@@ -10,7 +10,17 @@ from fibernode import __version__
 from fibernode.api import create_api
 from fibernode.components.splash import splash
 from fibernode.config import get_settings
-from fibernode.pages import admin_activity, dashboard, login, profile  # noqa: F401
+from fibernode.pages import (  # noqa: F401  (each module registers its route)
+    admin_activity,
+    admin_mitra,
+    admin_packages,
+    customer_detail,
+    customer_import,
+    customers,
+    dashboard,
+    login,
+    profile,
+)
 from fibernode.services import settings as settings_service
 from fibernode.services.context import Actor
 

@@ -21,8 +21,11 @@ class NavItem:
 
 MAIN_NAV = [
     NavItem("Dashboard", "layout_dashboard", "/", in_bottom_nav=True),
+    NavItem("Pelanggan", "users", "/customers", in_bottom_nav=True),
 ]
 ADMIN_NAV = [
+    NavItem("Mitra", "handshake", "/admin/mitra", admin_only=True),
+    NavItem("Paket Internet", "package", "/admin/packages", admin_only=True),
     NavItem("Log Aktivitas", "scroll_text", "/admin/activity", admin_only=True),
 ]
 ACCOUNT_NAV = [

@@ -6,6 +6,7 @@ import reflex as rx
 
 from fibernode.navigation import ACCOUNT_NAV, ADMIN_NAV, BOTTOM_NAV, MAIN_NAV, NavItem
 from fibernode.state.branding import BrandingState
+from fibernode.state.search import HeaderSearchState
 from fibernode.state.session import SessionState
 from fibernode.state.ui import UIState
 
@@ -98,6 +99,38 @@ def user_menu() -> rx.Component:
     )
 
 
+def header_search() -> rx.Component:
+    """Find a subscriber by name or phone from any page."""
+    h = HeaderSearchState
+    return rx.el.div(
+        rx.form(
+            rx.icon("search", size=16, class_name="fn-search-icon"),
+            rx.el.input(name="q", type="search", placeholder="Cari pelanggan…",
+                        auto_complete="off", class_name="fn-input",
+                        on_change=h.search.debounce(300), aria_label="Cari pelanggan",
+                        data_testid="header-search"),
+            on_submit=h.submit,
+            reset_on_submit=False,
+        ),
+        rx.cond(h.open, rx.el.div(
+            rx.cond(h.hits.length() == 0,
+                    rx.el.div("Tidak ada pelanggan yang cocok.",
+                              class_name="fn-search-hit fn-muted"),
+                    rx.foreach(h.hits, lambda c: rx.link(
+                        rx.el.strong(c["name"]),
+                        rx.el.span(c["phone"], " · ", c["area"], class_name="fn-muted"),
+                        href="/customers/" + c["id"], on_click=h.close, underline="none",
+                        class_name="fn-search-hit", data_testid="search-hit"))),
+            rx.cond(h.more > 0, rx.link(
+                "Lihat semua hasil (", (h.more + h.hits.length()).to_string(), ")",
+                href="/customers?q=" + h.term, on_click=h.close, class_name="fn-search-more")),
+            class_name="fn-search-results",
+        )),
+        class_name="fn-header-search",
+        on_mouse_leave=h.close,
+    )
+
+
 def header(title: str) -> rx.Component:
     """Sticky header: page title on desktop, logo and name on phones."""
     return rx.el.header(
@@ -107,7 +140,11 @@ def header(title: str) -> rx.Component:
             class_name="fn-header-mobile-brand",
         ),
         rx.el.h2(title, class_name="fn-header-title"),
-        rx.el.div(theme_toggle(), user_menu(), class_name="fn-header-actions"),
+        header_search(),
+        rx.el.div(
+            rx.link(rx.icon("search", size=20), href="/customers", aria_label="Cari pelanggan",
+                    class_name="fn-icon-btn fn-header-search-btn"),
+            theme_toggle(), user_menu(), class_name="fn-header-actions"),
         class_name="fn-header",
     )
 

@@ -7,7 +7,7 @@ import json
 import reflex as rx
 
 from fibernode.components.layout import app_shell
-from fibernode.components.ui import forbidden, page_title
+from fibernode.components.ui import page_title, pager, superadmin_page
 from fibernode.formatting import date_time, number
 from fibernode.services import activity
 from fibernode.services.errors import PermissionDenied
@@ -103,19 +103,8 @@ def _table() -> rx.Component:
 
 
 def _pager() -> rx.Component:
-    return rx.el.div(
-        rx.el.span("Total ", ActivityState.total, " catatan · halaman ",
-                   ActivityState.page.to_string(), " dari ", ActivityState.pages.to_string(),
-                   class_name="fn-muted"),
-        rx.el.div(
-            rx.button("Sebelumnya", variant="soft", on_click=ActivityState.go(-1),
-                      disabled=ActivityState.page <= 1),
-            rx.button("Berikutnya", variant="soft", on_click=ActivityState.go(1),
-                      disabled=ActivityState.page >= ActivityState.pages),
-            class_name="fn-pager-buttons",
-        ),
-        class_name="fn-pager",
-    )
+    return pager(ActivityState.page, ActivityState.pages, ActivityState.total, "catatan",
+                 ActivityState.go(-1), ActivityState.go(1))
 
 
 @rx.page(route="/admin/activity", title="Log Aktivitas — FiberNode Internet",
@@ -124,15 +113,9 @@ def activity_page() -> rx.Component:
     """Who did what, newest first."""
     return app_shell(
         "Log Aktivitas",
-        rx.cond(
-            ActivityState.ready,
-            rx.cond(
-                ActivityState.forbidden,
-                forbidden(),
-                rx.fragment(
-                    page_title("Log Aktivitas", "Semua perubahan data tercatat di sini."),
-                    rx.el.div(_filters(), _table(), _pager(), class_name="fn-card fn-stack"),
-                ),
-            ),
+        superadmin_page(
+            ActivityState.ready, ActivityState.forbidden,
+            page_title("Log Aktivitas", "Semua perubahan data tercatat di sini."),
+            rx.el.div(_filters(), _table(), _pager(), class_name="fn-card fn-stack"),
         ),
     )
