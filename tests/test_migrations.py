@@ -38,12 +38,12 @@ from tests.factories import MITRA_PASSWORD
 TABLES = {
     "users", "packages", "customers", "invoices", "payments", "wa_sessions",
     "wa_message_logs", "settings", "refresh_tokens", "activity_logs", "wa_message_queue",
-    "login_attempts", "user_sessions", "import_jobs", "import_rows",
+    "login_attempts", "user_sessions", "import_jobs", "import_rows", "file_jobs",
 }
 FK_VIOLATION = "(?i)foreign key"
 ENUM_TYPES = {"user_role", "payment_status", "customer_status", "wa_session_status",
-              "payment_method", "import_status", "import_row_outcome"}
-HEAD = "0002"
+              "payment_method", "import_status", "import_row_outcome", "file_job_status"}
+HEAD = "0003"
 
 
 def alembic(engine: sa.Engine, action: str, revision: str) -> None:
@@ -149,13 +149,64 @@ def test_import_tables_and_search_indexes_downgrade_to_0001_and_back(fresh):
     else:
         assert not customer_indexes(fresh) & search
     alembic(fresh, "downgrade", "0001")
-    assert tables(fresh) == TABLES - {"import_jobs", "import_rows"} | {"alembic_version"}
+    assert tables(fresh) == TABLES - {"import_jobs", "import_rows", "file_jobs"} | {
+        "alembic_version"}
     assert not customer_indexes(fresh) & search
     if fresh.dialect.name == "postgresql":
-        assert pg_enum_types(fresh) == ENUM_TYPES - {"import_status", "import_row_outcome"}
+        assert pg_enum_types(fresh) == ENUM_TYPES - {"import_status", "import_row_outcome",
+                                                     "file_job_status"}
     alembic(fresh, "upgrade", "head")
     assert tables(fresh) == TABLES | {"alembic_version"}
     assert drift(fresh) == []
+
+
+INDEXES_0003 = {"idx_invoices_period_due", "idx_invoices_owner_due", "idx_invoices_open_due",
+                "idx_payments_reversed"}
+
+
+def indexes_0003(engine: sa.Engine) -> set[str]:
+    inspector = sa.inspect(engine)
+    names = {ix["name"] for table in ("invoices", "payments")
+             for ix in inspector.get_indexes(table)}
+    return names & INDEXES_0003
+
+
+def test_file_jobs_and_invoice_indexes_downgrade_to_0002_and_back(fresh):
+    alembic(fresh, "upgrade", "head")
+    assert indexes_0003(fresh) == INDEXES_0003
+    alembic(fresh, "downgrade", "0002")
+    assert tables(fresh) == TABLES - {"file_jobs"} | {"alembic_version"}
+    assert indexes_0003(fresh) == set()
+    if fresh.dialect.name == "postgresql":
+        assert pg_enum_types(fresh) == ENUM_TYPES - {"file_job_status"}
+    alembic(fresh, "upgrade", "head")
+    assert tables(fresh) == TABLES | {"alembic_version"}
+    assert drift(fresh) == []
+
+
+def pg_statistics(engine: sa.Engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(conn.execute(sa.text("SELECT stxname FROM pg_statistic_ext")).scalars())
+
+
+def test_invoice_statistics_on_postgresql(fresh):
+    if fresh.dialect.name != "postgresql":
+        pytest.skip("extended statistics are PostgreSQL's")
+    alembic(fresh, "upgrade", "head")
+    assert "stx_invoices_period_status" in pg_statistics(fresh)
+    alembic(fresh, "downgrade", "0002")
+    assert "stx_invoices_period_status" not in pg_statistics(fresh)
+
+
+def test_open_invoice_index_is_partial(fresh):
+    alembic(fresh, "upgrade", "head")
+    with fresh.connect() as conn:
+        if fresh.dialect.name == "postgresql":
+            sql = "SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_invoices_open_due'"
+        else:
+            sql = "SELECT sql FROM sqlite_master WHERE name = 'idx_invoices_open_due'"
+        definition = conn.execute(sa.text(sql)).scalar()
+    assert "paid_amount < total_amount" in definition.replace("(", "").replace(")", "")
 
 
 # --- constraints on the migrated schema --------------------------------------------------

@@ -44,7 +44,7 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30
 
 
 def beat_schedule() -> dict[str, dict]:
-    """The periodic jobs, as a fresh dict per app (billing jobs join here later)."""
+    """The periodic jobs, as a fresh dict per app."""
     return {
         "maintenance-cleanup": {
             "task": "workers.tasks.cleanup",
@@ -56,6 +56,16 @@ def beat_schedule() -> dict[str, dict]:
             "schedule": WORKER_HEARTBEAT_INTERVAL,
             # Only beat sends this, so it also proves that beat is alive.
             "kwargs": {"source": "beat"},
+        },
+        "generate-invoices": {
+            "task": "workers.tasks.generate_invoices",
+            # 06:00 Asia/Jakarta (spec "Scheduler"): H-1 prepaid invoices for next month.
+            "schedule": crontab(hour=6, minute=0),
+        },
+        "overdue-digest": {
+            "task": "workers.tasks.overdue_digest",
+            # 06:15 Asia/Jakarta, after the morning's invoices: the dashboard reads it.
+            "schedule": crontab(hour=6, minute=15),
         },
     }
 

@@ -86,3 +86,55 @@ def run_import(job_id: str) -> dict:
     result = imports.run_job(job_id)
     log.info("import %s ran: %s", job_id, result)
     return result
+
+
+@shared_task(name="workers.tasks.generate_invoices")
+def generate_invoices(today: str | None = None) -> dict:
+    """Create the H-1 prepaid invoices, catching up missed days (beat, daily 06:00 Jakarta).
+
+    Args:
+        today: ISO run date to bill as (operators re-running a day, tests);
+            default today in Jakarta.
+
+    Returns:
+        The run's periods, run dates and created / already existing / skipped counts.
+    """
+    from datetime import date
+
+    from fibernode.services import billing
+
+    result = billing.scheduled_run(date.fromisoformat(today) if today else None).as_dict()
+    log.info("billing run %(run_dates)s: %(created)d invoices created, %(already_existed)d "
+             "already existed, skipped %(skipped)s", result)
+    return result
+
+
+@shared_task(name="workers.tasks.overdue_digest")
+def overdue_digest() -> dict:
+    """Store today's overdue invoices per owner in setting ``overdue_digest`` (daily, 06:15).
+
+    Returns:
+        The stored document (date, generation time, per-owner count and amount).
+    """
+    from fibernode.services import invoices
+
+    doc = invoices.refresh_overdue_digest(Actor.system("celery.overdue_digest"))
+    log.info("overdue digest for %s: %d owners", doc["date"], len(doc["owners"]))
+    return doc
+
+
+@shared_task(name="workers.tasks.build_receipt_bundle")
+def build_receipt_bundle(job_id: str) -> dict:
+    """Render a month's paid receipts of one owner into one PDF (a ``file_jobs`` job).
+
+    Args:
+        job_id: The ``file_jobs`` id (as text: task arguments are JSON).
+
+    Returns:
+        The job's status and number of receipts.
+    """
+    from fibernode.services import receipts
+
+    result = receipts.build_bundle_job(job_id)
+    log.info("receipt bundle %s: %s", job_id, result)
+    return result

@@ -1,4 +1,4 @@
-"""SQLModel tables: the spec's eleven tables, the payments ledger, web sessions and CSV imports.
+"""SQLModel tables: the spec's eleven tables, the ledger, sessions, imports and file jobs.
 
 Money is an integer number of Rupiah. Every timestamp is timezone-aware.
 Schema changes go through alembic only; ``SQLModel.metadata`` is what the
@@ -30,6 +30,8 @@ __all__ = [
     "AwareDateTime",
     "Customer",
     "CustomerStatus",
+    "FileJob",
+    "FileJobStatus",
     "ImportJob",
     "ImportRow",
     "ImportRowOutcome",
@@ -114,6 +116,15 @@ class ImportStatus(enum.StrEnum):
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+class FileJobStatus(enum.StrEnum):
+    """Where a background file build (receipt bundle, export) stands."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
 
 
 class ImportRowOutcome(enum.StrEnum):
@@ -221,6 +232,20 @@ class Invoice(SQLModel, table=True):
         sa.Index("idx_invoices_status", "status"),
         sa.Index("idx_invoices_due_date", "due_date"),
         sa.Index("idx_invoices_customer_period", "customer_id", "period", unique=True),
+        # The invoice list's order (due date, newest first) within its usual scopes, so a
+        # page reads one due date's rows instead of sorting a whole period; the included
+        # columns let the page's count (period or owner, with a status) skip the table.
+        sa.Index("idx_invoices_period_due", "period", "due_date",
+                 postgresql_include=["status", "paid_amount", "total_amount"]),
+        sa.Index("idx_invoices_owner_due", "owner_id", "due_date",
+                 postgresql_include=["period", "status", "paid_amount", "total_amount"]),
+        # Open (not fully paid) invoices only, for overdue and due-soon lookups across
+        # owners: small, instead of every invoice ever issued (and enough for the
+        # overdue sums by itself).
+        sa.Index("idx_invoices_open_due", "due_date",
+                 postgresql_include=["owner_id", "paid_amount", "total_amount"],
+                 postgresql_where=sa.text("paid_amount < total_amount"),
+                 sqlite_where=sa.text("paid_amount < total_amount")),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
@@ -262,6 +287,11 @@ class Payment(SQLModel, table=True):
         sa.Index("idx_payments_invoice", "invoice_id"),
         sa.Index("idx_payments_owner_recorded", "owner_id", "recorded_at"),
         sa.Index("idx_payments_recorded_at", "recorded_at"),
+        # Reversals are rare: the month's reversed total (dashboard revenue) reads this.
+        sa.Index("idx_payments_reversed", "reversed_at",
+                 postgresql_include=["owner_id", "amount"],
+                 postgresql_where=sa.text("reversed_at IS NOT NULL"),
+                 sqlite_where=sa.text("reversed_at IS NOT NULL")),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
@@ -512,3 +542,37 @@ class ImportRow(SQLModel, table=True):
     outcome: ImportRowOutcome = Field(
         sa_column=enum_column(ImportRowOutcome, "import_row_outcome", nullable=False)
     )
+
+
+class FileJob(SQLModel, table=True):
+    """A file built in the background (a month's receipts, later exports).
+
+    ``path`` is relative to the data directory's ``files/`` folder; the file and
+    the row are deleted by the daily cleanup once ``expires_at`` has passed.
+    """
+
+    __tablename__ = "file_jobs"
+    __table_args__ = (
+        sa.Index("idx_file_jobs_created_by", "created_by"),
+        sa.Index("idx_file_jobs_expires", "expires_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    created_by: uuid.UUID | None = Field(
+        default=None, sa_column=fk("users.id", "SET NULL", nullable=True)
+    )
+    kind: str = Field(max_length=50, nullable=False)
+    status: FileJobStatus = Field(
+        default=FileJobStatus.PENDING,
+        sa_column=enum_column(FileJobStatus, "file_job_status", nullable=False,
+                              default=FileJobStatus.PENDING),
+    )
+    progress_done: int = Field(default=0, nullable=False)
+    progress_total: int = Field(default=0, nullable=False)
+    filename: str = Field(max_length=255, nullable=False)
+    path: str | None = Field(default=None, max_length=500)
+    error: str | None = Field(default=None, sa_column=sa.Column(sa.Text()))
+    params: dict | None = Field(default=None, sa_column=sa.Column(sa.JSON()))
+    created_at: datetime = _created()
+    updated_at: datetime = _updated()
+    expires_at: datetime = Field(sa_column=ts_column(nullable=False))

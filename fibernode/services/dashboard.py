@@ -1,20 +1,25 @@
-"""Dashboard figures, computed in SQL and scoped to the actor."""
+"""Dashboard figures, computed in SQL from invoices and the payments ledger, scoped to the actor."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import select
 
 from fibernode import clock
 from fibernode.db import new_session
-from fibernode.models import Customer, CustomerStatus, Invoice
+from fibernode.models import Customer, CustomerStatus, Invoice, Payment, Setting
+from fibernode.services import invoices
 from fibernode.services.context import Actor, require_user
 from fibernode.services.errors import PermissionDenied
+from fibernode.services.invoices import InvoiceView, OverdueSummary
 from fibernode.services.scoping import scoped
+
+DUE_SOON_LIMIT = 50
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,11 @@ class DashboardStats:
 
     ``billed`` is the total of the period's invoices; ``paid`` what has been
     received against them (the ledger's non-reversed payments); ``unpaid`` the rest.
+    ``overdue_count`` / ``overdue_amount``: invoices of any period whose due date
+    has passed and that are not fully paid, and what is still owed on them.
+    ``revenue``: money recorded in the ledger during the calendar month (Jakarta),
+    less payments reversed during that month (cash basis: a later reversal lowers
+    the month it happens in, never a month already reported).
     """
 
     period: str
@@ -34,6 +44,9 @@ class DashboardStats:
     unpaid: int
     paid_count: int
     unpaid_count: int
+    overdue_count: int = 0
+    overdue_amount: int = 0
+    revenue: int = 0
 
     @property
     def collected_percent(self) -> float:
@@ -76,11 +89,35 @@ def dashboard_stats(actor: Actor, owner_id: uuid.UUID | None = None,
             ).select_from(Invoice).where(Invoice.period == period),
             actor, Invoice.owner_id,
         )
+        today = on or clock.today()
+        overdue = scoped(
+            select(sa.func.count(),
+                   sa.func.coalesce(sa.func.sum(Invoice.total_amount - Invoice.paid_amount), 0))
+            .select_from(Invoice)
+            .where(Invoice.due_date < today, invoices.open_invoices()),
+            actor, Invoice.owner_id,
+        )
+        start, end = _month_bounds(today)
+        received = scoped(
+            select(sa.func.coalesce(sa.func.sum(Payment.amount), 0)).select_from(Payment)
+            .where(Payment.recorded_at >= start, Payment.recorded_at < end),
+            actor, Payment.owner_id,
+        )
+        reversed_ = scoped(
+            select(sa.func.coalesce(sa.func.sum(Payment.amount), 0)).select_from(Payment)
+            .where(Payment.reversed_at >= start, Payment.reversed_at < end),
+            actor, Payment.owner_id,
+        )
         if owner_id is not None:
             cust = cust.where(Customer.owner_id == owner_id)
             inv = inv.where(Invoice.owner_id == owner_id)
+            overdue = overdue.where(Invoice.owner_id == owner_id)
+            received = received.where(Payment.owner_id == owner_id)
+            reversed_ = reversed_.where(Payment.owner_id == owner_id)
         active, isolated = s.exec(cust).one()
         count, billed, paid, paid_count = s.exec(inv).one()
+        overdue_count, overdue_amount = s.exec(overdue).one()
+        revenue = int(s.exec(received).one()) - int(s.exec(reversed_).one())
     return DashboardStats(
         period=period,
         active_customers=active,
@@ -91,4 +128,96 @@ def dashboard_stats(actor: Actor, owner_id: uuid.UUID | None = None,
         unpaid=int(billed) - int(paid),
         paid_count=paid_count,
         unpaid_count=count - paid_count,
+        overdue_count=int(overdue_count),
+        overdue_amount=int(overdue_amount),
+        revenue=revenue,
     )
+
+
+def _month_bounds(day: date) -> tuple[datetime, datetime]:
+    """The Jakarta calendar month of ``day`` as an aware UTC interval [start, end)."""
+    first = day.replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    return (datetime.combine(first, time(), clock.JAKARTA).astimezone(UTC),
+            datetime.combine(following, time(), clock.JAKARTA).astimezone(UTC))
+
+
+def due_soon(actor: Actor, owner_id: uuid.UUID | None = None,
+             today: date | None = None, *, limit: int = DUE_SOON_LIMIT) -> list[InvoiceView]:
+    """Invoices due today or tomorrow (Jakarta) that are not fully paid.
+
+    Ordered by due date, then customer name; at most ``limit`` of them.
+
+    Args:
+        actor: Mitra get their own; superadmin everyone's or one owner's.
+        owner_id: Only this owner (a mitra may name only itself).
+        today: The reference day (default today in Jakarta).
+        limit: How many at most.
+
+    Raises:
+        AuthenticationRequired: when nobody is logged in.
+        PermissionDenied: when a mitra asks for another owner.
+    """
+    require_user(actor)
+    _check_owner(actor, owner_id)
+    today = today or clock.today()
+    q = invoices.visible_invoices(actor).where(
+        Invoice.due_date >= today, Invoice.due_date <= today + timedelta(days=1),
+        invoices.open_invoices())
+    if owner_id is not None:
+        q = q.where(Invoice.owner_id == owner_id)
+    q = q.order_by(Invoice.due_date, sa.func.lower(Customer.name), Invoice.id).limit(limit)
+    with new_session() as s:
+        return invoices.to_views(s.exec(q).all(), today)
+
+
+@dataclass(frozen=True)
+class OverdueDigest:
+    """The overdue figures stored by the daily job (cheap to read on every page load)."""
+
+    date: date
+    generated_at: datetime
+    owners: list[OverdueSummary]
+
+    @property
+    def count(self) -> int:
+        """Overdue invoices over the listed owners."""
+        return sum(o.count for o in self.owners)
+
+    @property
+    def amount(self) -> int:
+        """Unpaid Rupiah over the listed owners."""
+        return sum(o.amount for o in self.owners)
+
+
+def overdue_digest(actor: Actor) -> OverdueDigest | None:
+    """The last stored overdue digest, narrowed to what the actor may see.
+
+    ``None`` until the daily job (``workers.tasks.overdue_digest``) has run once.
+
+    Raises:
+        AuthenticationRequired: when nobody is logged in.
+    """
+    require_user(actor)
+    with new_session() as s:
+        raw = s.exec(select(Setting.value)
+                     .where(Setting.key == invoices.OVERDUE_DIGEST_KEY)).first()
+    if not raw:
+        return None
+    try:
+        doc = json.loads(raw)
+        owners = [OverdueSummary(uuid.UUID(o["owner_id"]), o["business_name"],
+                                 int(o["count"]), int(o["amount"])) for o in doc["owners"]]
+        digest_date = date.fromisoformat(doc["date"])
+        generated_at = datetime.fromisoformat(doc["generated_at"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not (actor.is_superadmin or actor.is_system):
+        owners = [o for o in owners if o.owner_id == actor.user_id]
+    return OverdueDigest(digest_date, generated_at, owners)
+
+
+def _check_owner(actor: Actor, owner_id: uuid.UUID | None) -> None:
+    if (owner_id is not None and owner_id != actor.user_id
+            and not (actor.is_superadmin or actor.is_system)):
+        raise PermissionDenied()

@@ -80,3 +80,11 @@ class LockedOut(ServiceError):
             f"Akun dikunci sementara, coba lagi dalam {minutes} menit."
         )
         self.minutes = minutes
+
+
+class RateLimited(ServiceError):
+    """Too many requests from one address or user in a short time."""
+
+    def __init__(self, retry_after: int):
+        super().__init__("Terlalu banyak permintaan. Coba lagi sebentar lagi.")
+        self.retry_after = retry_after

@@ -1,4 +1,4 @@
-"""A subscriber's invoice and WhatsApp history for its detail page."""
+"""A subscriber's invoices, payments and WhatsApp messages for its detail page."""
 
 from __future__ import annotations
 
@@ -6,10 +6,19 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from sqlalchemy.orm import aliased
 from sqlmodel import select
 
 from fibernode.db import new_session
-from fibernode.models import Customer, Invoice, PaymentStatus, User, WaMessageLog
+from fibernode.models import (
+    Customer,
+    Invoice,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    User,
+    WaMessageLog,
+)
 from fibernode.services.context import Actor, require_user
 from fibernode.services.customers import NOT_FOUND_MESSAGE
 from fibernode.services.errors import NotFound
@@ -33,6 +42,22 @@ class InvoiceLine:
 
 
 @dataclass(frozen=True)
+class PaymentLine:
+    """One payment in the ledger, reversed ones included (they are never deleted)."""
+
+    id: uuid.UUID
+    invoice_id: uuid.UUID
+    period: str
+    amount: int
+    method: PaymentMethod
+    note: str
+    recorded_by: str
+    recorded_at: datetime
+    reversed_at: datetime | None
+    reversal_reason: str
+
+
+@dataclass(frozen=True)
 class MessageLine:
     """One WhatsApp message sent (or attempted) to the subscriber."""
 
@@ -50,6 +75,7 @@ class CustomerHistory:
     """The newest invoices and messages of one subscriber."""
 
     invoices: list[InvoiceLine]
+    payments: list[PaymentLine]
     messages: list[MessageLine]
 
 
@@ -72,6 +98,15 @@ def customer_history(actor: Actor, customer_id: uuid.UUID) -> CustomerHistory:
             .order_by(Invoice.period.desc())
             .limit(HISTORY_LIMIT)
         ).all()
+        recorder = aliased(User)
+        payments = s.exec(
+            select(Payment, Invoice.period, recorder.name)
+            .join(Invoice, Invoice.id == Payment.invoice_id)
+            .join(recorder, recorder.id == Payment.recorded_by)
+            .where(Invoice.customer_id == customer_id)
+            .order_by(Payment.recorded_at.desc(), Payment.id)
+            .limit(HISTORY_LIMIT)
+        ).all()
         messages = s.exec(
             select(WaMessageLog).where(WaMessageLog.customer_id == customer_id)
             .order_by(WaMessageLog.sent_at.desc(), WaMessageLog.id)
@@ -80,6 +115,9 @@ def customer_history(actor: Actor, customer_id: uuid.UUID) -> CustomerHistory:
         return CustomerHistory(
             invoices=[InvoiceLine(i.id, i.period, i.due_date, i.total_amount, i.paid_amount,
                                   i.status, i.paid_at, payer or "") for i, payer in invoices],
+            payments=[PaymentLine(p.id, p.invoice_id, period, p.amount, p.method, p.note or "",
+                                  who, p.recorded_at, p.reversed_at, p.reversal_reason or "")
+                      for p, period, who in payments],
             messages=[MessageLine(m.id, m.message_type, m.phone, m.status,
                                   m.error_message or "", m.sent_at,
                                   _preview(m.content)) for m in messages],

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from fibernode import clock
 from fibernode.models import ImportJob, ImportStatus, LoginAttempt, UserSession
+from fibernode.services import filejobs
 from fibernode.services.context import Actor, require_superadmin
 from fibernode.services.uow import unit_of_work
 
@@ -27,10 +28,14 @@ class CleanupResult:
     login_attempts: int
     sessions: int
     import_jobs: int = 0
+    files: int = 0  # expired background files (receipt bundles, exports) and their jobs
 
 
 def cleanup(actor: Actor) -> CleanupResult:
-    """Delete old login attempts, long-dead web sessions and old imports; log the counts."""
+    """Delete old login attempts, dead web sessions, old imports and expired files.
+
+    Files of expired ``file_jobs`` are removed from disk after the commit.
+    """
     require_superadmin(actor)
     now = clock.now()
     with unit_of_work(actor) as uow:
@@ -52,6 +57,7 @@ def cleanup(actor: Actor) -> CleanupResult:
                         ImportJob.updated_at < now - STALE_PREVIEW_RETENTION),
             ))
         ).rowcount or 0
+        files = filejobs.delete_expired(uow, now)
         uow.audit("maintenance.cleanup", None, None, login_attempts=attempts,
-                  sessions=sessions, import_jobs=imports)
-    return CleanupResult(attempts, sessions, imports)
+                  sessions=sessions, import_jobs=imports, files=files)
+    return CleanupResult(attempts, sessions, imports, files)

@@ -11,6 +11,7 @@ from fibernode import __version__, clock
 from fibernode.db import new_session
 from fibernode.models import Setting
 from fibernode.services.context import Actor, require_superadmin
+from fibernode.services.errors import ValidationFailed
 from fibernode.services.uow import unit_of_work
 
 DEFAULTS: dict[str, str] = {
@@ -114,6 +115,64 @@ def record_app_version(actor: Actor, version: str = __version__) -> bool:
         uow.audit("settings.app_version", "settings", None, changes={
             "app_version": {"from": old, "to": version}})
         return True
+
+
+# Keys the superadmin edits as on/off switches ("true" / "false").
+TOGGLE_KEYS = frozenset(k for k in DEFAULTS if k.startswith("receipt_") and k not in
+                        ("receipt_footer_text",))
+# Keys written only by the system, never through update_settings.
+SYSTEM_KEYS = frozenset({"app_version"})
+TEXT_LIMITS = {"app_name": 100, "meta_description": 300, "receipt_footer_text": 500}
+
+
+def update_settings(actor: Actor, values: dict[str, str | bool]) -> dict[str, dict]:
+    """Change site settings (superadmin only), audited with before and after.
+
+    Args:
+        actor: The superadmin.
+        values: Known keys only; receipt switches take booleans or "true"/"false".
+
+    Returns:
+        What changed, ``{key: {"from": old, "to": new}}``.
+
+    Raises:
+        ValidationFailed: an unknown or system key, or a value that does not fit.
+    """
+    require_superadmin(actor)
+    clean_values: dict[str, str] = {}
+    problems: dict[str, str] = {}
+    for key, value in values.items():
+        if key not in DEFAULTS or key in SYSTEM_KEYS:
+            problems[key] = "Pengaturan tidak dikenal."
+            continue
+        if key in TOGGLE_KEYS:
+            text = str(value).strip().lower()
+            if isinstance(value, bool):
+                text = "true" if value else "false"
+            if text not in ("true", "false"):
+                problems[key] = "Nilai harus aktif atau nonaktif."
+                continue
+            clean_values[key] = text
+            continue
+        text = str(value or "").strip()
+        limit = TEXT_LIMITS.get(key, 500)
+        if len(text) > limit:
+            problems[key] = f"Maksimal {limit} karakter."
+            continue
+        clean_values[key] = text
+    if problems:
+        raise ValidationFailed(problems)
+    with unit_of_work(actor) as uow:
+        changes = {}
+        for key, value in clean_values.items():
+            old = _upsert(uow.session, key, value)
+            if old is None:
+                old = DEFAULTS[key]
+            if old != value:
+                changes[key] = {"from": old, "to": value}
+        if changes:
+            uow.audit("settings.update", "settings", None, changes=changes)
+        return changes
 
 
 def touch_heartbeat(key: str) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from sqlmodel import select
 
 from fibernode import clock
 from fibernode.db import new_session
-from fibernode.models import Invoice, PaymentStatus, WaMessageLog
+from fibernode.models import Invoice, Payment, PaymentMethod, PaymentStatus, WaMessageLog
 from fibernode.services import history
 from fibernode.services.errors import NotFound
 
@@ -24,6 +25,11 @@ def _add_invoice(customer, period: str, status=PaymentStatus.UNPAID, paid_by=Non
         s.commit()
 
 
+def _invoices(customer) -> list[Invoice]:
+    with new_session() as s:
+        return list(s.exec(select(Invoice).where(Invoice.customer_id == customer.id)).all())
+
+
 def test_history_lists_invoices_newest_first_with_payer(world):
     customer = world.customers_of(world.mitra_a)[0]
     _add_invoice(customer, "2026-10", PaymentStatus.PAID, paid_by=world.mitra_a.user_id)
@@ -34,12 +40,23 @@ def test_history_lists_invoices_newest_first_with_payer(world):
                            status="sent"))
         s.commit()
 
+    paid = next(i for i in _invoices(customer) if i.status == PaymentStatus.PAID)
+    with new_session() as s:
+        s.add(Payment(invoice_id=paid.id, owner_id=customer.owner_id, amount=paid.total_amount,
+                      method=PaymentMethod.CASH, recorded_by=world.mitra_a.user_id,
+                      reversed_at=clock.now(), reversed_by=world.admin.user_id,
+                      reversal_reason="salah catat"))
+        s.commit()
+
     h = history.customer_history(world.mitra_a, customer.id)
 
     assert [i.period for i in h.invoices] == ["2026-11", "2026-10"]
     assert h.invoices[1].paid_by == "Budi Santoso"
     assert h.invoices[0].paid_by == ""
     assert [m.preview for m in h.messages] == ["Terima kasih atas pembayaran"]
+    [payment] = h.payments
+    assert (payment.period, payment.recorded_by, payment.reversal_reason) == (
+        "2026-10", "Budi Santoso", "salah catat")
 
 
 def test_history_of_another_mitras_subscriber_is_not_found(world):

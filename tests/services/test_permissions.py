@@ -20,13 +20,17 @@ from fibernode.models import ActivityLog, Customer, Package, User, UserSession
 from fibernode.services import (
     activity,
     auth,
+    billing,
     customers,
     dashboard,
     exports,
+    filejobs,
     history,
     imports,
+    invoices,
     maintenance,
     packages,
+    receipts,
     seed,
     settings,
     users,
@@ -46,6 +50,7 @@ NOT_USE_CASES = {
     "scoping.can_touch_owner",
     "uow.unit_of_work",
     "customers.filtered_query",  # builds the select behind list_customers and the export
+    "invoices.visible_invoices",  # the scoped select behind list_invoices and due_soon
 }
 
 
@@ -186,6 +191,8 @@ MATRIX = [
                     variant="xlsx-owner=mitra1"),
     everyone("settings.get_branding", lambda w, a: settings.get_branding(a)),
     superadmin_only("settings.ensure_defaults", lambda w, a: settings.ensure_defaults(a)),
+    superadmin_only("settings.update_settings",
+                    lambda w, a: settings.update_settings(a, {"receipt_show_area": False})),
     superadmin_only("settings.record_app_version",
                     lambda w, a: settings.record_app_version(a, "9.9.9")),
     logged_in("dashboard.dashboard_stats", lambda w, a: dashboard.dashboard_stats(a)),
@@ -263,6 +270,51 @@ MATRIX = [
                     lambda w, a: imports.cancel_import(a, previewed_import_id(w))),
     superadmin_only("imports.error_report_csv",
                     lambda w, a: imports.error_report_csv(a, previewed_import_id(w))),
+    logged_in("invoices.list_invoices", lambda w, a: invoices.list_invoices(a)),
+    Case("invoices.list_invoices",
+         lambda w, a: invoices.list_invoices(a, owner_id=w.mitra_a.user_id, status="overdue"),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
+    Case("invoices.get_invoice",
+         lambda w, a: invoices.get_invoice(a, mitra1_invoice_id(w)),
+         superadmin=OK, owning_mitra=OK, other_mitra=NotFound,
+         anonymous=AuthenticationRequired, variant="invoice-of-mitra1"),
+    Case("invoices.list_payments",
+         lambda w, a: invoices.list_payments(a, mitra1_invoice_id(w, paid=True)),
+         superadmin=OK, owning_mitra=OK, other_mitra=NotFound,
+         anonymous=AuthenticationRequired, variant="invoice-of-mitra1"),
+    Case("invoices.pay_invoice",
+         lambda w, a: invoices.pay_invoice(a, mitra1_invoice_id(w), version=1, method="cash"),
+         superadmin=OK, owning_mitra=OK, other_mitra=NotFound,
+         anonymous=AuthenticationRequired, variant="invoice-of-mitra1"),
+    Case("invoices.unpay_invoice",
+         lambda w, a: invoices.unpay_invoice(a, mitra1_invoice_id(w, paid=True), version=1,
+                                             reason="Salah catat"),
+         superadmin=OK, owning_mitra=OK, other_mitra=NotFound,
+         anonymous=AuthenticationRequired, variant="paid-invoice-of-mitra1"),
+    logged_in("invoices.overdue_by_owner", lambda w, a: invoices.overdue_by_owner(a)),
+    superadmin_only("invoices.refresh_overdue_digest",
+                    lambda w, a: invoices.refresh_overdue_digest(a)),
+    logged_in("dashboard.due_soon", lambda w, a: dashboard.due_soon(a)),
+    Case("dashboard.due_soon",
+         lambda w, a: dashboard.due_soon(a, owner_id=w.mitra_a.user_id),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
+    logged_in("dashboard.overdue_digest", lambda w, a: dashboard.overdue_digest(a)),
+    Case("receipts.start_receipt_bundle", lambda w, a: start_bundle_of_mitra1(w, a),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner=mitra1"),
+    Case("filejobs.get_file_job",
+         lambda w, a: filejobs.get_file_job(a, mitra1_file_job_id(w)),
+         superadmin=OK, owning_mitra=OK, other_mitra=NotFound,
+         anonymous=AuthenticationRequired, variant="job-of-mitra1"),
+    Case("filejobs.file_job_path", lambda w, a: finished_file_of_mitra1(w, a),
+         superadmin=OK, owning_mitra=OK, other_mitra=NotFound,
+         anonymous=AuthenticationRequired, variant="job-of-mitra1"),
+    superadmin_only("billing.run_billing",
+                    lambda w, a: billing.run_billing(a, period=next_period())),
+    superadmin_only("billing.preview_billing",
+                    lambda w, a: billing.preview_billing(a, period=next_period())),
 ]
 
 IMPORT_CSV = (b"nama,telepon,diskon,tanggal,area,paket_nama,paket_tarif,total_bayar,nik,"
@@ -292,10 +344,91 @@ def previewed_import_id(world):
         return job.id
 
 
+def mitra1_invoice_id(world, *, paid: bool = False):
+    """An invoice of mitra1's subscriber (paid in full in cash when ``paid``), inserted
+    directly so that making it writes no audit row."""
+    import secrets
+    from datetime import date
+
+    from fibernode import clock
+    from fibernode.models import Invoice, Payment, PaymentMethod, PaymentStatus
+
+    with new_session() as s:
+        cust = s.get(Customer, mitra1_customer_id(world))
+        inv = Invoice(customer_id=cust.id, owner_id=cust.owner_id, period="2026-03",
+                      amount=cust.total_bill + cust.discount, discount=cust.discount,
+                      total_amount=cust.total_bill, due_date=date(2026, 3, cust.billing_date),
+                      receipt_token=secrets.token_urlsafe(24))
+        if paid:
+            inv.paid_amount, inv.status = cust.total_bill, PaymentStatus.PAID
+            inv.paid_at, inv.paid_by, inv.payment_method = clock.now(), cust.owner_id, "cash"
+        s.add(inv)
+        s.flush()
+        if paid:
+            s.add(Payment(invoice_id=inv.id, owner_id=cust.owner_id, amount=cust.total_bill,
+                          method=PaymentMethod.CASH, recorded_by=cust.owner_id))
+        s.commit()
+        return inv.id
+
+
+def start_bundle_of_mitra1(world, actor: Actor):
+    """Ask for mitra1's March receipts, without sending anything to a Celery broker."""
+    from unittest import mock
+
+    mitra1_invoice_id(world, paid=True)
+    with mock.patch.object(receipts, "_enqueue_bundle", lambda job_id: None):
+        return receipts.start_receipt_bundle(actor, owner_id=world.mitra_a.user_id,
+                                             period="2026-03")
+
+
+def mitra1_file_job_id(world, *, path: str | None = None):
+    """A file job created by mitra1 (done when ``path`` is given), inserted directly."""
+    from datetime import timedelta
+
+    from fibernode import clock
+    from fibernode.models import FileJob, FileJobStatus
+
+    with new_session() as s:
+        job = FileJob(created_by=world.mitra_a.user_id, kind="receipt_bundle",
+                      filename="nota.pdf", path=path,
+                      status=FileJobStatus.DONE if path else FileJobStatus.PENDING,
+                      expires_at=clock.now() + timedelta(hours=1))
+        s.add(job)
+        s.commit()
+        return job.id
+
+
+def finished_file_of_mitra1(world, actor: Actor):
+    """The download path of a finished job of mitra1, its file in a temporary data dir."""
+    import os
+    import tempfile
+    from unittest import mock
+
+    from fibernode.config import reset_settings
+
+    with tempfile.TemporaryDirectory() as tmp, \
+            mock.patch.dict(os.environ, {"FIBERNODE_DATA_DIR": tmp}):
+        reset_settings()
+        try:
+            job_id = mitra1_file_job_id(world, path="receipts/nota.pdf")
+            (filejobs.files_root() / "receipts").mkdir(parents=True)
+            (filejobs.files_root() / "receipts" / "nota.pdf").write_bytes(b"%PDF-1.4")
+            return filejobs.file_job_path(actor, job_id)
+        finally:
+            reset_settings()
+
+
 def unknown_id():
     import uuid
 
     return uuid.uuid4()
+
+
+def next_period() -> str:
+    """Next month's invoice period, the usual manual billing run."""
+    from fibernode import clock
+
+    return billing.period_after(clock.today())
 
 
 def audit_count() -> int:

@@ -26,6 +26,7 @@ from fibernode.models import (
 )
 from fibernode.services import activity, auth, dashboard, maintenance, settings
 from fibernode.services.context import Actor
+from fibernode.services.errors import ValidationFailed
 from fibernode.services.seed import seed
 from tests.factories import MITRA_PASSWORD
 
@@ -336,7 +337,8 @@ def test_cleanup_removes_old_attempts_and_dead_sessions(world):
     assert auth.hash_token("live") in remaining
     assert auth.hash_token("revoked-long-ago") not in remaining
     [log] = audit_rows("maintenance.cleanup")
-    assert log.meta == {"login_attempts": 2, "sessions": 2, "import_jobs": 0, "job": "cleanup"}
+    assert log.meta == {"login_attempts": 2, "sessions": 2, "import_jobs": 0, "files": 0,
+                        "job": "cleanup"}
 
     again = maintenance.cleanup(Actor.system("cleanup"))
     assert (again.login_attempts, again.sessions) == (0, 0)
@@ -396,3 +398,19 @@ def test_activity_filters(logged):
     assert {r.username for r in system_rows} == {"sistem"}
     assert activity.list_activity(logged.admin, username="nobody").total == 0
     assert activity.list_activity(logged.admin, username="nobody").pages == 1
+
+
+def test_update_settings_validates_and_audits(world):
+    changes = settings.update_settings(world.admin, {"receipt_show_nik": True,
+                                                     "receipt_footer_text": "  Salam  "})
+    assert changes == {"receipt_show_nik": {"from": "false", "to": "true"},
+                       "receipt_footer_text": {"from": "Terima kasih atas pembayaran Anda.",
+                                               "to": "Salam"}}
+    assert settings.get_values(["receipt_show_nik"]) == {"receipt_show_nik": "true"}
+    assert settings.update_settings(world.admin, {"receipt_show_nik": "true"}) == {}
+    [log] = audit_rows("settings.update")
+    assert log.meta["changes"]["receipt_show_nik"]["to"] == "true"
+    with pytest.raises(ValidationFailed) as err:
+        settings.update_settings(world.admin, {"app_version": "9", "nope": "x",
+                                               "receipt_show_area": "kadang"})
+    assert set(err.value.details) == {"app_version", "nope", "receipt_show_area"}

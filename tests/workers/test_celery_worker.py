@@ -198,7 +198,7 @@ def exercise_tasks(app: Celery, worker: CeleryProcess, engine: sa.Engine) -> Non
 
     worker.assert_running()
     counts = app.tasks["workers.tasks.cleanup"].delay().get(timeout=RESULT_TIMEOUT)
-    assert counts == {"login_attempts": 2, "sessions": 0, "import_jobs": 0}
+    assert counts == {"login_attempts": 2, "sessions": 0, "import_jobs": 0, "files": 0}
     with Session(engine) as s:
         left = s.exec(select(LoginAttempt.username)).all()
         logs = s.exec(select(ActivityLog).where(ActivityLog.action == "maintenance.cleanup")).all()
@@ -206,7 +206,7 @@ def exercise_tasks(app: Celery, worker: CeleryProcess, engine: sa.Engine) -> Non
     assert len(logs) == 1
     assert logs[0].user_id is None
     assert logs[0].meta == {"login_attempts": 2, "sessions": 0, "import_jobs": 0,
-                            "job": "celery.cleanup"}
+                            "files": 0, "job": "celery.cleanup"}
     worker.wait_for_log("maintenance cleanup removed 2 login attempts, 0 sessions and 0 "
                         "import jobs")
 
@@ -286,7 +286,7 @@ def test_beat_schedule_entries():
     assert app.conf.timezone == "Asia/Jakarta"
     assert app.conf.enable_utc is True
     schedule = app.conf.beat_schedule
-    assert set(schedule) == {"maintenance-cleanup", "worker-heartbeat"}
+    assert set(schedule) >= {"maintenance-cleanup", "worker-heartbeat", "overdue-digest"}
     # Bind the entries to the app the way beat does.
     entries = {name: ScheduleEntry(name=name, app=app, **dict(spec))
                for name, spec in schedule.items()}
@@ -316,6 +316,18 @@ def test_beat_schedule_entries():
     assert heartbeat.schedule.run_every == timedelta(seconds=60)
 
     assert set(app.tasks.keys()) >= {"workers.tasks.cleanup", "workers.tasks.heartbeat"}
+
+
+def test_overdue_digest_runs_daily_at_06_15_jakarta():
+    from workers.celery_app import app
+
+    spec = app.conf.beat_schedule["overdue-digest"]
+    entry = ScheduleEntry(name="overdue-digest", app=app, **dict(spec))
+    assert entry.task == "workers.tasks.overdue_digest"
+    assert (entry.schedule.hour, entry.schedule.minute) == ({6}, {15})
+    assert str(entry.schedule.tz) == "Asia/Jakarta"
+    assert {"workers.tasks.overdue_digest", "workers.tasks.build_receipt_bundle"} <= set(
+        app.tasks.keys())
 
 
 FAST_BEAT_MODULE = '''\
@@ -417,6 +429,75 @@ def test_worker_validates_and_imports_a_large_csv(
                 Customer.owner_id == world.mitra_a.user_id)).one()
         assert mine == n + 2  # plus the two seeded subscribers
         worker.wait_for_log(f"import {job.id} ran: {{'status': 'done'")
+    finally:
+        fn_db.set_engine(None)
+        engine.dispose()
+
+
+def test_generate_invoices_runs_daily_at_06_00_jakarta():
+    from workers.celery_app import app
+
+    spec = app.conf.beat_schedule["generate-invoices"]
+    entry = ScheduleEntry(name="generate-invoices", app=app, **dict(spec))
+    assert entry.task == "workers.tasks.generate_invoices"
+    # No arguments: the task bills as of today in Jakarta and catches up from there.
+    assert (entry.args, entry.kwargs) == ((), {})
+    cron = entry.schedule
+    assert isinstance(cron, crontab)
+    assert (cron.hour, cron.minute) == ({6}, {0})
+    assert cron.day_of_month == set(range(1, 32))
+    assert str(cron.tz) == "Asia/Jakarta"
+    jakarta = ZoneInfo("Asia/Jakarta")
+    last_run_at, delta, _now = cron.remaining_delta(datetime(2026, 2, 3, 12, 0, tzinfo=jakarta))
+    next_run = last_run_at + delta
+    assert next_run == datetime(2026, 2, 4, 6, 0, tzinfo=jakarta)
+    assert next_run.astimezone(UTC) == datetime(2026, 2, 3, 23, 0, tzinfo=UTC)
+    assert "workers.tasks.generate_invoices" in app.tasks
+
+
+def test_worker_generates_invoices_and_catches_up(
+    monkeypatch, tmp_path, fresh_pg_database, celery_procs, client_app
+):
+    """The beat task on a real worker (Redis, PostgreSQL): H-1 invoices, then a catch-up."""
+    from datetime import date
+
+    from fibernode.models import Customer, Invoice
+    from tests.factories import World
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    _use_env(monkeypatch, tmp_path, fresh_pg_database, REDIS_URL=REDIS_URL,
+             CELERY_BROKER_URL=REDIS_URL, CELERY_RESULT_BACKEND=REDIS_URL)
+    app = client_app()
+    engine = fn_db.create_engine_for(fresh_pg_database)
+    fn_db.set_engine(engine)
+    try:
+        World.seeded()  # Ahmad (D=5), Dewi (D=10), Rudi (D=15)
+        with Session(engine) as s:
+            s.exec(sa.update(Customer).values(register_date=date(2025, 1, 1)))
+            s.commit()
+        worker = start_worker(celery_procs)
+        task = app.tasks["workers.tasks.generate_invoices"]
+
+        first = task.delay(today="2026-02-04").get(timeout=RESULT_TIMEOUT)
+        assert first == {"periods": ["2026-03"], "run_dates": ["2026-02-04"], "created": 1,
+                         "already_existed": 0, "owner_id": None, "dry_run": False,
+                         "skipped": {"isolated": 0, "inactive": 0, "registered_late": 0}}
+        # Beat missed 5..8 Feb: the run of the 9th bills D=6..10 (Dewi).
+        caught = task.delay(today="2026-02-09").get(timeout=RESULT_TIMEOUT)
+        assert caught["run_dates"] == [f"2026-02-0{d}" for d in range(5, 10)]
+        assert caught["created"] == 1
+        with Session(engine) as s:
+            rows = s.exec(select(Customer.name, Invoice.period, Invoice.due_date)
+                          .join(Customer, Customer.id == Invoice.customer_id)
+                          .order_by(Invoice.due_date)).all()
+            logs = s.exec(select(ActivityLog).where(
+                ActivityLog.action == "billing.scheduled_run")).all()
+        assert rows == [("Ahmad Fauzi", "2026-03", date(2026, 2, 5)),
+                        ("Dewi Lestari", "2026-03", date(2026, 2, 10))]
+        assert [log.meta["job"] for log in logs] == ["celery.billing"] * 2
+        assert _setting(engine, "billing_last_run_date") == "2026-02-09"
+        worker.wait_for_log("billing run ['2026-02-04']: 1 invoices created, 0 already "
+                            "existed")
     finally:
         fn_db.set_engine(None)
         engine.dispose()
