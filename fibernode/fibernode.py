@@ -18,8 +18,10 @@ from fibernode.pages import (  # noqa: F401  (each module registers its route)
     customer_import,
     customers,
     dashboard,
+    invoices,
     login,
     profile,
+    receipt,
 )
 from fibernode.services import settings as settings_service
 from fibernode.services.context import Actor
@@ -45,6 +47,9 @@ app = rx.App(
         rx.el.meta(name="description", content=settings_service.DEFAULTS["meta_description"]),
         rx.el.link(rel="icon", href="/favicon.svg", type="image/svg+xml"),
         rx.el.link(rel="apple-touch-icon", href="/logo.svg"),
+        # Subscribers opening a receipt link get the receipt at once, not the app's splash.
+        rx.el.script("if (location.pathname.indexOf('/receipt/') === 0) "
+                     "document.documentElement.classList.add('fn-public');"),
     ],
     # The splash sits inside the state and theme providers but outside the
     # pages, so it plays once per app open rather than on every navigation.

@@ -22,6 +22,7 @@ class NavItem:
 MAIN_NAV = [
     NavItem("Dashboard", "layout_dashboard", "/", in_bottom_nav=True),
     NavItem("Pelanggan", "users", "/customers", in_bottom_nav=True),
+    NavItem("Tagihan", "receipt", "/invoices", in_bottom_nav=True),
 ]
 ADMIN_NAV = [
     NavItem("Mitra", "handshake", "/admin/mitra", admin_only=True),

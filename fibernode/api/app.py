@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 
 from fibernode import __version__
 from fibernode.api import customers as customer_routes
+from fibernode.api import receipts as receipt_routes
 from fibernode.api.deps import error_response, request_problems
 from fibernode.services import health as health_service
 from fibernode.services import settings as settings_service
@@ -47,4 +48,5 @@ def create_api() -> FastAPI:
         return JSONResponse(report.as_dict(), status_code=200 if report.ok else 503)
 
     api.include_router(customer_routes.router)
+    api.include_router(receipt_routes.router)
     return api

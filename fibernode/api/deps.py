@@ -15,6 +15,7 @@ from fibernode.services.errors import (
     LoginFailed,
     NotFound,
     PermissionDenied,
+    RateLimited,
     ServiceError,
     ValidationFailed,
 )
@@ -27,6 +28,7 @@ STATUS = {
     Conflict: 409,
     ValidationFailed: 422,
     LockedOut: 429,
+    RateLimited: 429,
 }
 
 
@@ -56,6 +58,8 @@ def error_response(exc: ServiceError) -> JSONResponse:
     body = {"error": {"code": type(exc).__name__, "message": exc.message,
                       "details": getattr(exc, "details", None) or {}}}
     headers = {"Retry-After": str(exc.minutes * 60)} if isinstance(exc, LockedOut) else {}
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after)}
     return JSONResponse(body, status_code=status, headers=headers)
 
 

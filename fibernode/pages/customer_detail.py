@@ -23,6 +23,7 @@ from fibernode.state.branding import BrandingState
 from fibernode.state.session import SessionState, current_actor, to_login
 
 INVOICE_STATUS = {"paid": "Lunas", "partial": "Sebagian", "unpaid": "Belum bayar"}
+METHOD_LABELS = {"cash": "Tunai", "transfer": "Transfer", "qris": "QRIS"}
 MESSAGE_TYPES = {"reminder": "Pengingat", "receipt": "Nota", "isolir": "Isolir",
                  "custom": "Manual"}
 
@@ -32,6 +33,7 @@ class CustomerDetailState(CustomerFormMixin, rx.State):
 
     customer: dict[str, str] = {}
     invoices: list[dict[str, str]] = []
+    payments: list[dict[str, str]] = []
     messages: list[dict[str, str]] = []
     not_found: bool = False
     ready: bool = False
@@ -71,6 +73,14 @@ class CustomerDetailState(CustomerFormMixin, rx.State):
              "status": i.status.value, "status_label": INVOICE_STATUS.get(i.status.value, ""),
              "paid_at": date_time(i.paid_at) if i.paid_at else "-", "paid_by": i.paid_by or "-"}
             for i in h.invoices
+        ]
+        self.payments = [
+            {"period": month_year(p.period), "amount": rupiah(p.amount),
+             "method": METHOD_LABELS.get(p.method.value, p.method.value),
+             "by": p.recorded_by, "at": date_time(p.recorded_at), "note": p.note,
+             "reversed": ("Dibatalkan " + date_time(p.reversed_at) + " — " + p.reversal_reason)
+             if p.reversed_at else ""}
+            for p in h.payments
         ]
         self.messages = [
             {"type": MESSAGE_TYPES.get(m.message_type, m.message_type), "status": m.status,
@@ -239,6 +249,28 @@ def _invoices() -> rx.Component:
     )
 
 
+def _payments() -> rx.Component:
+    return rx.el.div(
+        rx.el.h3("Riwayat Pembayaran", class_name="fn-section-title"),
+        rx.cond(
+            S.payments.length() == 0,
+            rx.el.p("Belum ada pembayaran tercatat.", class_name="fn-muted"),
+            rx.el.div(rx.foreach(S.payments, lambda p: rx.el.div(
+                rx.el.div(rx.el.strong(p["amount"]), rx.el.span(p["period"], " · ", p["method"],
+                                                                class_name="fn-muted"),
+                          class_name="fn-card-row"),
+                rx.el.div(p["at"], " oleh ", p["by"],
+                          rx.cond(p["note"] != "", rx.el.span(" · ", p["note"])),
+                          class_name="fn-muted"),
+                rx.cond(p["reversed"] != "", rx.el.div(p["reversed"],
+                                                       class_name="fn-field-error")),
+                class_name="fn-message-row",
+            )), class_name="fn-stack-tight"),
+        ),
+        class_name="fn-card",
+    )
+
+
 def _messages() -> rx.Component:
     return rx.el.div(
         rx.el.h3("Riwayat WhatsApp", class_name="fn-section-title"),
@@ -354,7 +386,7 @@ def customer_detail_page() -> rx.Component:
                         _actions(),
                         class_name="fn-page-bar",
                     ),
-                    rx.el.div(_facts(), rx.el.div(_invoices(), _messages(),
+                    rx.el.div(_facts(), rx.el.div(_invoices(), _payments(), _messages(),
                                                   class_name="fn-stack"),
                               class_name="fn-two-col"),
                 ),

@@ -6,6 +6,7 @@ import uuid
 
 import reflex as rx
 
+from fibernode import clock
 from fibernode.components.layout import app_shell
 from fibernode.components.ui import page_title, stat_card
 from fibernode.formatting import month_year, number, rupiah
@@ -30,6 +31,10 @@ class DashboardState(rx.State):
     unpaid: str = "Rp 0"
     unpaid_count: str = "0"
     collected_percent: str = "0"
+    overdue: str = "Rp 0"
+    overdue_count: str = "0"
+    revenue: str = "Rp 0"
+    due_soon: list[dict[str, str]] = []
     owner_filter: str = ALL_OWNERS
     owner_options: list[dict[str, str]] = []
     error: str = ""
@@ -62,6 +67,16 @@ class DashboardState(rx.State):
         self.unpaid = rupiah(stats.unpaid)
         self.unpaid_count = number(stats.unpaid_count)
         self.collected_percent = number(stats.collected_percent)
+        self.overdue = rupiah(stats.overdue_amount)
+        self.overdue_count = number(stats.overdue_count)
+        self.revenue = rupiah(stats.revenue)
+        today = clock.today()
+        self.due_soon = [
+            {"id": str(v.id), "customer": v.customer_name, "customer_id": str(v.customer_id),
+             "when": "Hari ini" if v.due_date == today else "Besok",
+             "remaining": rupiah(v.remaining), "area": v.area}
+            for v in dashboard.due_soon(actor, uuid.UUID(owner) if owner else None)
+        ]
         self.loaded = True
 
     @rx.event
@@ -116,11 +131,35 @@ def dashboard_page() -> rx.Component:
             stat_card("Persentase Terkumpul", DashboardState.collected_percent + "%",
                       "percent", "dari total tagihan periode ini", "primary",
                       test_id="stat-percent"),
+            stat_card("Terlambat", DashboardState.overdue, "triangle_alert",
+                      DashboardState.overdue_count + " tagihan lewat jatuh tempo", "warning",
+                      test_id="stat-overdue"),
+            stat_card("Pendapatan Bulan Ini", DashboardState.revenue, "wallet",
+                      "pembayaran tercatat bulan ini", "accent", test_id="stat-revenue"),
             class_name=rx.cond(DashboardState.loaded, "fn-stats", "fn-stats fn-loading"),
         ),
         rx.el.p(
             "Tagihan = total tagihan periode ini; terbayar = pembayaran yang tercatat "
-            "untuk tagihan tersebut (pembatalan sudah dikurangkan).",
+            "untuk tagihan tersebut. Pendapatan = uang yang dicatat bulan ini menurut buku "
+            "pembayaran (pembatalan sudah dikurangkan).",
             class_name="fn-muted fn-note",
+        ),
+        rx.el.div(
+            rx.el.div(rx.el.h3("Jatuh Tempo Hari Ini & Besok", class_name="fn-section-title"),
+                      rx.link("Lihat tagihan", href="/invoices?status=unpaid"),
+                      class_name="fn-card-row"),
+            rx.cond(
+                DashboardState.due_soon.length() == 0,
+                rx.el.p("Tidak ada tagihan yang jatuh tempo hari ini atau besok.",
+                        class_name="fn-muted"),
+                rx.el.div(rx.foreach(DashboardState.due_soon, lambda d: rx.link(
+                    rx.el.div(rx.el.strong(d["customer"]),
+                              rx.el.span(d["when"], " · ", d["area"], class_name="fn-muted")),
+                    rx.el.span(d["remaining"], class_name="fn-card-amount"),
+                    href="/customers/" + d["customer_id"], underline="none",
+                    class_name="fn-card-row fn-message-row", data_testid="due-soon",
+                )), class_name="fn-stack-tight"),
+            ),
+            class_name="fn-card fn-note",
         ),
     )
