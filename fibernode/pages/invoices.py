@@ -7,6 +7,7 @@ form in a bottom sheet.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date
 
@@ -27,7 +28,7 @@ from fibernode.components.ui import (
 )
 from fibernode.formatting import date_time, long_date, month_year, number, rupiah
 from fibernode.pages.customer_form import parse_int
-from fibernode.services import billing, invoices, users
+from fibernode.services import billing, filejobs, invoices, receipts, users
 from fibernode.services.context import Actor
 from fibernode.services.errors import Conflict, ServiceError, ValidationFailed
 from fibernode.state.branding import BrandingState
@@ -101,6 +102,11 @@ class InvoicesState(rx.State):
     run_open: bool = False
     run_result: dict[str, str] = {}
     run_error: str = ""
+    # Month receipts bundle (one merged PDF, built by a worker).
+    bundle_id: str = ""
+    bundle_status: str = ""
+    bundle_percent: int = 0
+    bundle_error: str = ""
 
     @rx.var
     def total_label(self) -> str:
@@ -330,7 +336,82 @@ class InvoicesState(rx.State):
         return None
 
 
+    # --- month receipts bundle --------------------------------------------------------------
+
+    @rx.event
+    async def start_bundle(self):
+        """Ask a worker for every paid receipt of the chosen period in one PDF."""
+        actor = await current_actor(self)
+        if actor is None:
+            yield await to_login(self)
+            return
+        owner = self.owner_filter if actor.is_superadmin else str(actor.user_id)
+        if not self.period or not owner:
+            self.bundle_error = ("Pilih periode" + (" dan mitra" if actor.is_superadmin else "")
+                                 + " terlebih dahulu.")
+            return
+        try:
+            job = receipts.start_receipt_bundle(actor, owner_id=uuid.UUID(owner),
+                                                period=self.period)
+        except ServiceError as exc:
+            self.bundle_error = exc.message
+            return
+        self._show_bundle(job)
+        yield InvoicesState.poll_bundle
+
+    def _show_bundle(self, job) -> None:
+        self.bundle_id, self.bundle_status = str(job.id), job.status.value
+        self.bundle_percent, self.bundle_error = job.progress_percent, job.error or ""
+
+    @rx.event(background=True)
+    async def poll_bundle(self):
+        """Follow the bundle job until its file is ready (or it failed)."""
+        for _ in range(600):
+            await asyncio.sleep(1)
+            async with self:
+                actor = await current_actor(self)
+                if actor is None or not self.bundle_id:
+                    return
+                try:
+                    job = filejobs.get_file_job(actor, uuid.UUID(self.bundle_id))
+                except ServiceError as exc:
+                    self.bundle_error, self.bundle_id = exc.message, ""
+                    return
+                self._show_bundle(job)
+                if not job.is_running:
+                    return
+
+    @rx.event
+    def clear_bundle(self):
+        """Hide the bundle panel."""
+        self.bundle_id = self.bundle_status = self.bundle_error = ""
+
+
 S = InvoicesState
+
+
+def _bundle_panel() -> rx.Component:
+    return rx.el.div(
+        rx.button(rx.icon("file_down", size=16), "Unduh semua nota periode ini (PDF)",
+                  variant="soft", on_click=S.start_bundle, data_testid="start-bundle"),
+        rx.cond(S.bundle_id != "", rx.el.div(
+            rx.match(
+                S.bundle_status,
+                ("done", rx.el.a(rx.icon("download", size=16), "Unduh PDF nota",
+                                 href="/api/files/" + S.bundle_id, class_name="fn-chip",
+                                 data_testid="bundle-ready",
+                                 style={"display": "inline-flex", "gap": "6px",
+                                        "align_items": "center"})),
+                ("failed", rx.el.span("Gagal membuat PDF.", class_name="fn-field-error")),
+                rx.el.div(rx.el.div(style={"width": S.bundle_percent.to_string() + "%"}),
+                          class_name="fn-progress", style={"width": "160px"}),
+            ),
+            class_name="fn-card-row",
+        )),
+        rx.cond(S.bundle_error != "", rx.el.span(S.bundle_error, class_name="fn-field-error",
+                                                 role="alert")),
+        class_name="fn-toolbar-actions",
+    )
 
 
 def _status_pill(status: rx.Var) -> rx.Component:
@@ -562,6 +643,7 @@ def invoices_page() -> rx.Component:
         rx.el.div(
             _filters(),
             rx.cond(S.error != "", rx.el.div(S.error, class_name="fn-alert fn-alert-error")),
+            _bundle_panel(),
             rx.cond(S.selected.length() > 0, rx.el.div(
                 rx.el.span(S.selected.length().to_string(), " tagihan dipilih"),
                 rx.button("Batal pilih", size="1", variant="soft", on_click=S.clear_selection),
