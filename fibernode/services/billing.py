@@ -20,16 +20,20 @@ at generation time; later changes to either never touch issued invoices.
 Runs are set-based (one ``INSERT … SELECT`` per period, whatever the number of
 subscribers) and idempotent: ``ON CONFLICT (customer_id, period) DO NOTHING`` on the
 unique index ``idx_invoices_customer_period`` makes a manual run racing the scheduled
-run create each invoice once.
+run create each invoice once. Rows are inserted in subscriber order, so two racing
+runs never deadlock. After committing a run that created many invoices, the table's
+statistics are refreshed (PostgreSQL) so the planner knows the new period.
 """
 
 from __future__ import annotations
 
+import base64
+import logging
 import re
 import secrets
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
@@ -54,7 +58,7 @@ from fibernode.models import (
 from fibernode.models.types import new_id
 from fibernode.services.context import Actor, require_superadmin
 from fibernode.services.errors import ValidationFailed
-from fibernode.services.uow import unit_of_work
+from fibernode.services.uow import UnitOfWork, unit_of_work
 
 # ``settings`` key holding the last run date (ISO) of the scheduled job.
 LAST_RUN_KEY = "billing_last_run_date"
@@ -70,6 +74,13 @@ SKIP_ISOLATED = "isolated"
 SKIP_INACTIVE = "inactive"
 SKIP_REGISTERED_LATE = "registered_late"  # registered after the cycle's H-1 date
 SKIP_REASONS = (SKIP_ISOLATED, SKIP_INACTIVE, SKIP_REGISTERED_LATE)
+
+log = logging.getLogger(__name__)
+
+# Attempts of a run whose insert met a subscriber deleted meanwhile (see below).
+RUN_ATTEMPTS = 3
+# A run creating at least this many invoices refreshes the table's statistics.
+ANALYZE_AFTER_ROWS = 1_000
 
 SCHEDULED_ACTOR = "celery.billing"
 PERIOD_FORMAT_MESSAGE = "Periode harus berformat TTTT-BB, contoh 2026-03."
@@ -214,10 +225,10 @@ def months_between(from_period: str, to_period: str) -> int:
 # --- SQL -----------------------------------------------------------------------------------
 
 
-# Random bytes per new invoice on PostgreSQL: 16 for the id, 24 for the receipt token.
-_ID_BYTES = 16
+# Per new invoice on PostgreSQL: its id as 32 hex characters and its receipt token,
+# 24 random bytes as 32 URL-safe base64 characters (``secrets.token_urlsafe(24)``).
+_TEXT_WIDTH = 32
 _TOKEN_BYTES = 24
-_ROW_BYTES = _ID_BYTES + _TOKEN_BYTES
 # Set the version (7) and variant bits of a UUID's bytes 6 and 8.
 _UUID_V7 = bytes((b & 0x0F) | 0x70 for b in range(256))
 _UUID_VARIANT = bytes((b & 0x3F) | 0x80 for b in range(256))
@@ -231,23 +242,32 @@ def _uuid_hex() -> str:
     return uuid.uuid4().hex
 
 
-def _random_block(rows: int, now: datetime) -> bytes:
-    """``rows`` × 40 bytes from the OS CSPRNG: per row a UUIDv7 id, then a token's bytes.
+def _random_ids(rows: int, now: datetime) -> bytes:
+    """``rows`` UUIDv7 ids of the run time, as 32 ASCII hex characters each.
 
-    The ids are UUIDv7 (RFC 9562): the run's Unix time in milliseconds, then 74
-    random bits. A run's ids thus land together at the end of the primary key
-    index instead of on random pages of it, which on a large invoices table is a
-    good part of the insert's cost. They reveal only when the invoice was created,
-    which the row says anyway; the receipt token stays fully random.
+    UUIDv7 (RFC 9562): the Unix time in milliseconds, then 74 random bits from the
+    OS CSPRNG. A run's ids thus land together at the end of the primary key index
+    instead of on random pages of it, which on a large invoices table is a good
+    part of an insert's cost. They reveal only when the invoice was created, which
+    the row says anyway; the receipt token stays fully random.
     """
-    block = bytearray(secrets.token_bytes(rows * _ROW_BYTES))
+    raw = bytearray(secrets.token_bytes(rows * 16))
     stamp = int(now.timestamp() * 1000).to_bytes(6, "big")
     # Strided slice assignments and bytes.translate: C speed, no Python loop per row.
     for i, byte in enumerate(stamp):
-        block[i::_ROW_BYTES] = bytes((byte,)) * rows
-    block[6::_ROW_BYTES] = block[6::_ROW_BYTES].translate(_UUID_V7)
-    block[8::_ROW_BYTES] = block[8::_ROW_BYTES].translate(_UUID_VARIANT)
-    return bytes(block)
+        raw[i::16] = bytes((byte,)) * rows
+    raw[6::16] = raw[6::16].translate(_UUID_V7)
+    raw[8::16] = raw[8::16].translate(_UUID_VARIANT)
+    return raw.hex().encode("ascii")
+
+
+def _random_tokens(rows: int) -> bytes:
+    """``rows`` receipt tokens of 32 URL-safe characters (192 bits each), back to back.
+
+    24 bytes encode to exactly 32 base64 characters, so encoding all the bytes at
+    once gives each row's token at a fixed offset.
+    """
+    return base64.urlsafe_b64encode(secrets.token_bytes(rows * _TOKEN_BYTES))
 
 
 def _url_safe_base64(raw: Any) -> Any:
@@ -262,15 +282,15 @@ def _random_columns(session: Session, rn: Any, rows: int,
     The token must be unguessable (it opens the public receipt page), so it comes
     from a CSPRNG while the insert stays one set-based statement:
 
-    * PostgreSQL: one ``secrets.token_bytes`` block for all rows, sent as a single
-      ``bytea`` parameter; row ``rn`` takes its 40 bytes with ``substr``, the first
-      16 as its id (see :func:`_random_block`) and the other 24 (192 bits) as its
-      token, encoded URL-safe like ``secrets.token_urlsafe(24)``. pgcrypto may be
-      missing; ``gen_random_uuid()`` (core since PostgreSQL 13, also CSPRNG-backed)
-      would do per row, but costs microseconds a call on small servers, three calls
-      a row: a large share of a 100,000-row run. Rows beyond the block (subscribers
-      that became eligible after the count) fall back to it, so the block's size
-      is never a correctness matter.
+    * PostgreSQL: the ids (:func:`_random_ids`) and tokens (:func:`_random_tokens`,
+      from ``secrets``) of all rows are made in Python in two bulk calls and sent
+      as two ``bytea`` parameters; row ``rn`` takes its 32 characters of each with
+      ``substr`` (constant time on ``bytea``). pgcrypto may be missing, and
+      ``gen_random_uuid()`` (core since PostgreSQL 13, also CSPRNG-backed) costs
+      microseconds a call on small servers, three calls a row: a large share of a
+      100,000-row run. Rows beyond the prepared ones (subscribers that became
+      eligible after the count) fall back to it, so the count never matters for
+      correctness.
     * SQLite: Python functions registered on the connection (``secrets`` and
       ``uuid4``), called by SQLite once per row of the same single statement.
 
@@ -282,18 +302,20 @@ def _random_columns(session: Session, rn: Any, rows: int,
         # SQLite keeps UUIDs as 32 hex characters (SQLAlchemy's non-native ``Uuid``).
         dbapi.create_function("fibernode_uuid_hex", 0, _uuid_hex)
         return sa.func.fibernode_uuid_hex(), sa.func.fibernode_receipt_token()
-    block = sa.literal(_random_block(rows, now), sa.LargeBinary())
-    start = sa.cast((rn - 1) * _ROW_BYTES + 1, sa.Integer())  # row_number() is a bigint
-    # Past the block's end substr gives an empty value, which NULLIF turns into NULL.
-    from_block_id = sa.cast(sa.func.nullif(
-        sa.func.encode(sa.func.substr(block, start, _ID_BYTES), "hex"), ""), sa.Uuid())
-    from_block_token = sa.func.nullif(
-        _url_safe_base64(sa.func.substr(block, start + _ID_BYTES, _TOKEN_BYTES)), "")
+    ids = sa.literal(_random_ids(rows, now), sa.LargeBinary())
+    tokens = sa.literal(_random_tokens(rows), sa.LargeBinary())
+    start = sa.cast((rn - 1) * _TEXT_WIDTH + 1, sa.Integer())  # row_number() is a bigint
+
+    def nth(block: Any) -> Any:
+        # Past the block's end substr gives an empty value, which NULLIF makes NULL.
+        return sa.func.nullif(
+            sa.func.convert_from(sa.func.substr(block, start, _TEXT_WIDTH), "UTF8"), "")
+
     fallback_token = _url_safe_base64(sa.func.substr(
         sa.func.uuid_send(sa.func.gen_random_uuid())
         .op("||")(sa.func.uuid_send(sa.func.gen_random_uuid())), 1, _TOKEN_BYTES))
-    return (sa.func.coalesce(from_block_id, sa.func.gen_random_uuid()),
-            sa.func.coalesce(from_block_token, fallback_token))
+    return (sa.func.coalesce(sa.cast(nth(ids), sa.Uuid()), sa.func.gen_random_uuid()),
+            sa.func.coalesce(nth(tokens), fallback_token))
 
 
 def _due_expr(days: Mapping[int, date]) -> Any:
@@ -321,7 +343,15 @@ def _eligible(due: Any) -> Any:
 
 def _count(session: Session, period: str, days: Mapping[int, date],
            owner_id: uuid.UUID | None, *, with_existing: bool) -> dict[str, int]:
-    """Eligible and skipped subscribers of one period's billing days, in one pass."""
+    """Eligible and skipped subscribers of one period's billing days, in one pass.
+
+    With ``with_existing``, also how many eligible ones have the period's invoice.
+    That is a LEFT JOIN (at most one invoice per subscriber and period), not a
+    correlated EXISTS: right after a large run the statistics still think the new
+    period is empty, and the planner may then probe the EXISTS through the period
+    index and scan the whole period once per subscriber (minutes instead of
+    milliseconds); a join it plans as one pass either way.
+    """
     due = _due_expr(days)
     eligible = _eligible(due)
     columns = [
@@ -331,12 +361,13 @@ def _count(session: Session, period: str, days: Mapping[int, date],
         sa.func.count().filter(Customer.status == CustomerStatus.ACTIVE,
                                Customer.register_date >= due),
     ]
+    source: Any = Customer.__table__
     if with_existing:
-        exists = (sa.select(1).where(Invoice.customer_id == Customer.id,
-                                     Invoice.period == period).exists())
-        columns.append(sa.func.count().filter(eligible, exists))
+        columns.append(sa.func.count(Invoice.id).filter(eligible))
+        source = source.outerjoin(Invoice, sa.and_(Invoice.customer_id == Customer.id,
+                                                   Invoice.period == period))
     row = session.execute(
-        sa.select(*columns).select_from(Customer).where(*_scope(days, owner_id))
+        sa.select(*columns).select_from(source).where(*_scope(days, owner_id))
     ).one()
     counts = {"eligible": row[0], SKIP_ISOLATED: row[1], SKIP_INACTIVE: row[2],
               SKIP_REGISTERED_LATE: row[3]}
@@ -429,6 +460,26 @@ def _process(session: Session, cycles: Sequence[Cycle], owner_id: uuid.UUID | No
                             owner_id=owner_id, dry_run=not write)
 
 
+def _refresh_statistics() -> None:
+    """Re-analyse ``period`` and ``due_date`` of ``invoices`` after a run that added many.
+
+    Autoanalyze waits until a tenth of the table has changed, which a month of new
+    invoices on a year of history never is; until then the planner takes the new
+    period (and due dates past the old maximum) for empty and may pick plans that
+    are fine for a handful of rows and ruinous for a hundred thousand (see
+    :func:`_count`). Only the two columns whose values moved are re-analysed.
+    """
+    with new_session() as s:
+        s.execute(sa.text("ANALYZE invoices (period, due_date)"))
+        s.commit()
+
+
+def _after_large_run(uow: UnitOfWork, result: BillingRunResult) -> None:
+    if (result.created >= ANALYZE_AFTER_ROWS
+            and uow.session.get_bind().dialect.name == "postgresql"):
+        uow.after_commit(_refresh_statistics)
+
+
 def _cycles_for_period(period: str) -> list[Cycle]:
     return [Cycle(due_date_for(period, day), period, day) for day in BILLING_DAYS]
 
@@ -451,6 +502,24 @@ def _check_manual(session: Session, period: str, owner_id: uuid.UUID | None,
             not isinstance(owner_id, uuid.UUID) or session.get(User, owner_id) is None):
         raise ValidationFailed({"owner_id": OWNER_MESSAGE})
     return period
+
+
+def _retry_on_deleted_subscriber(run: Callable[[], BillingRunResult]) -> BillingRunResult:
+    """Run ``run`` again when a subscriber it selected was deleted before its insert.
+
+    The ``INSERT … SELECT`` reads the subscribers as of its start; one deleted by a
+    concurrent transaction in the meantime fails the whole statement on the foreign
+    key. A fresh attempt no longer sees it (everything else was rolled back).
+    """
+    attempt = 1
+    while True:
+        try:
+            return run()
+        except sa.exc.IntegrityError as exc:
+            if attempt >= RUN_ATTEMPTS or getattr(exc.orig, "sqlstate", None) != "23503":
+                raise
+            log.warning("billing run attempt %d met a deleted subscriber; retrying", attempt)
+            attempt += 1
 
 
 # --- use cases -----------------------------------------------------------------------------
@@ -480,13 +549,18 @@ def run_billing(actor: Actor, *, period: str, owner_id: uuid.UUID | None = None,
     """
     require_superadmin(actor)
     today = today or clock.today()
-    with unit_of_work(actor) as uow:
-        period = _check_manual(uow.session, period, owner_id, today)
-        result = _process(uow.session, _cycles_for_period(period), owner_id, write=True)
-        uow.audit("billing.run", "invoices", None, period=period, owner_id=owner_id,
-                  created=result.created, already_existed=result.already_existed,
-                  skipped=dict(result.skipped))
-        return result
+
+    def run() -> BillingRunResult:
+        with unit_of_work(actor) as uow:
+            checked = _check_manual(uow.session, period, owner_id, today)
+            result = _process(uow.session, _cycles_for_period(checked), owner_id, write=True)
+            uow.audit("billing.run", "invoices", None, period=checked, owner_id=owner_id,
+                      created=result.created, already_existed=result.already_existed,
+                      skipped=dict(result.skipped))
+            _after_large_run(uow, result)
+            return result
+
+    return _retry_on_deleted_subscriber(run)
 
 
 def preview_billing(actor: Actor, *, period: str, owner_id: uuid.UUID | None = None,
@@ -551,18 +625,23 @@ def scheduled_run(today: date | None = None) -> BillingRunResult:
     """
     actor = Actor.system(SCHEDULED_ACTOR)
     today = today or clock.today()
-    with unit_of_work(actor) as uow:
-        last = _lock_last_run(uow.session)
-        dates = run_dates_to_process(last, today)
-        cycles = [cycle for day in dates for cycle in cycle_for_run_date(day)]
-        result = _process(uow.session, cycles, None, write=True, run_dates=dates)
-        stored = today if last is None else max(last, today)
-        uow.session.execute(
-            sa.update(Setting).where(Setting.key == LAST_RUN_KEY)
-            .values(value=stored.isoformat(), updated_at=clock.now())
-        )
-        uow.audit("billing.scheduled_run", "invoices", None,
-                  run_dates=[d.isoformat() for d in dates], periods=list(result.periods),
-                  created=result.created, already_existed=result.already_existed,
-                  skipped=dict(result.skipped))
-        return result
+
+    def run() -> BillingRunResult:
+        with unit_of_work(actor) as uow:
+            last = _lock_last_run(uow.session)
+            dates = run_dates_to_process(last, today)
+            cycles = [cycle for day in dates for cycle in cycle_for_run_date(day)]
+            result = _process(uow.session, cycles, None, write=True, run_dates=dates)
+            stored = today if last is None else max(last, today)
+            uow.session.execute(
+                sa.update(Setting).where(Setting.key == LAST_RUN_KEY)
+                .values(value=stored.isoformat(), updated_at=clock.now())
+            )
+            uow.audit("billing.scheduled_run", "invoices", None,
+                      run_dates=[d.isoformat() for d in dates],
+                      periods=list(result.periods), created=result.created,
+                      already_existed=result.already_existed, skipped=dict(result.skipped))
+            _after_large_run(uow, result)
+            return result
+
+    return _retry_on_deleted_subscriber(run)

@@ -254,33 +254,37 @@ def test_receipt_tokens_are_long_random_and_url_safe(w):
     assert all(i.version in (4, 7) and i.variant == uuid.RFC_4122 for i in ids)
 
 
-def test_random_block_ids_are_uuid7_of_the_run_time():
+def test_prepared_ids_are_uuid7_of_the_run_time_and_tokens_url_safe():
     now = datetime(2026, 2, 3, 23, 0, 0, 123_000, tzinfo=UTC)
-    block = billing._random_block(1_000, now)
-    assert len(block) == 1_000 * 40
-    ids = [uuid.UUID(bytes=block[i:i + 16]) for i in range(0, len(block), 40)]
+    hexes = billing._random_ids(1_000, now).decode()
+    assert len(hexes) == 1_000 * 32
+    ids = [uuid.UUID(hexes[i:i + 32]) for i in range(0, len(hexes), 32)]
     assert len(set(ids)) == 1_000
     for i in ids:
         assert i.version == 7 and i.variant == uuid.RFC_4122
         assert int.from_bytes(i.bytes[:6], "big") == int(now.timestamp() * 1000)
-    tokens = {block[i + 16:i + 40] for i in range(0, len(block), 40)}
-    assert len(tokens) == 1_000
+    tokens = billing._random_tokens(1_000).decode()
+    assert len(tokens) == 1_000 * 32
+    chunks = {tokens[i:i + 32] for i in range(0, len(tokens), 32)}
+    assert len(chunks) == 1_000
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{32}", t) for t in chunks)
 
 
-def test_rows_beyond_the_random_block_fall_back_to_the_database(pg, monkeypatch):
+def test_rows_beyond_the_prepared_ones_fall_back_to_the_database(pg, monkeypatch):
     """Subscribers that became eligible after the count still get an id and a token."""
     from tests.factories import World
 
     world = World.seeded()
     bulk_subscribers([world.mitra_a.user_id], 40)
-    short = billing._random_block
-    monkeypatch.setattr(billing, "_random_block", lambda rows, now: short(rows // 2, now))
+    ids, tokens = billing._random_ids, billing._random_tokens
+    monkeypatch.setattr(billing, "_random_ids", lambda rows, now: ids(rows // 2, now))
+    monkeypatch.setattr(billing, "_random_tokens", lambda rows: tokens(rows // 2))
     result = billing.run_billing(world.admin, period="2026-03", today=FEB_4)
     assert result.created == 40
     rows = invoices()
     assert len({i.receipt_token for i in rows}) == len({i.id for i in rows}) == 40
     assert all(re.fullmatch(r"[A-Za-z0-9_-]{32}", i.receipt_token) for i in rows)
-    # Half from the block (UUIDv7), half from gen_random_uuid() (v4).
+    # Half prepared (UUIDv7), half from gen_random_uuid() (v4).
     assert sorted(i.id.version for i in rows) == [4] * 20 + [7] * 20
 
 
@@ -533,12 +537,15 @@ def bulk_subscribers(owner_ids, n: int, *, day_of=lambda i: 5,
         s.commit()
 
 
-def run_together(*calls, engine: sa.Engine | None = None):
+def run_together(*calls, engine: sa.Engine | None = None, while_waiting=None,
+                 waiting_query: str = "INSERT INTO invoices%"):
     """Run ``calls`` in threads started at once.
 
-    With ``engine`` (PostgreSQL), the invoices table is share-locked until every call
-    waits at its ``INSERT INTO invoices``: released together, the inserts then really
-    overlap instead of merely starting at the same time.
+    With ``engine`` (PostgreSQL), wait until every call is blocked on a lock in a
+    statement like ``waiting_query``, then release them: by default the invoices
+    table is share-locked until then, so the inserts really overlap instead of
+    merely starting together; ``while_waiting`` replaces that lock with whatever
+    the caller holds (it is called to let the calls go on).
     """
     barrier = threading.Barrier(len(calls))
     results: list[object] = [None] * len(calls)
@@ -553,15 +560,17 @@ def run_together(*calls, engine: sa.Engine | None = None):
     threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
     blocker = engine.connect() if engine is not None else None
     try:
-        if blocker is not None:
+        if blocker is not None and while_waiting is None:
             blocker.execute(sa.text("LOCK TABLE invoices IN SHARE MODE"))
         for t in threads:
             t.start()
         if blocker is not None:
             deadline = time.monotonic() + 30
-            while blocked_inserts(blocker) < len(calls):
-                assert time.monotonic() < deadline, "the runs never reached their INSERT"
+            while blocked(blocker, waiting_query) < len(calls):
+                assert time.monotonic() < deadline, "the calls never blocked"
                 time.sleep(0.02)
+            if while_waiting is not None:
+                while_waiting()
     finally:
         if blocker is not None:
             blocker.rollback()
@@ -571,12 +580,13 @@ def run_together(*calls, engine: sa.Engine | None = None):
     return results
 
 
-def blocked_inserts(conn) -> int:
+def blocked(conn, query_like: str) -> int:
+    """Sessions of this database waiting for a lock in a statement like ``query_like``."""
     # The activity view is a per-transaction snapshot: refresh it on every poll.
     conn.execute(sa.text("SELECT pg_stat_clear_snapshot()"))
     return conn.execute(sa.text(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-        "AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO invoices%'")).scalar_one()
+        "AND wait_event_type = 'Lock' AND query LIKE :q"), {"q": query_like}).scalar_one()
 
 
 def duplicate_count() -> int:
@@ -664,3 +674,52 @@ def test_a_large_monthly_run_on_postgresql(pg):
     assert totals[2] == 10_000 * 100_000 + 100_000 + 140_000 + 250_000
     again = billing.run_billing(world.admin, period="2026-03", today=FEB_4)
     assert (again.created, again.already_existed) == (0, 10_003)
+    # The run refreshed the planner's statistics once committed: the new period is
+    # not taken for empty (autoanalyze would wait for a tenth of the table to change).
+    with new_session() as s:
+        [[plan]] = s.exec(sa.text(
+            "EXPLAIN (FORMAT JSON) SELECT 1 FROM invoices WHERE period = '2026-03'")).all()
+    assert plan[0]["Plan"]["Plan Rows"] > 5_000
+
+
+def test_a_subscriber_deleted_during_the_insert_makes_the_run_retry(pg):
+    """The insert read the subscriber, its deletion commits before the foreign key
+    check: the statement fails, the run starts over and bills everyone else."""
+    from tests.factories import World
+
+    world = World.seeded()
+    with new_session() as s:
+        s.exec(sa.update(Customer).values(register_date=LONG_AGO))
+        s.commit()
+    bulk_subscribers([world.mitra_a.user_id], 200)
+    doomed = by_name("Massal 7").id
+    deleter = pg.connect()
+    try:
+        # Deleted but not committed: the billing insert still selects it, then its
+        # foreign key check waits for this transaction.
+        deleter.execute(sa.delete(Customer).where(Customer.id == doomed))
+        [result] = run_together(
+            lambda: billing.run_billing(world.admin, period="2026-03", today=FEB_4),
+            while_waiting=deleter.commit, engine=pg, waiting_query="INSERT INTO invoices%")
+    finally:
+        deleter.close()
+    assert not isinstance(result, Exception), result
+    assert result.created == 203 - 1
+    assert invoice_of(doomed, "2026-03") is None
+    assert len(logs("billing.run")) == 1  # the failed attempt left nothing behind
+
+
+def test_other_integrity_errors_are_not_retried(w, monkeypatch):
+    calls = []
+
+    class Unique(Exception):
+        sqlstate = "23505"
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        raise sa.exc.IntegrityError("INSERT", {}, Unique())
+
+    monkeypatch.setattr(billing, "_insert", failing)
+    with pytest.raises(sa.exc.IntegrityError):
+        billing.run_billing(w.admin, period="2026-03", today=FEB_4)
+    assert len(calls) == 1
