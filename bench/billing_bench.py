@@ -22,34 +22,19 @@ missed.
 
 from __future__ import annotations
 
-import os
 import random
 import sys
 import time
-import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
-os.environ.setdefault("APP_ENV", "test")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg  # noqa: E402
 
-from bench.customers_bench import (  # noqa: E402
-    ADMIN_URL,
-    MITRA,
-    SUBSCRIBERS,
-    bulk_load,
-    sqlalchemy_url,
-)
+from bench.common import MITRA, SUBSCRIBERS, bench_database, finish  # noqa: E402
 from fibernode import clock  # noqa: E402
-from fibernode import db as fn_db  # noqa: E402
-from fibernode.cli import migrate_url  # noqa: E402
-from fibernode.config import reset_settings  # noqa: E402
-from fibernode.models import UserRole  # noqa: E402
 from fibernode.services import billing  # noqa: E402
-from fibernode.services.context import Actor  # noqa: E402
-from fibernode.services.seed import seed  # noqa: E402
 
 HISTORY_MONTHS = 12
 RUN_BUDGET_S = 10.0
@@ -174,7 +159,7 @@ def hand_written(conninfo: str, period: str) -> tuple[float, int]:
         return time.perf_counter() - t0, cur.rowcount
 
 
-def timed(fn):
+def timed_once(fn):
     """Seconds and result of one call."""
     t0 = time.perf_counter()
     result = fn()
@@ -183,33 +168,16 @@ def timed(fn):
 
 def main() -> int:
     """Run the benchmark; returns the process exit code."""
-    name = f"fibernode_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = sqlalchemy_url(ADMIN_URL, name)
-    conninfo = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    engine = None
     failed = False
-    try:
-        today = clock.today()
-        target = billing.period_after(today)  # next month: the usual manual run
+    today = clock.today()
+    target = billing.period_after(today)  # next month: the usual manual run
+    with bench_database(random.Random(7)) as db:
+        conninfo, admin, t_subs = db.conninfo, db.admin, db.setup_seconds
         t0 = time.perf_counter()
-        migrate_url(url)
-        reset_settings()
-        engine = fn_db.create_engine_for(url)
-        fn_db.set_engine(engine)
-        seed(Actor.system("seed"), demo=True)
-        bulk_load(conninfo, random.Random(7))
-        t_subs = time.perf_counter() - t0
         history = load_history(conninfo, target)
         print(f"setup: {MITRA} mitra, {SUBSCRIBERS:,} subscribers in {t_subs:.1f} s; "
               f"{history:,} invoices of history ({HISTORY_MONTHS} periods before {target}) "
-              f"in {time.perf_counter() - t0 - t_subs:.1f} s")
-
-        with psycopg.connect(conninfo) as conn:
-            admin_id = conn.execute(
-                "SELECT id FROM users WHERE role = 'superadmin'").fetchone()[0]
-        admin = Actor(user_id=admin_id, role=UserRole.SUPERADMIN, name="bench")
+              f"in {time.perf_counter() - t0:.1f} s")
 
         # Warm-up (not measured): the same insert once, so that every measured insert
         # below finds the table in the same state (the period deleted and vacuumed).
@@ -224,12 +192,12 @@ def main() -> int:
         t_rerun, again = 0.0, None
         for round_no in range(ROUNDS):
             reset_period(conninfo, target)
-            t_run, result = timed(
+            t_run, result = timed_once(
                 lambda: billing.run_billing(admin, period=target, today=today))
             service_times.append(t_run)
             results.append(result)
             if round_no == 0:
-                t_rerun, again = timed(
+                t_rerun, again = timed_once(
                     lambda: billing.run_billing(admin, period=target, today=today))
             reset_period(conninfo, target)
             t_hand, rows = hand_written(conninfo, target)
@@ -253,7 +221,7 @@ def main() -> int:
         print(f"   service        {t_rerun:6.2f} s  created {again.created:,}, already "
               f"existed {again.already_existed:,}  {'PASS' if ok_rerun else 'FAIL'}")
 
-        t_preview, preview = timed(
+        t_preview, preview = timed_once(
             lambda: billing.preview_billing(admin, period=target, today=today))
         print(f"   preview_billing (info): {t_preview:.2f} s, would create "
               f"{preview.created:,}, already existed {preview.already_existed:,}")
@@ -261,17 +229,10 @@ def main() -> int:
         # One scheduled day, for information: the H-1 run before the 15th of the
         # month after next (a period nobody has yet, so it really inserts).
         run_date = month_start(billing.period_after(month_start(target))) + timedelta(days=13)
-        t_day, day = timed(lambda: billing.scheduled_run(today=run_date))
+        t_day, day = timed_once(lambda: billing.scheduled_run(today=run_date))
         print(f"\n3. scheduled_run(today={run_date}) (info): {t_day:.2f} s, created "
               f"{day.created:,} for {', '.join(day.periods)}")
-    finally:
-        fn_db.set_engine(None)
-        if engine is not None:
-            engine.dispose()
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    print("\nFAIL" if failed else "\nPASS")
-    return 1 if failed else 0
+    return finish(failed)
 
 
 if __name__ == "__main__":

@@ -16,33 +16,19 @@ budget is missed.
 
 from __future__ import annotations
 
-import os
 import random
-import statistics
 import sys
 import time
 import uuid
-from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-os.environ.setdefault("APP_ENV", "test")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import psycopg  # noqa: E402
-
-from fibernode import db as fn_db  # noqa: E402
-from fibernode.cli import migrate_url  # noqa: E402
-from fibernode.config import reset_settings  # noqa: E402
+from bench.common import MITRA, SUBSCRIBERS, bench_database, finish, timed  # noqa: E402
 from fibernode.models import ImportStatus, UserRole  # noqa: E402
 from fibernode.services import customers, imports  # noqa: E402
 from fibernode.services.context import Actor  # noqa: E402
-from fibernode.services.passwords import hash_password  # noqa: E402
-from fibernode.services.seed import seed  # noqa: E402
 
-ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-MITRA = 200
-SUBSCRIBERS = 100_000
 IMPORT_ROWS = 10_000
 RUNS = 50
 # (term, held to the budget): a subscriber's name, the start of a phone number as
@@ -52,63 +38,6 @@ SEARCHES = (("budi santoso", True), ("0811000123", True), ("santoso", False))
 SEARCH_BUDGET_MS = 30.0
 IMPORT_BUDGET_S = 10.0
 
-FIRST = ["Ahmad", "Budi", "Citra", "Dewi", "Eko", "Fitri", "Gilang", "Hendra", "Indah",
-         "Joko", "Kartika", "Lestari", "Made", "Nur", "Putri", "Rina", "Siti", "Teguh",
-         "Umar", "Wahyu", "Yanti", "Agus", "Bayu", "Dian", "Rudi", "Sri", "Tono", "Wati"]
-LAST = ["Santoso", "Wijaya", "Saputra", "Lestari", "Hidayat", "Pratama", "Kusuma",
-        "Nugroho", "Rahayu", "Setiawan", "Hartono", "Susanto", "Gunawan", "Permana",
-        "Siregar", "Nasution", "Wibowo", "Fauzi", "Halim", "Utami"]
-
-
-def sqlalchemy_url(admin_url: str, name: str) -> str:
-    """SQLAlchemy (psycopg 3) URL of database ``name`` on the admin URL's server."""
-    base = admin_url.rsplit("/", 1)[0]
-    return f"{base.replace('postgresql://', 'postgresql+psycopg://', 1)}/{name}"
-
-
-def bulk_load(conninfo: str, rng: random.Random) -> list[tuple[uuid.UUID, str]]:
-    """200 mitra and 100,000 subscribers via COPY; returns the mitra (id, business name)."""
-    now = datetime.now(UTC)
-    password = hash_password("Mitra123!")  # one hash for all: hashing is not measured
-    mitra = [(uuid.uuid4(), f"Net Bench {i:03d}") for i in range(MITRA)]
-    with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
-        packages = cur.execute("SELECT id, price FROM packages WHERE is_active").fetchall()
-        with cur.copy("COPY users (id, username, password_hash, name, role, business_name, "
-                      "is_active, created_at, updated_at) FROM STDIN") as copy:
-            for i, (uid, business) in enumerate(mitra):
-                copy.write_row((uid, f"bench{i:03d}", password, f"Mitra {i:03d}", "mitra",
-                                business, True, now, now))
-        owners = [uid for uid, _ in mitra]
-        start = date(2023, 1, 1)
-        with cur.copy("COPY customers (id, owner_id, package_id, name, phone, billing_date, "
-                      "discount, total_bill, status, register_date, created_at, updated_at) "
-                      "FROM STDIN") as copy:
-            for i in range(SUBSCRIBERS):
-                package_id, price = packages[i % len(packages)]
-                discount = 10_000 if i % 7 == 0 else 0
-                status = "isolated" if i % 50 == 0 else "active"
-                copy.write_row((
-                    uuid.uuid4(), owners[i % MITRA], package_id,
-                    f"{rng.choice(FIRST)} {rng.choice(LAST)} {i}", f"62811{i:08d}",
-                    i % 28 + 1, discount, price - discount, status,
-                    start + timedelta(days=i % 900), now, now,
-                ))
-        cur.execute("ANALYZE")
-        conn.commit()
-    return mitra
-
-
-def timed(fn: Callable[[], object], runs: int) -> tuple[float, float]:
-    """Median and p95 (milliseconds) of ``runs`` calls, after two warm-up calls."""
-    for _ in range(2):
-        fn()
-    samples = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - t0) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[max(0, round(0.95 * len(samples)) - 1)]
 
 
 def import_csv(mitra: list[tuple[uuid.UUID, str]]) -> bytes:
@@ -124,28 +53,11 @@ def import_csv(mitra: list[tuple[uuid.UUID, str]]) -> bytes:
 
 def main() -> int:
     """Run the benchmark; returns the process exit code."""
-    name = f"fibernode_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = sqlalchemy_url(ADMIN_URL, name)
-    conninfo = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    engine = None
     failed = False
-    try:
-        t0 = time.perf_counter()
-        migrate_url(url)
-        reset_settings()
-        engine = fn_db.create_engine_for(url)
-        fn_db.set_engine(engine)
-        seed(Actor.system("seed"), demo=True)
-        mitra = bulk_load(conninfo, random.Random(7))
+    with bench_database(random.Random(7)) as db:
+        mitra, admin = db.mitra, db.admin
         print(f"setup: {MITRA} mitra, {SUBSCRIBERS:,} subscribers in "
-              f"{time.perf_counter() - t0:.1f} s")
-
-        with psycopg.connect(conninfo) as conn:
-            admin_id = conn.execute(
-                "SELECT id FROM users WHERE role = 'superadmin'").fetchone()[0]
-        admin = Actor(user_id=admin_id, role=UserRole.SUPERADMIN, name="bench")
+              f"{db.setup_seconds:.1f} s")
         one_mitra = Actor(user_id=mitra[117][0], role=UserRole.MITRA, name="bench mitra")
 
         print(f"\n1. list_customers page 1 with a search term ({RUNS} runs, "
@@ -185,14 +97,7 @@ def main() -> int:
         failed |= not ok
         print(f"   {'total':<30} {total:6.2f} s  ({view.imported_rows:,} imported, "
               f"status {result['status']})  {'PASS' if ok else 'FAIL'}")
-    finally:
-        fn_db.set_engine(None)
-        if engine is not None:
-            engine.dispose()
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    print("\nFAIL" if failed else "\nPASS")
-    return 1 if failed else 0
+    return finish(failed)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,7 @@ the database for a closer look). Exits 1 when a budget is missed.
 
 from __future__ import annotations
 
-import os
 import random
-import statistics
 import sys
 import time
 import uuid
@@ -32,27 +30,22 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-os.environ.setdefault("APP_ENV", "test")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg  # noqa: E402
 
-from bench.customers_bench import (  # noqa: E402
-    ADMIN_URL,
+from bench.common import (  # noqa: E402
     MITRA,
     SUBSCRIBERS,
-    bulk_load,
-    sqlalchemy_url,
+    bench_database,
+    finish,
+    percentiles,
     timed,
 )
 from fibernode import clock  # noqa: E402
-from fibernode import db as fn_db  # noqa: E402
-from fibernode.cli import migrate_url  # noqa: E402
-from fibernode.config import reset_settings  # noqa: E402
 from fibernode.models import UserRole  # noqa: E402
 from fibernode.services import dashboard, invoices  # noqa: E402
 from fibernode.services.context import Actor  # noqa: E402
-from fibernode.services.seed import seed  # noqa: E402
 
 MONTHS = 12
 PAYS = 100
@@ -122,12 +115,6 @@ def load_invoices(conninfo: str, today: date) -> tuple[int, int]:
     return counts
 
 
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    """Median and p95 of samples in milliseconds."""
-    samples = sorted(samples)
-    return statistics.median(samples), samples[max(0, round(0.95 * len(samples)) - 1)]
-
-
 def time_pays(conninfo: str, admin: Actor, mitra_by_id: dict[uuid.UUID, Actor],
               period: str, rng: random.Random) -> list[float]:
     """Pay ``PAYS`` open invoices of ``period``; returns each call's milliseconds."""
@@ -152,31 +139,17 @@ def time_pays(conninfo: str, admin: Actor, mitra_by_id: dict[uuid.UUID, Actor],
 
 def main() -> int:
     """Run the benchmark; returns the process exit code."""
-    name = f"fibernode_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = sqlalchemy_url(ADMIN_URL, name)
-    conninfo = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    engine = None
     failed = False
-    try:
+    rng = random.Random(11)
+    with bench_database(rng) as db:
+        conninfo, admin, mitra = db.conninfo, db.admin, db.mitra
         t0 = time.perf_counter()
-        migrate_url(url)
-        reset_settings()
-        engine = fn_db.create_engine_for(url)
-        fn_db.set_engine(engine)
-        seed(Actor.system("seed"), demo=True)
-        rng = random.Random(11)
-        mitra = bulk_load(conninfo, rng)
         today = clock.today()
         n_invoices, n_payments = load_invoices(conninfo, today)
-        print(f"setup: {MITRA} mitra, {SUBSCRIBERS:,} subscribers, {n_invoices:,} invoices, "
-              f"{n_payments:,} payments in {time.perf_counter() - t0:.1f} s")
+        print(f"setup: {MITRA} mitra, {SUBSCRIBERS:,} subscribers in {db.setup_seconds:.1f} s; "
+              f"{n_invoices:,} invoices, {n_payments:,} payments in "
+              f"{time.perf_counter() - t0:.1f} s")
 
-        with psycopg.connect(conninfo) as conn:
-            admin_id = conn.execute(
-                "SELECT id FROM users WHERE role = 'superadmin'").fetchone()[0]
-        admin = Actor(user_id=admin_id, role=UserRole.SUPERADMIN, name="bench")
         mitra_by_id = {uid: Actor(user_id=uid, role=UserRole.MITRA, name=business)
                        for uid, business in mitra}
         one_mitra = mitra_by_id[mitra[117][0]]
@@ -233,17 +206,7 @@ def main() -> int:
         for label, fn in extra:
             median, p95 = timed(fn, RUNS)
             print(f"   {label:<30} median {median:7.1f} ms  p95 {p95:7.1f} ms")
-    finally:
-        fn_db.set_engine(None)
-        if engine is not None:
-            engine.dispose()
-        if os.environ.get("BENCH_KEEP_DB"):
-            print(f"\nkept database {name} (BENCH_KEEP_DB)")
-        else:
-            with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    print("\nFAIL" if failed else "\nPASS")
-    return 1 if failed else 0
+    return finish(failed)
 
 
 if __name__ == "__main__":
