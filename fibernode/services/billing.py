@@ -156,6 +156,12 @@ def format_period(year: int, month: int) -> str:
     return f"{year:04d}-{month:02d}"
 
 
+def periods_around(day: date, back: int, ahead: int) -> list[str]:
+    """Periods from ``ahead`` months after ``day``'s month back to ``back`` months before."""
+    return [format_period(*_shift_month(day.year, day.month, delta))
+            for delta in range(ahead, -back - 1, -1)]
+
+
 def parse_period(period: str) -> tuple[int, int]:
     """Year and month of a ``YYYY-MM`` period.
 

@@ -308,6 +308,24 @@ def get_customer(actor: Actor, customer_id: uuid.UUID) -> CustomerView:
         return _view(c, pkg, owner, show_nik=actor.is_superadmin or actor.is_system)
 
 
+def name_or_phone_matches(search: str) -> Any:
+    """The "name or phone contains …" condition of the search boxes, or ``None``.
+
+    Digits also match as typed with a leading 0 (``0812…`` finds ``62812…``).
+    """
+    term = clean(search)
+    if not term:
+        return None
+    conds = [sa.func.lower(Customer.name).contains(term.lower(), autoescape=True)]
+    digits = re.sub(r"\D", "", term)
+    if digits:
+        conds.append(Customer.phone.contains(digits, autoescape=True))
+        normalised = normalize_phone(digits)
+        if normalised != digits:
+            conds.append(Customer.phone.contains(normalised, autoescape=True))
+    return sa.or_(*conds)
+
+
 def filtered_query(actor: Actor, *, search: str = "",
                    status: CustomerStatus | str | None = None,
                    package_id: uuid.UUID | None = None, owner_id: uuid.UUID | None = None,
@@ -348,16 +366,8 @@ def filtered_query(actor: Actor, *, search: str = "",
     else:
         status = None
     q = _base(actor)
-    term = clean(search)
-    if term:
-        conds = [sa.func.lower(Customer.name).contains(term.lower(), autoescape=True)]
-        digits = re.sub(r"\D", "", term)
-        if digits:
-            conds.append(Customer.phone.contains(digits, autoescape=True))
-            normalised = normalize_phone(digits)
-            if normalised != digits:
-                conds.append(Customer.phone.contains(normalised, autoescape=True))
-        q = q.where(sa.or_(*conds))
+    if (match := name_or_phone_matches(search)) is not None:
+        q = q.where(match)
     if status is not None:
         q = q.where(Customer.status == status)
     if package_id is not None:

@@ -28,6 +28,7 @@ from fibernode import clock
 from fibernode.config import get_settings
 from fibernode.db import get_engine, new_session
 from fibernode.models import FileJob, FileJobStatus, User
+from fibernode.services import validation
 from fibernode.services.context import Actor, require_user
 from fibernode.services.errors import Conflict, NotFound
 from fibernode.services.uow import UnitOfWork, unit_of_work
@@ -99,12 +100,7 @@ def absolute(relative: str) -> Path:
 
 def as_uuid(job_id: Any) -> uuid.UUID:
     """A job id from text or UUID; anything else is an unknown job."""
-    if isinstance(job_id, uuid.UUID):
-        return job_id
-    try:
-        return uuid.UUID(str(job_id))
-    except ValueError as exc:
-        raise NotFound(NOT_FOUND) from exc
+    return validation.as_uuid(job_id, NOT_FOUND)
 
 
 def view(job: FileJob, creator: str | None) -> FileJobView:

@@ -60,13 +60,15 @@ from fibernode.services.crypto import decrypt_nik, encrypt_nik
 from fibernode.services.errors import Conflict, NotFound, ValidationFailed
 from fibernode.services.exports import neutralise, unneutralise
 from fibernode.services.uow import UnitOfWork, unit_of_work
-from fibernode.services.validation import (
+from fibernode.services.validation import (  # parse_amount: also this module's API
+    as_uuid,
     billing_date_problem,
     clean,
     discount_problem,
     nik_clean,
     nik_problem,
     normalize_phone,
+    parse_amount,
     phone_problem,
     required,
 )
@@ -399,38 +401,11 @@ def parse_csv(content: bytes) -> ParsedFile:
     return ParsedFile(delimiter, rows)
 
 
-_AMOUNT_RE = re.compile(r"\d{1,3}(?:\.\d{3}){1,4}|\d{1,12}")
 _DATE_ISO_RE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")
 _DATE_DMY_RE = re.compile(r"(\d{1,2})([/-])(\d{1,2})\2(\d{4})")
 _SCIENTIFIC_RE = re.compile(r"\d[.,]\d*[eE]\+?\d+$")  # Excel's 6,28123E+12
 _DAY_RE = re.compile(r"\d{1,3}")
-_RP_RE = re.compile(r"^rp\.?\s*", re.IGNORECASE)
-_CENTS_RE = re.compile(r",(?:-|0{1,2})$")  # "100.000,-" and "100.000,00"
 _LINE_BREAK_RE = re.compile(r"\s*[\r\n]+\s*")
-
-
-def parse_amount(text: str | None) -> int | None:
-    """Read a Rupiah amount as written in Indonesian sheets.
-
-    ``100000``, ``100.000``, ``Rp 100.000``, ``Rp100.000,-`` and ``100.000,00``
-    all give ``100000``; a leading ``-`` gives a negative number.
-
-    Returns:
-        The whole Rupiah, or ``None`` when it is not such an amount.
-    """
-    s = (text or "").replace("\xa0", " ").strip()
-    if s.isascii() and s.isdigit() and len(s) <= 12:
-        return int(s)  # the common case, kept cheap for files of 20,000 rows
-    negative = s.startswith("-")
-    s = s.lstrip("-").strip()
-    s = _RP_RE.sub("", s)
-    if not negative and s.startswith("-"):
-        negative, s = True, s[1:].strip()
-    s = _CENTS_RE.sub("", s).replace(" ", "")
-    if not _AMOUNT_RE.fullmatch(s):
-        return None
-    value = int(s.replace(".", ""))
-    return -value if negative else value
 
 
 def parse_date(text: str | None) -> date | None:
@@ -671,12 +646,7 @@ def validate_rows(session, rows: Sequence[tuple[int, dict[str, Any]]]) -> list[C
 
 
 def _as_uuid(job_id: Any) -> uuid.UUID:
-    if isinstance(job_id, uuid.UUID):
-        return job_id
-    try:
-        return uuid.UUID(str(job_id))
-    except ValueError as exc:
-        raise NotFound(NOT_FOUND) from exc
+    return as_uuid(job_id, NOT_FOUND)
 
 
 def _load_job(session, job_id: uuid.UUID) -> tuple[ImportJob, str | None]:
@@ -1072,7 +1042,7 @@ def _insert_valid_rows(session, job_id: uuid.UUID,
     ).all()
     parsed: dict[str, Any] = {}  # ids and dates repeat: parse each text once
 
-    def as_uuid(text: str) -> uuid.UUID:
+    def cached_uuid(text: str) -> uuid.UUID:
         if (value := parsed.get(text)) is None:
             value = parsed[text] = uuid.UUID(text)
         return value
@@ -1082,12 +1052,12 @@ def _insert_valid_rows(session, job_id: uuid.UUID,
             value = parsed[text] = date.fromisoformat(text)
         return value
 
-    owner_ids = {as_uuid(d["owner_id"]) for _, d in rows}
+    owner_ids = {cached_uuid(d["owner_id"]) for _, d in rows}
     _lock_owners(session, owner_ids)
     owners = {uid: (name, active) for uid, name, active in session.execute(
         sa.select(User.id, User.business_name, User.is_active).where(User.id.in_(owner_ids))
     )} if owner_ids else {}
-    package_ids = {as_uuid(d["package_id"]) for _, d in rows}
+    package_ids = {cached_uuid(d["package_id"]) for _, d in rows}
     packages = {pid: (name, price, active) for pid, name, price, active in session.execute(
         sa.select(Package.id, Package.name, Package.price, Package.is_active)
         .where(Package.id.in_(package_ids))
@@ -1098,7 +1068,7 @@ def _insert_valid_rows(session, job_id: uuid.UUID,
     inserts: list[dict[str, Any]] = []
     skipped: list[tuple[uuid.UUID, Checked]] = []
     for row_id, d in rows:
-        owner_id, package_id = as_uuid(d["owner_id"]), as_uuid(d["package_id"])
+        owner_id, package_id = cached_uuid(d["owner_id"]), cached_uuid(d["package_id"])
         owner_name, owner_active = owners.get(owner_id, ("", False))
         pkg_name, price, pkg_active = packages.get(package_id, ("", None, False))
         key = (owner_id, d["phone"])

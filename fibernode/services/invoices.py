@@ -43,10 +43,11 @@ from fibernode.models import (
     User,
 )
 from fibernode.services.context import Actor, require_superadmin, require_user
+from fibernode.services.customers import name_or_phone_matches
 from fibernode.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fibernode.services.scoping import scoped
 from fibernode.services.uow import unit_of_work
-from fibernode.services.validation import clean, normalize_phone, too_long
+from fibernode.services.validation import clean, too_long
 
 log = logging.getLogger(__name__)
 
@@ -257,30 +258,23 @@ def list_invoices(actor: Actor, *, page: int = 1, period: str | None = None,
         conds.append(Invoice.owner_id == owner_id)
     if customer_id is not None:
         conds.append(Invoice.customer_id == customer_id)
-    term = clean(search)
-    if term:
-        matches = [sa.func.lower(Customer.name).contains(term.lower(), autoescape=True)]
-        digits = re.sub(r"\D", "", term)
-        if digits:
-            matches.append(Customer.phone.contains(digits, autoescape=True))
-            normalised = normalize_phone(digits)
-            if normalised != digits:
-                matches.append(Customer.phone.contains(normalised, autoescape=True))
-        conds.append(sa.or_(*matches))
+    term = name_or_phone_matches(search)
+    if term is not None:
+        conds.append(term)
     page = max(1, int(page or 1))
     # First the page's ids, from invoices and customers only (the order needs the
     # name); then those 20 rows with everything the view shows.
     ids_q = scoped(select(Invoice.id).join(Customer, Customer.id == Invoice.customer_id)
                    .where(*conds), actor, Invoice.owner_id)
     due = Invoice.due_date
-    if term or customer_id is not None or due_date is not None:
+    if term is not None or customer_id is not None or due_date is not None:
         # Few matches: gather them all (through the name/phone search index, the
         # customer or the day) and sort; an expression the due-date indexes cannot
         # serve keeps the planner from walking those indexes in order instead.
         due = sa.func.coalesce(Invoice.due_date, Invoice.due_date)
     ids_q = ids_q.order_by(due.desc(), sa.func.lower(Customer.name), Invoice.id)
     count_q = select(sa.func.count()).select_from(Invoice).where(*conds)
-    if term:  # only the search needs the customers in the count
+    if term is not None:  # only the search needs the customers in the count
         count_q = count_q.join(Customer, Customer.id == Invoice.customer_id)
     count_q = scoped(count_q, actor, Invoice.owner_id)
     with new_session() as s:
@@ -288,7 +282,8 @@ def list_invoices(actor: Actor, *, page: int = 1, period: str | None = None,
             # A page query: parallel workers only add start-up cost, and steer the planner
             # to scanning every subscriber instead of using the search index.
             s.execute(sa.text("SET LOCAL max_parallel_workers_per_gather = 0"))
-            if term and (owner_id is not None or not (actor.is_superadmin or actor.is_system)):
+            one_owner = owner_id is not None or not (actor.is_superadmin or actor.is_system)
+            if term is not None and one_owner:
                 # One owner's invoices are few: look their customers up one by one rather
                 # than testing the search on every subscriber (which a broad term, like a
                 # phone prefix, makes the planner prefer).

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 from fibernode.formatting import rupiah
+from fibernode.services.errors import NotFound
 
+_AMOUNT_RE = re.compile(r"\d{1,3}(?:\.\d{3}){1,4}|\d{1,12}")
+_RP_RE = re.compile(r"^rp\.?\s*", re.IGNORECASE)
+_CENTS_RE = re.compile(r",(?:-|0{1,2})$")  # "100.000,-" and "100.000,00"
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,49}$")
 _NON_DIGITS = re.compile(r"\D")
 _WHITESPACE = re.compile(r"\s")
@@ -116,3 +121,37 @@ def nik_problem(nik: str | None) -> str | None:
     if nik is not None and not (len(nik) == 16 and nik.isdigit()):
         return "NIK harus tepat 16 digit angka."
     return None
+
+
+def as_uuid(value: Any, not_found: str) -> uuid.UUID:
+    """An id from text or UUID; anything else names no row, so ``NotFound(not_found)``."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise NotFound(not_found) from exc
+
+
+def parse_amount(text: str | None) -> int | None:
+    """Read a Rupiah amount as written in Indonesian sheets.
+
+    ``100000``, ``100.000``, ``Rp 100.000``, ``Rp100.000,-`` and ``100.000,00``
+    all give ``100000``; a leading ``-`` gives a negative number.
+
+    Returns:
+        The whole Rupiah, or ``None`` when it is not such an amount.
+    """
+    s = (text or "").replace("\xa0", " ").strip()
+    if s.isascii() and s.isdigit() and len(s) <= 12:
+        return int(s)  # the common case, kept cheap for files of 20,000 rows
+    negative = s.startswith("-")
+    s = s.lstrip("-").strip()
+    s = _RP_RE.sub("", s)
+    if not negative and s.startswith("-"):
+        negative, s = True, s[1:].strip()
+    s = _CENTS_RE.sub("", s).replace(" ", "")
+    if not _AMOUNT_RE.fullmatch(s):
+        return None
+    value = int(s.replace(".", ""))
+    return -value if negative else value
