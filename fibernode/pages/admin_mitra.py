@@ -25,17 +25,14 @@ from fibernode.services import users
 from fibernode.services.context import Actor
 from fibernode.services.errors import ServiceError, ValidationFailed
 from fibernode.state.branding import BrandingState
+from fibernode.state.paging import PagedListMixin
 from fibernode.state.session import current_actor, to_login
 
 
-class MitraState(rx.State):
+class MitraState(PagedListMixin, rx.State):
     """One page of mitra and the open form / dialogs."""
 
     rows: list[dict[str, str]] = []
-    page: int = 1
-    pages: int = 1
-    total: str = "0"
-    search: str = ""
     forbidden: bool = False
     ready: bool = False
     form_open: bool = False
@@ -52,7 +49,7 @@ class MitraState(rx.State):
 
     def _fetch(self, actor: Actor) -> None:
         result = users.list_mitra(actor, page=self.page, search=self.search)
-        self.page, self.pages, self.total = result.page, result.pages, number(result.total)
+        self.page, self.pages, self.total = result.page, result.pages, result.total
         self.rows = [
             {"id": str(m.id), "username": m.username, "name": m.name,
              "business_name": m.business_name, "phone": m.phone or "",
@@ -74,25 +71,6 @@ class MitraState(rx.State):
             self._fetch(actor)
         self.ready = True
         return None
-
-    async def _refetch(self):
-        actor = await current_actor(self)
-        if actor is None:
-            return await to_login(self)
-        self._fetch(actor)
-        return None
-
-    @rx.event
-    async def apply_search(self, form: dict):
-        """Search by username, name or business name."""
-        self.search, self.page = (form.get("search") or "").strip(), 1
-        return await self._refetch()
-
-    @rx.event
-    async def go(self, delta: int):
-        """Previous / next page."""
-        self.page = max(1, min(self.pages, self.page + delta))
-        return await self._refetch()
 
     @rx.event
     def open_create(self):
@@ -347,7 +325,7 @@ def mitra_page() -> rx.Component:
         superadmin_page(
             S.ready, S.forbidden,
             rx.el.div(
-                page_title("Mitra", S.total + " mitra"),
+                page_title("Mitra", S.total_label + " mitra"),
                 rx.button(rx.icon("plus", size=16), "Tambah Mitra", on_click=S.open_create,
                           class_name="fn-desktop-only", data_testid="add-mitra"),
                 class_name="fn-page-bar",
@@ -366,7 +344,7 @@ def mitra_page() -> rx.Component:
                         empty_state("handshake", "Belum ada mitra",
                                     "Tambahkan mitra dengan tombol Tambah Mitra."),
                         rx.fragment(_table(), _cards())),
-                pager(S.page, S.pages, S.total, "mitra", S.go(-1), S.go(1)),
+                pager(S.page, S.pages, S.total_label, "mitra", S.go(-1), S.go(1)),
                 class_name="fn-card fn-stack fn-list-panel",
             ),
             fab("Tambah mitra", S.open_create),

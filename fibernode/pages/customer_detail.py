@@ -10,12 +10,11 @@ from fibernode.components.layout import app_shell
 from fibernode.components.ui import (
     confirm_dialog,
     empty_state,
-    select_input,
     sheet,
     status_badge,
 )
 from fibernode.formatting import date_time, long_date, month_year, rupiah
-from fibernode.pages.customer_form import CustomerFormMixin, customer_form
+from fibernode.pages.customer_form import CustomerFormMixin, customer_form, move_sheet
 from fibernode.services import customers, history
 from fibernode.services.context import Actor
 from fibernode.services.errors import NotFound, ServiceError
@@ -40,8 +39,6 @@ class CustomerDetailState(CustomerFormMixin, rx.State):
     isolate_open: bool = False
     isolate_error: str = ""
     delete_open: bool = False
-    move_open: bool = False
-    move_error: str = ""
     _customer_id: str = ""
 
     def _id_from_url(self) -> str:
@@ -167,26 +164,13 @@ class CustomerDetailState(CustomerFormMixin, rx.State):
         return [rx.toast.success("Pelanggan dihapus."), rx.redirect("/customers")]
 
     @rx.event
-    def set_move_open(self, value: bool):
-        """Open / close the move dialog."""
-        self.move_open, self.move_error = value, ""
-
-    @rx.event
     async def move(self, form: dict):
         """Give this subscriber to another owner."""
         actor = await current_actor(self)
         if actor is None:
             return await to_login(self)
-        try:
-            customers.move_customers(actor, [uuid.UUID(self._customer_id)],
-                                     uuid.UUID(form.get("new_owner_id") or ""))
-        except ValueError:
-            self.move_error = "Pilih pemilik tujuan."
+        if self._move(actor, [self._customer_id], form) is None:
             return None
-        except ServiceError as exc:
-            self.move_error = exc.message
-            return None
-        self.move_open = False
         self._show(actor)
         return rx.toast.success("Pelanggan dipindahkan.")
 
@@ -343,21 +327,7 @@ def _isolate_sheet() -> rx.Component:
 
 
 def _move_sheet() -> rx.Component:
-    return sheet(
-        S.move_open, S.set_move_open, "Pindahkan ke Mitra Lain",
-        rx.form(
-            rx.el.p("Tagihan yang sudah terbit tetap milik pemilik lama.", class_name="fn-muted"),
-            select_input("new_owner_id", S.owner_options, "", placeholder="Pilih pemilik tujuan"),
-            rx.cond(S.move_error != "", rx.el.div(S.move_error, class_name="fn-field-error",
-                                                  role="alert")),
-            rx.el.div(rx.button("Pindahkan", type="submit", size="3"),
-                      class_name="fn-dialog-actions"),
-            on_submit=S.move,
-            reset_on_submit=False,
-            class_name="fn-form",
-        ),
-        test_id="move-sheet",
-    )
+    return move_sheet(S, "Pindahkan ke Mitra Lain", "", S.move)
 
 
 @rx.page(route="/customers/[customer_id]", title="Detail Pelanggan — FiberNode Internet",

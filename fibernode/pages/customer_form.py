@@ -6,7 +6,6 @@ inherits the mixin and says what to refresh after a save (``_after_save``).
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import date
 
@@ -17,6 +16,7 @@ from fibernode.formatting import rupiah
 from fibernode.services import customers, packages, users
 from fibernode.services.context import Actor
 from fibernode.services.errors import ServiceError, ValidationFailed
+from fibernode.services.validation import parse_amount
 from fibernode.state.session import SessionState, current_actor, to_login
 
 BILLING_DAYS = [{"value": str(d), "label": f"Tanggal {d}"} for d in range(1, 29)]
@@ -28,10 +28,10 @@ def parse_int(raw: str | None) -> int | str:
     Services then answer with their own Indonesian message for a non-number.
     """
     text = (raw or "").strip()
-    digits = re.sub(r"(?i)^rp\.?\s*|[.\s]", "", text)
-    if digits.isdigit():
-        return int(digits)
-    return text if text else 0
+    if not text:
+        return 0
+    value = parse_amount(text)
+    return text if value is None else value
 
 
 def parse_day(raw: str | None) -> date | str:
@@ -59,6 +59,9 @@ class CustomerFormMixin(rx.State, mixin=True):
     preview_price: int = 0
     preview_discount: int = 0
     _prices: dict[str, int] = {}
+    # Moving subscribers to another owner (superadmin).
+    move_open: bool = False
+    move_error: str = ""
 
     @rx.var
     def preview_total(self) -> str:
@@ -136,6 +139,25 @@ class CustomerFormMixin(rx.State, mixin=True):
         self.form_key += 1
         self.form_open = True
         return None
+
+    @rx.event
+    def set_move_open(self, value: bool):
+        """Open / close the move sheet."""
+        self.move_open, self.move_error = value, ""
+
+    def _move(self, actor: Actor, customer_ids: list[str], form: dict) -> int | None:
+        """Move to the owner picked in ``form``; ``None`` (with the reason shown) on refusal."""
+        try:
+            moved = customers.move_customers(actor, [uuid.UUID(c) for c in customer_ids],
+                                             uuid.UUID(form.get("new_owner_id") or ""))
+        except ValueError:
+            self.move_error = "Pilih pemilik tujuan."
+            return None
+        except ServiceError as exc:
+            self.move_error = exc.message
+            return None
+        self.move_open = False
+        return moved
 
     @rx.event
     def set_form_open(self, value: bool):
@@ -303,4 +325,26 @@ def customer_form(state) -> rx.Component:
             data_testid="customer-form",
         ),
         test_id="customer-sheet",
+    )
+
+
+def move_sheet(state, title: str, intro: rx.Var | str, on_submit) -> rx.Component:
+    """Pick the owner subscribers move to (a state inheriting :class:`CustomerFormMixin`)."""
+    return sheet(
+        state.move_open, state.set_move_open, title,
+        rx.form(
+            rx.el.p(intro, " Tagihan yang sudah terbit tetap milik pemilik lama.",
+                    class_name="fn-muted"),
+            select_input("new_owner_id", state.owner_options, "",
+                         placeholder="Pilih pemilik tujuan"),
+            rx.cond(state.move_error != "", rx.el.div(state.move_error,
+                                                      class_name="fn-field-error",
+                                                      role="alert")),
+            rx.el.div(rx.button("Pindahkan", type="submit", size="3"),
+                      class_name="fn-dialog-actions"),
+            on_submit=on_submit,
+            reset_on_submit=False,
+            class_name="fn-form",
+        ),
+        test_id="move-sheet",
     )

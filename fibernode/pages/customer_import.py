@@ -20,7 +20,6 @@ from fibernode.state.branding import BrandingState
 from fibernode.state.session import current_actor, to_login
 
 UPLOAD_ID = "customer_csv"
-RUNNING = ("validating", "importing")
 OUTCOME_CHIPS = [("", "Semua"), ("valid", "Valid"), ("invalid", "Error"),
                  ("imported", "Diimpor"), ("skipped", "Dilewati")]
 SAMPLE_CSV = (
@@ -53,18 +52,8 @@ class ImportState(rx.State):
     upload_error: str = ""
     busy: bool = False
     polling: bool = False
-
-    @rx.var
-    def progress_percent(self) -> int:
-        """Progress of a background job, 0–100."""
-        if not self.progress_total:
-            return 0
-        return min(100, round(100 * self.progress_done / self.progress_total))
-
-    @rx.var
-    def running(self) -> bool:
-        """Whether a Celery task is still working on the job."""
-        return self.status in RUNNING
+    progress_percent: int = 0
+    running: bool = False  # a Celery task is still working on the job
 
     def _show(self, view) -> None:
         self.job_id, self.filename = str(view.id), view.filename
@@ -73,6 +62,7 @@ class ImportState(rx.State):
         self.invalid_rows, self.imported_rows = view.invalid_rows, view.imported_rows
         self.skipped_rows = view.skipped_rows
         self.progress_done, self.progress_total = view.progress_done, view.progress_total
+        self.progress_percent, self.running = view.progress_percent, view.is_running
         self.job_error = view.error or ""
         self.page, self.pages = view.page, view.pages
         self.rows = [
@@ -182,6 +172,7 @@ class ImportState(rx.State):
     def start_over(self):
         """Back to the upload step."""
         self.job_id = self.status = self.filename = self.job_error = self.upload_error = ""
+        self.running = False
         self.rows, self.page, self.pages, self.outcome = [], 1, 1, ""
         return rx.clear_selected_files(UPLOAD_ID)
 

@@ -17,17 +17,22 @@ from fibernode.components.ui import (
     fab,
     page_title,
     pager,
-    select_input,
     sheet,
     skeleton_rows,
     status_badge,
 )
-from fibernode.formatting import number, rupiah
-from fibernode.pages.customer_form import BILLING_DAYS, CustomerFormMixin, customer_form
+from fibernode.formatting import rupiah
+from fibernode.pages.customer_form import (
+    BILLING_DAYS,
+    CustomerFormMixin,
+    customer_form,
+    move_sheet,
+)
 from fibernode.services import customers
 from fibernode.services.context import Actor
 from fibernode.services.errors import ServiceError
 from fibernode.state.branding import BrandingState
+from fibernode.state.paging import PagedListMixin
 from fibernode.state.session import SessionState, current_actor, to_login
 
 STATUS_CHIPS = [("", "Semua"), ("active", "Aktif"), ("isolated", "Isolir"),
@@ -46,31 +51,18 @@ def customer_row(c: customers.CustomerView) -> dict[str, str]:
     }
 
 
-class CustomersState(CustomerFormMixin, rx.State):
+class CustomersState(PagedListMixin, CustomerFormMixin, rx.State):
     """One page of subscribers plus the filters that produced it."""
 
     rows: list[dict[str, str]] = []
-    page: int = 1
-    pages: int = 1
-    total: int = 0
-    search: str = ""
     status: str = ""
     package_filter: str = ""
     owner_filter: str = ""
     day_filter: str = ""
     sort: str = "name"
-    loading: bool = True
     error: str = ""
     filters_open: bool = False
-    # Superadmin bulk move.
-    selected: list[str] = []
-    move_open: bool = False
-    move_error: str = ""
-
-    @rx.var
-    def total_label(self) -> str:
-        """Total as Indonesian digits."""
-        return number(self.total)
+    selected: list[str] = []  # ticked for a bulk move (superadmin)
 
     @rx.var
     def export_query(self) -> str:
@@ -130,20 +122,6 @@ class CustomersState(CustomerFormMixin, rx.State):
         self._fetch(actor)
         self.loading = False
 
-    async def _refetch(self):
-        actor = await current_actor(self)
-        if actor is None:
-            return await to_login(self)
-        self._fetch(actor)
-        return None
-
-    @rx.event
-    async def apply_search(self, form: dict):
-        """Search by name or phone, back to page 1."""
-        self.search = (form.get("search") or "").strip()
-        self.page = 1
-        return await self._refetch()
-
     @rx.event
     async def clear_search(self):
         """Drop the search term."""
@@ -153,26 +131,22 @@ class CustomersState(CustomerFormMixin, rx.State):
     @rx.event
     async def set_status(self, value: str):
         """Status chip."""
-        self.status, self.page = value, 1
-        return await self._refetch()
+        return await self._set_filter("status", value)
 
     @rx.event
     async def set_package_filter(self, value: str):
         """Package filter."""
-        self.package_filter, self.page = value, 1
-        return await self._refetch()
+        return await self._set_filter("package_filter", value)
 
     @rx.event
     async def set_owner_filter(self, value: str):
         """Owner filter (superadmin)."""
-        self.owner_filter, self.page = value, 1
-        return await self._refetch()
+        return await self._set_filter("owner_filter", value)
 
     @rx.event
     async def set_day_filter(self, value: str):
         """Billing-day filter."""
-        self.day_filter, self.page = value, 1
-        return await self._refetch()
+        return await self._set_filter("day_filter", value)
 
     @rx.event
     async def reset_filters(self):
@@ -195,20 +169,6 @@ class CustomersState(CustomerFormMixin, rx.State):
         self.page = 1
         return await self._refetch()
 
-    @rx.event
-    async def go(self, delta: int):
-        """Previous / next page."""
-        self.page = max(1, min(self.pages, self.page + delta))
-        self.loading = True
-        yield
-        await self._refetch()
-        self.loading = False
-
-    @rx.event
-    async def refresh(self):
-        """Pull-to-refresh and the refresh button."""
-        await self._refetch()
-
     # --- superadmin: select and move -----------------------------------------------------
 
     @rx.event
@@ -226,26 +186,15 @@ class CustomersState(CustomerFormMixin, rx.State):
         self.selected = [] if set(ids) <= set(self.selected) else ids
 
     @rx.event
-    def set_move_open(self, value: bool):
-        """Open / close the move sheet."""
-        self.move_open, self.move_error = value, ""
-
-    @rx.event
     async def move_selected(self, form: dict):
         """Give the ticked subscribers to another owner, in one transaction."""
         actor = await current_actor(self)
         if actor is None:
             return await to_login(self)
-        try:
-            moved = customers.move_customers(actor, [uuid.UUID(s) for s in self.selected],
-                                             uuid.UUID(form.get("new_owner_id") or ""))
-        except ValueError:
-            self.move_error = "Pilih pemilik tujuan."
+        moved = self._move(actor, self.selected, form)
+        if moved is None:
             return None
-        except ServiceError as exc:
-            self.move_error = exc.message
-            return None
-        self.move_open, self.selected = False, []
+        self.selected = []
         self._fetch(actor)
         return rx.toast.success(f"{moved} pelanggan dipindahkan.")
 
@@ -435,23 +384,9 @@ def _bulk_bar() -> rx.Component:
 
 
 def _move_sheet() -> rx.Component:
-    return sheet(
-        S.move_open, S.set_move_open, "Pindahkan Pelanggan",
-        rx.form(
-            rx.el.p(S.selected.length().to_string(),
-                    " pelanggan akan dipindahkan. Tagihan yang sudah terbit tetap milik "
-                    "pemilik lama.", class_name="fn-muted"),
-            select_input("new_owner_id", S.owner_options, "", placeholder="Pilih mitra tujuan"),
-            rx.cond(S.move_error != "", rx.el.div(S.move_error, class_name="fn-field-error",
-                                                  role="alert")),
-            rx.el.div(rx.button("Pindahkan", type="submit", size="3"),
-                      class_name="fn-dialog-actions"),
-            on_submit=S.move_selected,
-            reset_on_submit=False,
-            class_name="fn-form",
-        ),
-        test_id="move-sheet",
-    )
+    return move_sheet(S, "Pindahkan Pelanggan",
+                      S.selected.length().to_string() + " pelanggan akan dipindahkan.",
+                      S.move_selected)
 
 
 def _filter_sheet() -> rx.Component:

@@ -32,6 +32,7 @@ from fibernode.services import billing, filejobs, invoices, receipts, users
 from fibernode.services.context import Actor
 from fibernode.services.errors import Conflict, ServiceError, ValidationFailed
 from fibernode.state.branding import BrandingState
+from fibernode.state.paging import PagedListMixin
 from fibernode.state.session import SessionState, current_actor, to_login
 
 STATUS_CHIPS = [("", "Semua"), ("unpaid", "Belum bayar"), ("partial", "Sebagian"),
@@ -45,13 +46,9 @@ VIBRATE = ("navigator.vibrate && navigator.vibrate(40); "
 
 
 def period_options(today: date, back: int = 12, ahead: int = 2) -> list[dict[str, str]]:
-    """Periods from ``ahead`` months after this one back to ``back`` months before."""
-    out = []
-    index = today.year * 12 + today.month - 1
-    for i in range(index + ahead, index - back - 1, -1):
-        period = f"{i // 12:04d}-{i % 12 + 1:02d}"
-        out.append({"value": period, "label": month_year(period)})
-    return out
+    """Pick-list options of the periods around ``today`` (newest first)."""
+    return [{"value": p, "label": month_year(p)}
+            for p in billing.periods_around(today, back, ahead)]
 
 
 def invoice_row(v: invoices.InvoiceView) -> dict[str, str]:
@@ -73,19 +70,14 @@ def invoice_row(v: invoices.InvoiceView) -> dict[str, str]:
     }
 
 
-class InvoicesState(rx.State):
+class InvoicesState(PagedListMixin, rx.State):
     """One page of invoices, the filters, and the open pay / unpay / run forms."""
 
     rows: list[dict[str, str]] = []
-    page: int = 1
-    pages: int = 1
-    total: int = 0
-    search: str = ""
     period: str = ""
     status: str = ""
     due_date: str = ""
     owner_filter: str = ""
-    loading: bool = True
     error: str = ""
     periods: list[dict[str, str]] = []
     owner_options: list[dict[str, str]] = []
@@ -108,11 +100,6 @@ class InvoicesState(rx.State):
     bundle_percent: int = 0
     bundle_error: str = ""
 
-    @rx.var
-    def total_label(self) -> str:
-        """Total as Indonesian digits."""
-        return number(self.total)
-
     def _fetch(self, actor: Actor) -> None:
         try:
             result = invoices.list_invoices(
@@ -132,13 +119,6 @@ class InvoicesState(rx.State):
         self.rows = [invoice_row(v) for v in result.items]
         self.total, self.pages, self.page = result.total, result.pages, result.page
         self.selected = [s for s in self.selected if any(r["id"] == s for r in self.rows)]
-        return None
-
-    async def _refetch(self):
-        actor = await current_actor(self)
-        if actor is None:
-            return await to_login(self)
-        self._fetch(actor)
         return None
 
     @rx.event
@@ -163,40 +143,24 @@ class InvoicesState(rx.State):
         self.loading = False
 
     @rx.event
-    async def apply_search(self, form: dict):
-        """Search by subscriber name or phone."""
-        self.search, self.page = (form.get("search") or "").strip(), 1
-        return await self._refetch()
-
-    @rx.event
     async def set_status(self, value: str):
         """Status chip (overdue is derived: past due and not fully paid)."""
-        self.status, self.page = value, 1
-        return await self._refetch()
+        return await self._set_filter("status", value)
 
     @rx.event
     async def set_period(self, value: str):
         """Period filter."""
-        self.period, self.page = value, 1
-        return await self._refetch()
+        return await self._set_filter("period", value)
 
     @rx.event
     async def set_due_date(self, value: str):
         """Due-date filter."""
-        self.due_date, self.page = value, 1
-        return await self._refetch()
+        return await self._set_filter("due_date", value)
 
     @rx.event
     async def set_owner_filter(self, value: str):
         """Owner filter (superadmin)."""
-        self.owner_filter, self.page = value, 1
-        return await self._refetch()
-
-    @rx.event
-    async def go(self, delta: int):
-        """Previous / next page."""
-        self.page = max(1, min(self.pages, self.page + delta))
-        return await self._refetch()
+        return await self._set_filter("owner_filter", value)
 
     @rx.event
     async def refresh(self):
