@@ -20,6 +20,8 @@ DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-in-production-000"  # noqa: S105
 DEV_JWT_REFRESH_SECRET = "dev-only-refresh-secret-change-me-in-production"  # noqa: S105
 DEV_ENCRYPTION_KEY = "0" * 64
 DEV_ADMIN_PASSWORD = "Admin123!"  # noqa: S105
+DEV_GATEWAY_TOKEN = "dev-only-wa-gateway-token"  # noqa: S105
+WA_MODES = ("outbox", "neonize", "cloud")
 
 SPEC_PLACEHOLDER_SECRETS = {
     "your-super-secret-jwt-key-min-32-chars",
@@ -74,6 +76,13 @@ class Settings:
     session_hours: int
     remember_days: int
     wa_mode: str
+    wa_gateway_url: str
+    wa_gateway_token: str
+    wa_sessions_dir: Path
+    wa_cloud_api_base: str
+    wa_cloud_api_version: str
+    wa_cloud_app_secret: str
+    wa_cloud_verify_token: str
     public_url: str
     frontend_port: int
     backend_port: int
@@ -95,6 +104,9 @@ class Settings:
         Raises:
             ConfigError: with a message naming every variable to fix.
         """
+        if self.wa_mode not in WA_MODES:
+            raise ConfigError(f"WA_MODE harus salah satu dari {', '.join(WA_MODES)}, "
+                              f"bukan {self.wa_mode!r}.")
         if not self.is_production:
             return
         problems: list[str] = []
@@ -117,6 +129,8 @@ class Settings:
                 problems.append("ENCRYPTION_KEY harus 64 karakter hex (32 byte)")
         except ValueError:
             problems.append("ENCRYPTION_KEY harus 64 karakter hex (32 byte)")
+        if self.wa_mode == "neonize" and self.wa_gateway_token == DEV_GATEWAY_TOKEN:
+            problems.append("WA_GATEWAY_TOKEN masih memakai nilai bawaan")
         if self.is_sqlite:
             problems.append("DATABASE_URL harus menunjuk ke PostgreSQL di production")
         if not self.redis_url:
@@ -181,6 +195,15 @@ def load_settings() -> Settings:
         session_hours=_env_int("SESSION_HOURS", 12),
         remember_days=_env_int("REMEMBER_ME_DAYS", 30),
         wa_mode=_env("WA_MODE", "outbox").lower(),
+        # The wa-gateway service (neonize mode): internal HTTP port, shared secret.
+        wa_gateway_url=_env("WA_GATEWAY_URL", "http://127.0.0.1:8765").rstrip("/"),
+        wa_gateway_token=_env("WA_GATEWAY_TOKEN", DEV_GATEWAY_TOKEN),
+        wa_sessions_dir=Path(_env("WA_SESSIONS_DIR", str(data_dir / "wa-sessions"))).resolve(),
+        # Official Cloud API: the Graph base is overridable for a proxy or a local fake.
+        wa_cloud_api_base=_env("WA_CLOUD_API_BASE", "https://graph.facebook.com").rstrip("/"),
+        wa_cloud_api_version=_env("WA_CLOUD_API_VERSION", "21.0"),
+        wa_cloud_app_secret=_env("WA_CLOUD_APP_SECRET", ""),
+        wa_cloud_verify_token=_env("WA_CLOUD_VERIFY_TOKEN", ""),
         public_url=_env("PUBLIC_URL", "http://localhost:3000"),
         frontend_port=_env_int("FRONTEND_PORT", 3000),
         # Reflex's production mode serves the pages and the backend on one port.

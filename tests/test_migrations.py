@@ -39,11 +39,13 @@ TABLES = {
     "users", "packages", "customers", "invoices", "payments", "wa_sessions",
     "wa_message_logs", "settings", "refresh_tokens", "activity_logs", "wa_message_queue",
     "login_attempts", "user_sessions", "import_jobs", "import_rows", "file_jobs",
+    "wa_numbers", "wa_outbox",
 }
 FK_VIOLATION = "(?i)foreign key"
 ENUM_TYPES = {"user_role", "payment_status", "customer_status", "wa_session_status",
               "payment_method", "import_status", "import_row_outcome", "file_job_status"}
-HEAD = "0003"
+HEAD = "0004"
+TABLES_0004 = {"wa_numbers", "wa_outbox"}
 
 
 def alembic(engine: sa.Engine, action: str, revision: str) -> None:
@@ -149,7 +151,7 @@ def test_import_tables_and_search_indexes_downgrade_to_0001_and_back(fresh):
     else:
         assert not customer_indexes(fresh) & search
     alembic(fresh, "downgrade", "0001")
-    assert tables(fresh) == TABLES - {"import_jobs", "import_rows", "file_jobs"} | {
+    assert tables(fresh) == TABLES - {"import_jobs", "import_rows", "file_jobs"} - TABLES_0004 | {
         "alembic_version"}
     assert not customer_indexes(fresh) & search
     if fresh.dialect.name == "postgresql":
@@ -175,7 +177,7 @@ def test_file_jobs_and_invoice_indexes_downgrade_to_0002_and_back(fresh):
     alembic(fresh, "upgrade", "head")
     assert indexes_0003(fresh) == INDEXES_0003
     alembic(fresh, "downgrade", "0002")
-    assert tables(fresh) == TABLES - {"file_jobs"} | {"alembic_version"}
+    assert tables(fresh) == TABLES - {"file_jobs"} - TABLES_0004 | {"alembic_version"}
     assert indexes_0003(fresh) == set()
     if fresh.dialect.name == "postgresql":
         assert pg_enum_types(fresh) == ENUM_TYPES - {"file_job_status"}
@@ -325,3 +327,38 @@ def test_check_constraints(seeded):
         add(bad)
     with pytest.raises(sa.exc.IntegrityError, match="ck_customers_billing_date"):
         execute(sa.update(Customer).where(Customer.id == ahmad.id).values(billing_date=29))
+
+
+def test_whatsapp_revision_keeps_queued_rows_and_downgrades(fresh):
+    """A row queued before 0004 gets its owner and a key; 0004 goes down and up cleanly."""
+    alembic(fresh, "upgrade", "0003")
+    with fresh.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO users (id, username, password_hash, name, role, business_name, "
+            "is_active, created_at, updated_at) VALUES (:id, 'm', 'x', 'M', 'mitra', 'M', "
+            "true, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"id": USER_ID})
+        conn.execute(sa.text(
+            "INSERT INTO wa_sessions (id, user_id, status, created_at, updated_at) "
+            "VALUES (:id, :user, 'disconnected', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+            {"id": SESSION_ID, "user": USER_ID})
+        conn.execute(sa.text(
+            "INSERT INTO wa_message_queue (id, session_id, message_type, phone, content, "
+            "priority, status, retry_count, max_retries, scheduled_at, created_at, updated_at) "
+            "VALUES (:id, :session, 'reminder', '6281234567890', 'x', 0, 'pending', 0, 3, "
+            "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+            {"id": QUEUE_ID, "session": SESSION_ID})
+    alembic(fresh, "upgrade", "head")
+    with fresh.connect() as conn:
+        owner, key = conn.execute(sa.text(
+            "SELECT owner_id, idempotency_key FROM wa_message_queue")).one()
+    assert str(owner).replace("-", "") == USER_ID.replace("-", "")
+    assert key.startswith("legacy:")
+    alembic(fresh, "downgrade", "0003")
+    assert tables(fresh) == TABLES - TABLES_0004 | {"alembic_version"}
+    alembic(fresh, "upgrade", "head")
+    assert drift(fresh) == []
+
+
+USER_ID = "11111111-1111-4111-8111-111111111111"
+SESSION_ID = "22222222-2222-4222-8222-222222222222"
+QUEUE_ID = "33333333-3333-4333-8333-333333333333"

@@ -49,6 +49,8 @@ __all__ = [
     "UserSession",
     "WaMessageLog",
     "WaMessageQueue",
+    "WaNumber",
+    "WaOutbox",
     "WaSession",
     "WaSessionStatus",
     "include_in_autogenerate",
@@ -312,7 +314,10 @@ class Payment(SQLModel, table=True):
 
 
 class WaSession(SQLModel, table=True):
-    """Metadata of one owner's WhatsApp link (the auth store lives on disk)."""
+    """One owner's WhatsApp link: status from gateway events, plus the queue's pacing.
+
+    The auth store itself lives on disk, one per owner, in the gateway's volume.
+    """
 
     __tablename__ = "wa_sessions"
 
@@ -325,23 +330,52 @@ class WaSession(SQLModel, table=True):
     )
     phone_number: str | None = Field(default=None, max_length=20)
     last_connected_at: datetime | None = Field(default=None, sa_column=ts_column())
+    # Linking: the QR payload or pairing code currently offered, and when it lapses.
+    link_method: str | None = Field(default=None, max_length=10)
+    qr_code: str | None = Field(default=None, sa_column=sa.Column(sa.Text()))
+    pairing_code: str | None = Field(default=None, max_length=20)
+    link_expires_at: datetime | None = Field(default=None, sa_column=ts_column())
+    link_expired: bool = Field(default=False, nullable=False)
+    banned_until: datetime | None = Field(default=None, sa_column=ts_column())
+    last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text()))
+    status_changed_at: datetime | None = Field(default=None, sa_column=ts_column())
+    # Official Cloud API credentials of this owner (token encrypted like the NIK).
+    cloud_phone_id: str | None = Field(default=None, max_length=50)
+    cloud_token: str | None = Field(default=None, sa_column=sa.Column(sa.Text()))
+    # Queue pacing (see services.wa_throttle): one message in flight per session,
+    # the next send not before ``next_send_at``, and the batch / hour / day counters.
+    next_send_at: datetime | None = Field(default=None, sa_column=ts_column())
+    batch_count: int = Field(default=0, nullable=False)
+    hour_started_at: datetime | None = Field(default=None, sa_column=ts_column())
+    hour_count: int = Field(default=0, nullable=False)
+    day_date: date | None = Field(default=None)
+    day_count: int = Field(default=0, nullable=False)
+    queue_paused_at: datetime | None = Field(default=None, sa_column=ts_column())
+    queue_pause_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text()))
     created_at: datetime = _created()
     updated_at: datetime = _updated()
 
 
 class WaMessageLog(SQLModel, table=True):
-    """Every WhatsApp message sent or attempted."""
+    """Every WhatsApp message sent or attempted (direct sends and queue outcomes)."""
 
     __tablename__ = "wa_message_logs"
     __table_args__ = (
         sa.Index("idx_wa_logs_session", "session_id"),
         sa.Index("idx_wa_logs_customer", "customer_id"),
         sa.Index("idx_wa_logs_type", "message_type"),
+        sa.Index("idx_wa_logs_owner_sent", "owner_id", "sent_at"),
+        sa.Index("idx_wa_logs_invoice", "invoice_id"),
+        sa.Index("idx_wa_logs_provider_id", "provider_message_id"),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     session_id: uuid.UUID | None = Field(
         default=None, sa_column=fk("wa_sessions.id", "SET NULL", nullable=True)
+    )
+    # The owner whose number sends (and who may read the row); kept even without a session.
+    owner_id: uuid.UUID | None = Field(
+        default=None, sa_column=fk("users.id", "CASCADE", nullable=True)
     )
     customer_id: uuid.UUID | None = Field(
         default=None, sa_column=fk("customers.id", "SET NULL", nullable=True)
@@ -349,12 +383,46 @@ class WaMessageLog(SQLModel, table=True):
     invoice_id: uuid.UUID | None = Field(
         default=None, sa_column=fk("invoices.id", "SET NULL", nullable=True)
     )
+    queue_id: uuid.UUID | None = Field(default=None, nullable=True)
     message_type: str = Field(max_length=50, nullable=False)
     phone: str = Field(max_length=20, nullable=False)
     content: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
     status: str = Field(max_length=20, nullable=False)
     error_message: str | None = Field(default=None, sa_column=sa.Column(sa.Text()))
+    # A direct send's key (e.g. one receipt per payment) makes a repeat a no-op.
+    idempotency_key: str | None = Field(default=None, max_length=150, unique=True)
+    provider_message_id: str | None = Field(default=None, max_length=150)
+    sent_by: uuid.UUID | None = Field(
+        default=None, sa_column=fk("users.id", "SET NULL", nullable=True)
+    )
+    delivered_at: datetime | None = Field(default=None, sa_column=ts_column())
+    read_at: datetime | None = Field(default=None, sa_column=ts_column())
     sent_at: datetime = _created()
+
+
+class WaNumber(SQLModel, table=True):
+    """Whether a phone number is on WhatsApp, as last checked (a cache per number)."""
+
+    __tablename__ = "wa_numbers"
+
+    phone: str = Field(max_length=20, primary_key=True)
+    on_whatsapp: bool = Field(nullable=False)
+    checked_at: datetime = Field(sa_column=ts_column(nullable=False))
+
+
+class WaOutbox(SQLModel, table=True):
+    """Messages recorded by the outbox gateway (development): what would have been sent."""
+
+    __tablename__ = "wa_outbox"
+    __table_args__ = (sa.Index("idx_wa_outbox_owner_created", "owner_id", "created_at"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    owner_id: uuid.UUID = Field(sa_column=fk("users.id", "CASCADE", nullable=False))
+    phone: str = Field(max_length=20, nullable=False)
+    jid: str = Field(max_length=60, nullable=False)
+    content: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    idempotency_key: str = Field(max_length=150, unique=True, nullable=False)
+    created_at: datetime = _created()
 
 
 class Setting(SQLModel, table=True):
@@ -440,16 +508,23 @@ class ActivityLog(SQLModel, table=True):
 
 
 class WaMessageQueue(SQLModel, table=True):
-    """Queued WhatsApp messages (reminders and bulk sends only)."""
+    """Queued WhatsApp messages (reminders and bulk sends only), sent paced per session."""
 
     __tablename__ = "wa_message_queue"
     __table_args__ = (
         sa.Index("idx_wa_queue_status_scheduled", "status", "scheduled_at"),
         sa.Index("idx_wa_queue_session", "session_id"),
+        sa.Index("idx_wa_queue_owner_status", "owner_id", "status"),
+        # The claim: a session's next due pending message, read from a small partial index.
+        sa.Index("idx_wa_queue_claim", "session_id", "priority", "scheduled_at",
+                 postgresql_where=sa.text("status = 'pending'"),
+                 sqlite_where=sa.text("status = 'pending'")),
+        sa.Index("idx_wa_queue_invoice", "invoice_id"),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     session_id: uuid.UUID = Field(sa_column=fk("wa_sessions.id", None, nullable=False))
+    owner_id: uuid.UUID = Field(sa_column=fk("users.id", "CASCADE", nullable=False))
     customer_id: uuid.UUID | None = Field(
         default=None, sa_column=fk("customers.id", "SET NULL", nullable=True)
     )
@@ -466,6 +541,16 @@ class WaMessageQueue(SQLModel, table=True):
     scheduled_at: datetime = Field(sa_column=ts_column(nullable=False))
     sent_at: datetime | None = Field(default=None, sa_column=ts_column())
     error_message: str | None = Field(default=None, sa_column=sa.Column(sa.Text()))
+    # One key per message (e.g. ``reminder:<invoice>:<date>``): enqueueing twice is a no-op
+    # and the gateway can tell whether a message it was handed has already gone out.
+    idempotency_key: str = Field(max_length=150, unique=True, nullable=False)
+    reminder_offset: int | None = Field(default=None)
+    claimed_at: datetime | None = Field(default=None, sa_column=ts_column())
+    claimed_by: str | None = Field(default=None, max_length=100)
+    provider_message_id: str | None = Field(default=None, max_length=150)
+    created_by: uuid.UUID | None = Field(
+        default=None, sa_column=fk("users.id", "SET NULL", nullable=True)
+    )
     created_at: datetime = _created()
     updated_at: datetime = _updated()
 
