@@ -116,7 +116,7 @@ ENV TZ=Asia/Jakarta \
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-       ca-certificates curl postgresql-common tini tzdata \
+       ca-certificates curl libmagic1 postgresql-common tini tzdata \
     && /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y \
     && apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}" \
     && rm -rf /var/lib/apt/lists/* \

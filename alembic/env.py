@@ -39,22 +39,6 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:
-    sqlite = connection.dialect.name == "sqlite"
-    if sqlite:
-        # Batch mode rebuilds a table by copy-and-drop; with foreign keys enforced the
-        # drop fails as soon as another table has rows pointing at it. SQLite takes the
-        # switch only outside a transaction, which is where a migration run starts (DDL
-        # opens none); integrity is checked before the migration's transaction commits.
-        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-    _migrate(connection)
-    if sqlite:
-        problems = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-        if problems:
-            raise RuntimeError(f"foreign keys broken by the migration: {problems[:5]}")
-        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
-
-
-def _migrate(connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -1,8 +1,9 @@
-"""Operator commands: ``python -m fibernode.cli {check-config,migrate,seed,downgrade}``."""
+"""Operator commands: ``python -m fibernode.cli <command>`` (see ``--help``)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from fibernode.config import PROJECT_ROOT, ConfigError, get_settings
@@ -65,6 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("revision")
     sd = sub.add_parser("seed", help="isi data awal (sekali saja)")
     sd.add_argument("--no-demo", action="store_true", help="tanpa data contoh")
+    wg = sub.add_parser("wa-gateway", help="jalankan layanan WhatsApp gateway (neonize)")
+    wg.add_argument("--host", default=os.environ.get("WA_GATEWAY_HOST", "127.0.0.1"))
+    wg.add_argument("--port", type=int, default=None,
+                    help="bawaan: port dari WA_GATEWAY_URL")
+    wg.add_argument("--test-mode", action="store_true",
+                    default=os.environ.get("WA_GATEWAY_TEST_MODE", "") == "1",
+                    help="klien WhatsApp tiruan untuk pengujian (tanpa jaringan)")
     args = parser.parse_args(argv)
 
     try:
@@ -85,6 +93,16 @@ def main(argv: list[str] | None = None) -> int:
 
         demo = not args.no_demo and not settings.is_production
         print(f"Seed: {seed(Actor.system('seed'), demo=demo)}")
+    elif args.cmd == "wa-gateway":
+        from urllib.parse import urlsplit
+
+        from fibernode.whatsapp.gateway.server import run
+
+        if args.test_mode and settings.is_production:
+            print("ERROR: --test-mode tidak boleh dipakai di production.", file=sys.stderr)
+            return 2
+        port = args.port or urlsplit(settings.wa_gateway_url).port or 8765
+        run(args.host, port, test_mode=args.test_mode)
     return 0
 
 

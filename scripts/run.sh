@@ -25,12 +25,18 @@ celery -A workers.celery_app worker --loglevel=INFO --concurrency=1 >data/logs/w
 pids+=($!)
 celery -A workers.celery_app beat --loglevel=INFO --schedule data/celerybeat-schedule >data/logs/beat.log 2>&1 &
 pids+=($!)
+# neonize mode: the WhatsApp connections live in their own long-running process.
+if [[ "$WA_MODE" == "neonize" ]]; then
+  python -m fibernode.cli wa-gateway >data/logs/wa-gateway.log 2>&1 &
+  pids+=($!)
+fi
 reflex run --env prod --frontend-port "$PORT" --backend-port "$PORT" &
-pids+=($!)
+web_pid=$!
+pids+=("$web_pid")
 
 for _ in $(seq 1 240); do
   curl -fsS "http://127.0.0.1:$PORT/api/health" >/dev/null 2>&1 && break
-  kill -0 "${pids[2]}" 2>/dev/null || { echo "Reflex berhenti; lihat pesan di atas." >&2; exit 1; }
+  kill -0 "$web_pid" 2>/dev/null || { echo "Reflex berhenti; lihat pesan di atas." >&2; exit 1; }
   sleep 1
 done
 cat <<MSG
@@ -40,7 +46,7 @@ cat <<MSG
     superadmin / ${ADMIN_PASSWORD:-Admin123!}   (Superadmin, FiberNode Pusat)
     mitra1     / Mitra123!   (WiFi Sukamaju)
     mitra2     / Mitra123!   (Net Mekarjaya)
-  Log worker & beat: data/logs/   ·   Hentikan dengan Ctrl+C
+  Log worker, beat & wa-gateway: data/logs/   ·   Hentikan dengan Ctrl+C
 
 MSG
-wait "${pids[2]}"
+wait "$web_pid"

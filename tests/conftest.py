@@ -103,6 +103,11 @@ def _use_engine(url: str) -> Iterator[sa.Engine]:
     try:
         yield engine
     finally:
+        from fibernode.services import wa_direct
+
+        # Receipts and isolir notices go out on a background thread after commit; let
+        # them finish before the next test wipes the tables or swaps the engine.
+        wa_direct.wait_for_dispatch(10)
         fn_db.set_engine(None)
         engine.dispose()
 

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 TIMEZONE = "Asia/Jakarta"
 WORKER_HEARTBEAT_INTERVAL = timedelta(seconds=60)
+WA_QUEUE_TICK_INTERVAL = timedelta(seconds=10)
 # SQLite waits this long for another process's write lock before failing.
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 
@@ -62,10 +63,22 @@ def beat_schedule() -> dict[str, dict]:
             # 06:00 Asia/Jakarta (spec "Scheduler"): H-1 prepaid invoices for next month.
             "schedule": crontab(hour=6, minute=0),
         },
+        "wa-queue-tick": {
+            "task": "workers.tasks.wa_queue_tick",
+            # The WhatsApp queue's pacing is per message (8-20 s), so ticks are frequent;
+            # a tick that waited in the broker longer than this is dropped, not piled up.
+            "schedule": WA_QUEUE_TICK_INTERVAL,
+            "options": {"expires": WA_QUEUE_TICK_INTERVAL.total_seconds()},
+        },
         "overdue-digest": {
             "task": "workers.tasks.overdue_digest",
             # 06:15 Asia/Jakarta, after the morning's invoices: the dashboard reads it.
             "schedule": crontab(hour=6, minute=15),
+        },
+        "wa-direct-sweep": {
+            "task": "workers.tasks.wa_direct_sweep",
+            # Receipts / isolir notices a crashed process left pending or mid-send.
+            "schedule": timedelta(seconds=60),
         },
     }
 

@@ -103,9 +103,68 @@ def generate_invoices(today: str | None = None) -> dict:
 
     from fibernode.services import billing
 
-    result = billing.scheduled_run(date.fromisoformat(today) if today else None).as_dict()
+    run_date = date.fromisoformat(today) if today else None
+    result = billing.scheduled_run(run_date).as_dict()
     log.info("billing run %(run_dates)s: %(created)d invoices created, %(already_existed)d "
              "already existed, skipped %(skipped)s", result)
+    # The morning's H-1 invoices get their reminders queued right away (spec "Scheduler").
+    # A queueing failure must not report the billing run as failed: beat retries the
+    # reminders with wa_enqueue_reminders, and they are idempotent per invoice and day.
+    try:
+        _enqueue_reminders(run_date)
+    except Exception:
+        log.exception("queueing WhatsApp reminders after billing failed")
+    return result
+
+
+def _enqueue_reminders(run_date=None) -> dict:
+    from fibernode.services import wa_queue
+
+    result = wa_queue.enqueue_reminders(Actor.system("celery.wa_reminders"), run_date)
+    log.info("WhatsApp reminders for %s: %d queued, %d already queued, %d not on WhatsApp",
+             result.date, result.enqueued, result.already_queued, result.not_on_whatsapp)
+    return result.as_dict()
+
+
+@shared_task(name="workers.tasks.wa_enqueue_reminders")
+def wa_enqueue_reminders(today: str | None = None) -> dict:
+    """Queue today's WhatsApp reminders (also run by ``generate_invoices`` after billing).
+
+    Args:
+        today: ISO run date (default: today in Jakarta).
+
+    Returns:
+        Counts of queued and skipped reminders.
+    """
+    from datetime import date
+
+    return _enqueue_reminders(date.fromisoformat(today) if today else None)
+
+
+@shared_task(name="workers.tasks.wa_queue_tick")
+def wa_queue_tick(budget_s: float = 8.0) -> dict:
+    """Send the WhatsApp queue's due messages for up to ``budget_s`` (beat, every 10 s).
+
+    The budget stays under the beat interval, so ticks never hold a worker slot back to
+    back and billing, imports and files still get their turn on a one-slot worker.
+
+    Settles sends left in flight by a dead worker first, then claims and sends message
+    by message; returns early when nothing falls due within the budget.
+
+    Returns:
+        Messages handled and stale sends reconciled.
+    """
+    import os
+    import socket
+
+    from fibernode.services import wa_queue
+    from fibernode.whatsapp import get_gateway
+
+    request_id = getattr(wa_queue_tick.request, "id", None) or "local"
+    worker_id = f"{socket.gethostname()}:{os.getpid()}:{request_id}"[:100]
+    result = wa_queue.tick(get_gateway(), worker_id=worker_id, budget_s=budget_s)
+    if result["handled"] or any(v for k, v in result.items() if k.startswith("reconciled")):
+        log.info("WhatsApp queue tick: %s", result)
     return result
 
 
@@ -137,4 +196,19 @@ def build_receipt_bundle(job_id: str) -> dict:
 
     result = receipts.build_bundle_job(job_id)
     log.info("receipt bundle %s: %s", job_id, result)
+    return result
+
+
+@shared_task(name="workers.tasks.wa_direct_sweep")
+def wa_direct_sweep() -> dict[str, int]:
+    """Finish direct WhatsApp sends a crashed process left pending or mid-send (every minute).
+
+    Returns:
+        How many were dispatched, settled as sent, or marked failed.
+    """
+    from fibernode.services import wa_direct
+
+    result = wa_direct.sweep_pending(60)
+    if any(result.values()):
+        log.info("wa direct sweep: %s", result)
     return result

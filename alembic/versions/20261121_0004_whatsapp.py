@@ -17,6 +17,12 @@ down_revision: str | None = '0003'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+SESSION_COLUMNS = ('queue_pause_reason', 'queue_paused_at', 'day_count', 'day_date',
+                   'hour_count', 'hour_started_at', 'batch_count', 'next_send_at',
+                   'cloud_token', 'cloud_phone_id', 'status_changed_at', 'last_error',
+                   'banned_until', 'link_expired', 'link_expires_at', 'pairing_code',
+                   'qr_code', 'link_method')
+
 
 def upgrade() -> None:
     op.create_table('wa_numbers',
@@ -83,48 +89,32 @@ def upgrade() -> None:
         batch_op.create_foreign_key('fk_wa_queue_created_by', 'users', ['created_by'], ['id'],
                                     ondelete='SET NULL')
 
-    with op.batch_alter_table('wa_sessions', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('link_method', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True))
-        batch_op.add_column(sa.Column('qr_code', sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column('pairing_code', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True))
-        batch_op.add_column(sa.Column('link_expires_at', fibernode.models.types.AwareDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('link_expired', sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch_op.add_column(sa.Column('banned_until', fibernode.models.types.AwareDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('last_error', sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column('status_changed_at', fibernode.models.types.AwareDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('cloud_phone_id', sqlmodel.sql.sqltypes.AutoString(length=50), nullable=True))
-        batch_op.add_column(sa.Column('cloud_token', sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column('next_send_at', fibernode.models.types.AwareDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('batch_count', sa.Integer(), nullable=False, server_default='0'))
-        batch_op.add_column(sa.Column('hour_started_at', fibernode.models.types.AwareDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('hour_count', sa.Integer(), nullable=False, server_default='0'))
-        batch_op.add_column(sa.Column('day_date', sa.Date(), nullable=True))
-        batch_op.add_column(sa.Column('day_count', sa.Integer(), nullable=False, server_default='0'))
-        batch_op.add_column(sa.Column('queue_paused_at', fibernode.models.types.AwareDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('queue_pause_reason', sa.Text(), nullable=True))
-
+    # Plain ALTER TABLE … ADD COLUMN: a batch rebuild of wa_sessions would drop the table
+    # while queue rows still point at it (SQLite enforces the foreign key on the drop).
+    op.add_column('wa_sessions', sa.Column('link_method', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True))
+    op.add_column('wa_sessions', sa.Column('qr_code', sa.Text(), nullable=True))
+    op.add_column('wa_sessions', sa.Column('pairing_code', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True))
+    op.add_column('wa_sessions', sa.Column('link_expires_at', fibernode.models.types.AwareDateTime(timezone=True), nullable=True))
+    op.add_column('wa_sessions', sa.Column('link_expired', sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column('wa_sessions', sa.Column('banned_until', fibernode.models.types.AwareDateTime(timezone=True), nullable=True))
+    op.add_column('wa_sessions', sa.Column('last_error', sa.Text(), nullable=True))
+    op.add_column('wa_sessions', sa.Column('status_changed_at', fibernode.models.types.AwareDateTime(timezone=True), nullable=True))
+    op.add_column('wa_sessions', sa.Column('cloud_phone_id', sqlmodel.sql.sqltypes.AutoString(length=50), nullable=True))
+    op.add_column('wa_sessions', sa.Column('cloud_token', sa.Text(), nullable=True))
+    op.add_column('wa_sessions', sa.Column('next_send_at', fibernode.models.types.AwareDateTime(timezone=True), nullable=True))
+    op.add_column('wa_sessions', sa.Column('batch_count', sa.Integer(), nullable=False, server_default='0'))
+    op.add_column('wa_sessions', sa.Column('hour_started_at', fibernode.models.types.AwareDateTime(timezone=True), nullable=True))
+    op.add_column('wa_sessions', sa.Column('hour_count', sa.Integer(), nullable=False, server_default='0'))
+    op.add_column('wa_sessions', sa.Column('day_date', sa.Date(), nullable=True))
+    op.add_column('wa_sessions', sa.Column('day_count', sa.Integer(), nullable=False, server_default='0'))
+    op.add_column('wa_sessions', sa.Column('queue_paused_at', fibernode.models.types.AwareDateTime(timezone=True), nullable=True))
+    op.add_column('wa_sessions', sa.Column('queue_pause_reason', sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('wa_sessions', schema=None) as batch_op:
-        batch_op.drop_column('queue_pause_reason')
-        batch_op.drop_column('queue_paused_at')
-        batch_op.drop_column('day_count')
-        batch_op.drop_column('day_date')
-        batch_op.drop_column('hour_count')
-        batch_op.drop_column('hour_started_at')
-        batch_op.drop_column('batch_count')
-        batch_op.drop_column('next_send_at')
-        batch_op.drop_column('cloud_token')
-        batch_op.drop_column('cloud_phone_id')
-        batch_op.drop_column('status_changed_at')
-        batch_op.drop_column('last_error')
-        batch_op.drop_column('banned_until')
-        batch_op.drop_column('link_expired')
-        batch_op.drop_column('link_expires_at')
-        batch_op.drop_column('pairing_code')
-        batch_op.drop_column('qr_code')
-        batch_op.drop_column('link_method')
+    # Plain ALTER TABLE … DROP COLUMN (SQLite 3.35+), for the same reason as above.
+    for column in SESSION_COLUMNS:
+        op.drop_column('wa_sessions', column)
 
     with op.batch_alter_table('wa_message_queue', schema=None) as batch_op:
         batch_op.drop_constraint('fk_wa_queue_created_by', type_='foreignkey')

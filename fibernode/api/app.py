@@ -9,6 +9,8 @@ from fastapi.responses import JSONResponse
 from fibernode import __version__
 from fibernode.api import customers as customer_routes
 from fibernode.api import receipts as receipt_routes
+from fibernode.api import wa_webhook as wa_webhook_routes
+from fibernode.api import whatsapp as whatsapp_routes
 from fibernode.api.deps import error_response, request_problems
 from fibernode.services import health as health_service
 from fibernode.services import settings as settings_service
@@ -49,4 +51,6 @@ def create_api() -> FastAPI:
 
     api.include_router(customer_routes.router)
     api.include_router(receipt_routes.router)
+    api.include_router(wa_webhook_routes.router)
+    api.include_router(whatsapp_routes.router)
     return api

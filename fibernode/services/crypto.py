@@ -77,6 +77,44 @@ def decrypt_nik(stored: str) -> str:
     return plain.decode("utf-8")
 
 
+def encrypt_secret(plain: str, purpose: str) -> str:
+    """Encrypt another secret (e.g. a WhatsApp Cloud API token) like a NIK.
+
+    Args:
+        plain: The secret.
+        purpose: What the value is (``"wa_sessions.cloud_token"``); bound into the
+            ciphertext so a value cannot be replayed as another field.
+
+    Returns:
+        The versioned, URL-safe base64 ciphertext.
+    """
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = AESGCM(_key()).encrypt(nonce, plain.encode("utf-8"), _aad(purpose))
+    return f"{VERSION}:" + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+
+
+def decrypt_secret(stored: str, purpose: str) -> str:
+    """Decrypt a value written by :func:`encrypt_secret` for the same ``purpose``.
+
+    Raises:
+        DecryptionError: the value is malformed, was altered, or uses another key.
+    """
+    message = "Data rahasia tersimpan rusak atau tidak dapat dibuka dengan kunci saat ini."
+    version, sep, body = (stored or "").partition(":")
+    if not sep or version != VERSION:
+        raise DecryptionError(message)
+    try:
+        blob = base64.urlsafe_b64decode(body.encode("ascii"))
+        plain = AESGCM(_key()).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], _aad(purpose))
+    except (binascii.Error, ValueError, UnicodeEncodeError, InvalidTag) as exc:
+        raise DecryptionError(message) from exc
+    return plain.decode("utf-8")
+
+
+def _aad(purpose: str) -> bytes:
+    return f"fibernode:{purpose}".encode()
+
+
 def mask_nik(plain: str | None) -> str:
     """Hide the middle of a NIK: ``3201234567890001`` → ``3201********0001``."""
     if not plain:

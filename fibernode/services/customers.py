@@ -17,6 +17,7 @@ from sqlmodel import select
 from fibernode import clock
 from fibernode.db import new_session
 from fibernode.models import Customer, CustomerStatus, Package, User
+from fibernode.services import wa_direct
 from fibernode.services.context import Actor, require_superadmin, require_user
 from fibernode.services.crypto import decrypt_nik, encrypt_nik, mask_nik
 from fibernode.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -465,6 +466,9 @@ def set_isolated(actor: Actor, customer_id: uuid.UUID, isolated: bool, reason: s
         customer.updated_at = clock.now()
         uow.audit("customer.isolate" if isolated else "customer.unisolate", "customers",
                   customer.id, changes=changes, reason=reason or None)
+        if isolated:
+            # The isolir notice goes out from the owner's number after the commit.
+            wa_direct.record_isolation(uow, customer)
         return True
 
 

@@ -8,9 +8,11 @@ the ``version`` it displayed, and the update is ``… WHERE id = :id AND version
 :version``; when another user changed the invoice meanwhile nothing is written
 and :class:`Conflict` asks to refresh.
 
-``AFTER_PAYMENT_HOOKS`` is where the WhatsApp receipt plugs in: every callable in
-it is called with the invoice id after a payment has been committed (never when
-it rolled back). A failing hook is logged and does not affect the payment.
+Every payment records its WhatsApp receipt (:mod:`wa_direct`) in the same
+transaction; it is sent from the owner's number after the commit. Every callable
+in ``AFTER_PAYMENT_HOOKS`` is also called with the invoice id after a payment has
+been committed (never when it rolled back); a failing hook is logged and does not
+affect the payment.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from fibernode.models import (
     Setting,
     User,
 )
+from fibernode.services import wa_direct
 from fibernode.services.context import Actor, require_superadmin, require_user
 from fibernode.services.customers import name_or_phone_matches
 from fibernode.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -407,8 +410,10 @@ def pay_invoice(actor: Actor, invoice_id: uuid.UUID, *, version: int,
     Writes one ``payments`` row and sets the invoice's ``paid_amount`` to the
     ledger total; the status follows (``paid`` once the total is covered,
     ``partial`` while something is paid). ``paid_at`` is the server time of the
-    payment that completes the invoice. After the commit every
-    ``AFTER_PAYMENT_HOOKS`` callable gets the invoice id.
+    payment that completes the invoice. The WhatsApp receipt is recorded with the
+    payment and sent after the commit; a fully paid invoice's queued reminders are
+    cancelled. After the commit every ``AFTER_PAYMENT_HOOKS`` callable gets the
+    invoice id.
 
     Args:
         actor: Superadmin, or the mitra owning the invoice.
@@ -455,15 +460,22 @@ def pay_invoice(actor: Actor, invoice_id: uuid.UUID, *, version: int,
             "payment_note": note or None,
         }
         _guarded_update(s, invoice_id, version, **after)
-        s.add(Payment(invoice_id=invoice_id, owner_id=inv.owner_id, amount=amount,
-                      method=method, note=note or None, recorded_by=actor.user_id,
-                      recorded_at=now))
+        payment = Payment(invoice_id=invoice_id, owner_id=inv.owner_id, amount=amount,
+                          method=method, note=note or None, recorded_by=actor.user_id,
+                          recorded_at=now)
+        s.add(payment)
         after["version"] = version + 1
         uow.audit("invoice.pay", "invoices", invoice_id, amount=amount, method=method,
                   before=before, after=_snapshot(after))
         s.flush()
         s.expire_all()
         view = _fetch(s, actor, invoice_id)
+        # The receipt goes out from the owner's number once this commits (never if it
+        # rolls back); a fully paid invoice leaves the reminder queue.
+        wa_direct.record_receipt(uow, invoice_id, key=f"receipt:{payment.id}",
+                                 recorded_by=actor.name or None)
+        if view.remaining <= 0:
+            wa_direct.cancel_queued_reminders(s, invoice_id)
         uow.after_commit(lambda: _run_after_payment_hooks(invoice_id))
     return view
 

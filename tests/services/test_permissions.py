@@ -34,9 +34,18 @@ from fibernode.services import (
     seed,
     settings,
     users,
+    wa_config,
+    wa_queue,
+    wa_templates,
+    whatsapp,
 )
 from fibernode.services.context import Actor
-from fibernode.services.errors import AuthenticationRequired, NotFound, PermissionDenied
+from fibernode.services.errors import (
+    AuthenticationRequired,
+    Conflict,
+    NotFound,
+    PermissionDenied,
+)
 from tests.factories import ADMIN_PASSWORD, MITRA_PASSWORD
 
 OK = "allowed"
@@ -311,11 +320,115 @@ MATRIX = [
     Case("filejobs.file_job_path", lambda w, a: finished_file_of_mitra1(w, a),
          superadmin=OK, owning_mitra=OK, other_mitra=NotFound,
          anonymous=AuthenticationRequired, variant="job-of-mitra1"),
+    superadmin_only("wa_config.get_wa_config", lambda w, a: wa_config.get_wa_config(a)),
+    superadmin_only("wa_config.update_wa_config",
+                    lambda w, a: wa_config.update_wa_config(a, {"max_per_day": 250})),
+    superadmin_only("wa_queue.enqueue_reminders",
+                    lambda w, a: wa_queue.enqueue_reminders(a)),
+    Case("wa_queue.enqueue_bulk",
+         lambda w, a: wa_queue.enqueue_bulk(a, owner_id=w.mitra_a.user_id, items=[
+             wa_queue.BulkItem(None, None, "6281200000001", "Halo", "perm:bulk")]),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner=mitra1"),
+    logged_in("wa_queue.queue_counts", lambda w, a: wa_queue.queue_counts(a)),
+    Case("wa_queue.queue_counts",
+         lambda w, a: wa_queue.queue_counts(a, owner_id=w.mitra_a.user_id),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
+    logged_in("wa_queue.list_queue", lambda w, a: wa_queue.list_queue(a, status="pending")),
+    Case("wa_queue.list_queue",
+         lambda w, a: wa_queue.list_queue(a, owner_id=w.mitra_a.user_id),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
+    logged_in("wa_queue.queue_overview", lambda w, a: wa_queue.queue_overview(a)),
+    Case("wa_queue.queue_overview",
+         lambda w, a: wa_queue.queue_overview(a, owner_id=w.mitra_a.user_id),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
+    Case("wa_queue.retry_message",
+         lambda w, a: wa_queue.retry_message(a, mitra1_queue_id(w, "failed")),
+         superadmin=OK, owning_mitra=OK, other_mitra=NotFound,
+         anonymous=AuthenticationRequired, variant="failed-of-mitra1"),
+    Case("wa_queue.cancel_message",
+         lambda w, a: wa_queue.cancel_message(a, mitra1_queue_id(w, "pending")),
+         superadmin=OK, owning_mitra=OK, other_mitra=NotFound,
+         anonymous=AuthenticationRequired, variant="pending-of-mitra1"),
+    logged_in("wa_queue.resume_queue", lambda w, a: wa_queue.resume_queue(a)),
+    Case("wa_queue.resume_queue",
+         lambda w, a: wa_queue.resume_queue(a, owner_id=w.mitra_a.user_id),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
     superadmin_only("billing.run_billing",
                     lambda w, a: billing.run_billing(a, period=next_period())),
     superadmin_only("billing.preview_billing",
                     lambda w, a: billing.preview_billing(a, period=next_period())),
+    superadmin_only("wa_templates.list_templates", lambda w, a: wa_templates.list_templates(a)),
+    superadmin_only("wa_templates.update_template",
+                    lambda w, a: wa_templates.update_template(
+                        a, "isolation", "Halo {nama_pelanggan}, layanan diisolir.")),
+    superadmin_only("wa_templates.reset_template",
+                    lambda w, a: wa_templates.reset_template(a, "receipt")),
+    logged_in("whatsapp.get_status", lambda w, a: whatsapp.get_status(a)),
+    Case("whatsapp.get_status",
+         lambda w, a: whatsapp.get_status(a, owner_id=w.mitra_a.user_id),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
+    logged_in("whatsapp.start_link", lambda w, a: whatsapp.start_link(a)),
+    logged_in("whatsapp.refresh_link", lambda w, a: whatsapp.refresh_link(a)),
+    logged_in("whatsapp.logout", lambda w, a: whatsapp.logout(a)),
+    Case("whatsapp.logout", lambda w, a: whatsapp.logout(a, owner_id=w.mitra_a.user_id),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
+    logged_in("whatsapp.send_test",
+              lambda w, a: (wa_connect_all(), whatsapp.send_test(a, "081234567890"))),
+    logged_in("whatsapp.check_number",
+              lambda w, a: (wa_connect_all(), whatsapp.check_number(a, "081234567890"))),
+    Case("whatsapp.compose",
+         lambda w, a: whatsapp.compose(a, mitra1_customer_id(w), "isolation"),
+         superadmin=OK, owning_mitra=OK, other_mitra=NotFound,
+         anonymous=AuthenticationRequired, variant="customer-of-mitra1"),
+    Case("whatsapp.send_manual",
+         lambda w, a: (wa_connect_all(),
+                       whatsapp.send_manual(a, mitra1_customer_id(w), "custom", "Halo!")),
+         superadmin=OK, owning_mitra=OK, other_mitra=NotFound,
+         anonymous=AuthenticationRequired, variant="customer-of-mitra1"),
+    logged_in("whatsapp.preview_bulk",
+              lambda w, a: whatsapp.preview_bulk(a, filter="unpaid", template="custom",
+                                                 text="Halo {nama_pelanggan}")),
+    Case("whatsapp.send_bulk",
+         lambda w, a: (wa_connect_all(),
+                       whatsapp.send_bulk(a, customer_ids=[mitra1_customer_id(w)],
+                                          template="custom", text="Halo {nama_pelanggan}")),
+         superadmin=OK, owning_mitra=OK, other_mitra=Conflict,
+         anonymous=AuthenticationRequired, variant="customer-of-mitra1"),
+    Case("whatsapp.resend_receipt",
+         lambda w, a: (wa_connect_all(),
+                       whatsapp.resend_receipt(a, mitra1_invoice_id(w, paid=True))),
+         superadmin=OK, owning_mitra=OK, other_mitra=NotFound,
+         anonymous=AuthenticationRequired, variant="invoice-of-mitra1"),
+    Case("whatsapp.resend_reminder",
+         lambda w, a: (wa_connect_all(), whatsapp.resend_reminder(a, mitra1_invoice_id(w))),
+         superadmin=OK, owning_mitra=OK, other_mitra=NotFound,
+         anonymous=AuthenticationRequired, variant="invoice-of-mitra1"),
+    logged_in("whatsapp.list_logs", lambda w, a: whatsapp.list_logs(a)),
+    Case("whatsapp.list_logs",
+         lambda w, a: whatsapp.list_logs(a, owner_id=w.mitra_a.user_id),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
+    logged_in("whatsapp.failure_spike", lambda w, a: whatsapp.failure_spike(a)),
+    logged_in("whatsapp.notifications", lambda w, a: whatsapp.notifications(a)),
 ]
+
+
+def wa_connect_all():
+    """Every owner's WhatsApp session connected, written directly (no audit row)."""
+    from fibernode.models import WaSession, WaSessionStatus
+
+    with new_session() as s:
+        for user_id in s.exec(select(User.id)).all():
+            if s.exec(select(WaSession).where(WaSession.user_id == user_id)).first() is None:
+                s.add(WaSession(user_id=user_id, status=WaSessionStatus.CONNECTED))
+        s.commit()
 
 IMPORT_CSV = (b"nama,telepon,diskon,tanggal,area,paket_nama,paket_tarif,total_bayar,nik,"
               b"tanggal_register\nImpor Baru,081277776666,0,5,WiFi Sukamaju,Paket 10 Mbps,"
@@ -369,6 +482,25 @@ def mitra1_invoice_id(world, *, paid: bool = False):
                           method=PaymentMethod.CASH, recorded_by=cust.owner_id))
         s.commit()
         return inv.id
+
+
+def mitra1_queue_id(world, status: str):
+    """A queued message of mitra1 in ``status``, inserted directly (no audit row)."""
+    import uuid
+
+    from fibernode import clock
+    from fibernode.models import WaMessageQueue
+    from fibernode.services.wa_sessions import ensure_session
+
+    with new_session() as s:
+        session_id = ensure_session(s, world.mitra_a.user_id).id
+        row = WaMessageQueue(session_id=session_id, owner_id=world.mitra_a.user_id,
+                             message_type="custom", phone="6281200000009", content="Halo",
+                             status=status, scheduled_at=clock.now(),
+                             idempotency_key=f"perm:{uuid.uuid4()}")
+        s.add(row)
+        s.commit()
+        return row.id
 
 
 def start_bundle_of_mitra1(world, actor: Actor):

@@ -487,8 +487,8 @@ def test_delete_unused_mitra_removes_it_and_its_whatsapp_link(world):
         wa = WaSession(user_id=new_id)
         s.add(wa)
         s.flush()
-        s.add(WaMessageQueue(session_id=wa.id, phone="6281200000009", content="Halo",
-                             scheduled_at=now))
+        s.add(WaMessageQueue(session_id=wa.id, owner_id=new_id, phone="6281200000009",
+                             content="Halo", scheduled_at=now, idempotency_key="custom:test"))
         s.add(WaMessageLog(session_id=wa.id, message_type="manual", phone="6281200000009",
                            content="Halo", status="sent"))
         s.add(UserSession(user_id=new_id, token_hash="x" * 64, expires_at=now))

@@ -1,0 +1,407 @@
+"""Direct WhatsApp sends (no queue): receipts, isolir notices, manual and test messages.
+
+A direct send is two steps. :func:`record_direct` writes a ``wa_message_logs`` row
+(status ``pending``, a unique idempotency key) inside the caller's transaction and
+registers an after-commit hook, so nothing is sent for a change that rolled back.
+After the commit a small thread pool dispatches the row, so the user's request never
+waits for WhatsApp:
+
+1. claim it atomically (``pending`` → ``sending``; a second dispatcher gets nothing),
+2. the owner's session must be connected, else ``failed`` "Sesi WhatsApp tidak
+   terhubung" (the spec wants the attempt logged),
+3. the number must be on WhatsApp (cached lookup, :mod:`wa_numbers`),
+4. hand it to the gateway with the row's idempotency key, then ``sent`` (with the
+   provider's id) or ``failed`` (with the reason). A restricted account (logged out,
+   banned, WhatsApp's 463) also pauses the owner's queue.
+
+:func:`sweep_pending` (a Celery beat task, every minute) finishes what a crashed
+process left behind: ``pending`` rows are dispatched, stale ``sending`` rows are
+settled by asking the gateway whether the key went out, never by sending blindly.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from fibernode import clock
+from fibernode.db import new_session
+from fibernode.models import (
+    Customer,
+    Invoice,
+    Package,
+    User,
+    WaMessageLog,
+    WaMessageQueue,
+    WaSession,
+)
+from fibernode.services import receipts as receipts_service
+from fibernode.services import wa_numbers, wa_templates
+from fibernode.services.context import Actor
+from fibernode.services.crypto import DecryptionError, decrypt_nik, mask_nik
+from fibernode.services.uow import UnitOfWork, unit_of_work
+from fibernode.services.wa_sessions import ensure_session
+from fibernode.whatsapp.base import (
+    ErrorKind,
+    Gateway,
+    OutgoingMessage,
+    SendResult,
+    SentLookup,
+)
+
+log = logging.getLogger(__name__)
+
+NOT_CONNECTED = "Sesi WhatsApp tidak terhubung"
+NOT_ON_WHATSAPP = "Nomor tidak terdaftar di WhatsApp"
+SEND_CRASHED = "Terjadi kesalahan saat mengirim pesan."
+UNCERTAIN = ("Status pengiriman tidak pasti: proses terhenti saat mengirim. "
+             "Periksa di WhatsApp sebelum mengirim ulang.")
+PAUSE_REASON = "Akun WhatsApp dibatasi ({error}); antrian dijeda."
+# Which invoice column records a successful send of each message type.
+SENT_COLUMNS = {"receipt": "receipt_sent_at", "reminder": "reminder_sent_at",
+                "isolation": "isolir_sent_at"}
+
+_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wa-direct")
+_futures_lock = threading.Lock()
+_futures: set[Future] = set()
+_logs = WaMessageLog.__table__
+
+
+# --- recording -----------------------------------------------------------------------------
+
+
+def _insert(session: Session):
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def record_direct(uow: UnitOfWork, *, owner_id: uuid.UUID, customer_id: uuid.UUID | None,
+                  invoice_id: uuid.UUID | None, message_type: str, phone: str, content: str,
+                  idempotency_key: str, sent_by: uuid.UUID | None) -> uuid.UUID | None:
+    """Log a direct send in the caller's transaction and dispatch it after the commit.
+
+    Args:
+        uow: The caller's unit of work.
+        owner_id: Whose number sends it (the subscriber's owner).
+        customer_id: The recipient subscriber, if any.
+        invoice_id: The invoice it is about, if any.
+        message_type: ``receipt``, ``isolation``, ``reminder``, ``custom`` or ``test``.
+        phone: Recipient (``62…``).
+        content: The text.
+        idempotency_key: Unique per message (``receipt:<payment id>``…); recording the
+            same key twice does nothing the second time.
+        sent_by: The user who caused it.
+
+    Returns:
+        The log row's id, or ``None`` when the key was already recorded.
+    """
+    session = uow.session
+    session_id = ensure_session(session, owner_id).id
+    log_id = uuid.uuid4()
+    stmt = _insert(session)(_logs).values(
+        id=log_id, session_id=session_id, owner_id=owner_id, customer_id=customer_id,
+        invoice_id=invoice_id, message_type=message_type, phone=phone, content=content,
+        status="pending", idempotency_key=idempotency_key, sent_by=sent_by,
+        sent_at=clock.now(),
+    ).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(_logs.c.id)
+    if session.execute(stmt).first() is None:  # the key was already recorded
+        return None
+    uow.after_commit(lambda: submit(log_id))
+    return log_id
+
+
+def submit(log_id: uuid.UUID) -> Future:
+    """Dispatch a recorded row on the background pool (returns at once)."""
+    future = _executor.submit(_dispatch_logged, log_id)
+    with _futures_lock:
+        _futures.add(future)
+    future.add_done_callback(_forget)
+    return future
+
+
+def _forget(future: Future) -> None:
+    with _futures_lock:
+        _futures.discard(future)
+
+
+def wait_for_dispatch(timeout: float = 10.0) -> bool:
+    """Wait until every submitted dispatch has finished (tests, shutdown).
+
+    Returns:
+        Whether all finished within ``timeout`` seconds.
+    """
+    with _futures_lock:
+        pending = list(_futures)
+    if not pending:
+        return True
+    _done, not_done = wait_futures(pending, timeout=timeout)
+    return not not_done
+
+
+def _dispatch_logged(log_id: uuid.UUID) -> None:
+    try:
+        dispatch(log_id)
+    except Exception:
+        log.exception("direct WhatsApp dispatch of %s failed", log_id)
+
+
+# --- dispatch ------------------------------------------------------------------------------
+
+
+def _claim(log_id: uuid.UUID) -> WaMessageLog | None:
+    """``pending`` → ``sending`` for exactly one dispatcher; the row, or ``None``."""
+    with new_session() as s:
+        claimed = s.execute(sa.update(_logs).where(
+            _logs.c.id == log_id, _logs.c.status == "pending").values(
+            status="sending", sent_at=clock.now())).rowcount
+        s.commit()
+        if claimed != 1:
+            return None
+        return s.get(WaMessageLog, log_id)
+
+
+def dispatch(log_id: uuid.UUID, gateway: Gateway | None = None) -> str | None:
+    """Send one recorded direct message (runs on the pool, or in the sweep).
+
+    Returns:
+        The row's final status, or ``None`` when another dispatcher had it.
+    """
+    row = _claim(log_id)
+    if row is None:
+        return None
+    if gateway is None:
+        from fibernode.whatsapp import get_gateway
+
+        gateway = get_gateway()
+    with new_session() as s:
+        connected = wa_numbers.session_connected(s, row.owner_id)
+    if not connected:
+        return _finish(row, SendResult.failed(ErrorKind.NOT_CONNECTED, NOT_CONNECTED))
+    if wa_numbers.check_number(gateway, row.owner_id, row.phone) is False:
+        return _finish(row, SendResult.failed(ErrorKind.NOT_ON_WHATSAPP, NOT_ON_WHATSAPP))
+    try:
+        result = gateway.send_text(OutgoingMessage(
+            owner_id=row.owner_id, phone=row.phone, text=row.content,
+            idempotency_key=row.idempotency_key, message_type=row.message_type))
+    except Exception:
+        log.exception("gateway crashed sending %s", log_id)
+        result = SendResult.failed(ErrorKind.TRANSIENT, SEND_CRASHED)
+    if result.error_kind == ErrorKind.UNCERTAIN:
+        # Maybe sent: leave it 'sending' for the sweep to ask the gateway about.
+        return "sending"
+    return _finish(row, result)
+
+
+def _finish(row: WaMessageLog, result: SendResult) -> str:
+    """Store the outcome (and its consequences) in one system transaction."""
+    now = clock.now()
+    status = "sent" if result.ok else "failed"
+    with unit_of_work(Actor.system("wa.direct")) as uow:
+        s = uow.session
+        s.execute(sa.update(_logs).where(_logs.c.id == row.id, _logs.c.status == "sending")
+                  .values(status=status, provider_message_id=result.provider_message_id,
+                          error_message=None if result.ok else result.error,
+                          sent_at=now))
+        if result.ok:
+            column = SENT_COLUMNS.get(row.message_type)
+            if column and row.invoice_id is not None:
+                s.execute(sa.update(Invoice.__table__)
+                          .where(Invoice.__table__.c.id == row.invoice_id)
+                          .values({column: now}))
+        elif result.error_kind == ErrorKind.NOT_ON_WHATSAPP:
+            wa_numbers.remember(s, {row.phone: False})
+        elif result.error_kind == ErrorKind.RESTRICTED:
+            _pause_queue(uow, row.owner_id, result.error or "")
+    return status
+
+
+def _pause_queue(uow: UnitOfWork, owner_id: uuid.UUID, error: str) -> None:
+    """A restricted account stops its queue and alerts the owner (the bell, the page)."""
+    table = WaSession.__table__
+    reason = PAUSE_REASON.format(error=error.rstrip(".") or "dibatasi")
+    paused = uow.session.execute(sa.update(table).where(
+        table.c.user_id == owner_id, table.c.queue_paused_at.is_(None)).values(
+        queue_paused_at=clock.now(), queue_pause_reason=reason, last_error=error or None,
+        updated_at=clock.now())).rowcount
+    if paused:
+        uow.audit("wa.queue.pause", "wa_sessions", None, owner_id=owner_id, reason=reason)
+
+
+# --- sweep ---------------------------------------------------------------------------------
+
+
+def sweep_pending(older_than_s: int = 60, *, stale_sending_s: int = 300,
+                  gateway: Gateway | None = None) -> dict[str, int]:
+    """Finish direct sends a crashed process left behind (system job, every minute).
+
+    ``pending`` rows older than ``older_than_s`` are dispatched here. ``sending`` rows
+    older than ``stale_sending_s`` are settled by the gateway's record of the key:
+    went out → ``sent``; did not → dispatched again; unknown → ``failed`` with a note,
+    never resent blindly.
+
+    Returns:
+        Counts: ``dispatched``, ``sent``, ``failed``.
+    """
+    if gateway is None:
+        from fibernode.whatsapp import get_gateway
+
+        gateway = get_gateway()
+    now = clock.now()
+    counts = {"dispatched": 0, "sent": 0, "failed": 0}
+    with new_session() as s:
+        pending = s.exec(select(WaMessageLog.id).where(
+            WaMessageLog.status == "pending", WaMessageLog.queue_id.is_(None),
+            WaMessageLog.sent_at < now - timedelta(seconds=older_than_s))
+            .order_by(WaMessageLog.sent_at).limit(500)).all()
+        stale = s.exec(select(WaMessageLog).where(
+            WaMessageLog.status == "sending", WaMessageLog.queue_id.is_(None),
+            WaMessageLog.sent_at < now - timedelta(seconds=stale_sending_s))
+            .order_by(WaMessageLog.sent_at).limit(500)).all()
+    for row in stale:
+        try:
+            answer = gateway.lookup_sent(row.owner_id, row.idempotency_key or "")
+        except Exception:
+            log.exception("lookup of %s failed", row.id)
+            continue
+        if answer == SentLookup.SENT:
+            _finish(row, SendResult(ok=True))
+            counts["sent"] += 1
+        elif answer == SentLookup.NOT_SENT:
+            with new_session() as s:
+                back = s.execute(sa.update(_logs).where(
+                    _logs.c.id == row.id, _logs.c.status == "sending",
+                    _logs.c.sent_at == row.sent_at).values(status="pending")).rowcount
+                s.commit()
+            if back:
+                pending.append(row.id)
+        else:
+            _finish(row, SendResult.failed(ErrorKind.UNCERTAIN, UNCERTAIN))
+            counts["failed"] += 1
+    for log_id in pending:
+        if dispatch(log_id, gateway) is not None:
+            counts["dispatched"] += 1
+    return counts
+
+
+# --- the messages --------------------------------------------------------------------------
+
+
+def _nik(stored: str | None) -> str | None:
+    if not stored:
+        return None
+    try:
+        return mask_nik(decrypt_nik(stored)) or None
+    except DecryptionError:
+        return None
+
+
+def receipt_text(session: Session, invoice_id: uuid.UUID, *,
+                 recorded_by: str | None) -> tuple[Invoice, Customer, str]:
+    """The receipt message of an invoice as it stands in ``session``.
+
+    Returns:
+        ``(invoice, customer, text)``.
+    """
+    inv, cust, pkg, owner = session.exec(
+        select(Invoice, Customer, Package, User)
+        .join(Customer, Customer.id == Invoice.customer_id)
+        .join(Package, Package.id == Customer.package_id)
+        .join(User, User.id == Invoice.owner_id)
+        .where(Invoice.id == invoice_id)).one()
+    url = receipts_service.receipt_url(inv.receipt_token) if inv.receipt_token else ""
+    values = wa_templates.receipt_values(
+        customer_name=cust.name, period=inv.period, total_paid=inv.paid_amount,
+        business_name=owner.business_name, receipt_url=url, recorded_by=recorded_by,
+        paid_at=inv.paid_at or clock.now(), nik_masked=_nik(cust.nik),
+        package_name=pkg.name, package_speed=pkg.speed, discount=inv.discount,
+        method=inv.payment_method)
+    return inv, cust, wa_templates.render(wa_templates.load_templates()["receipt"], values)
+
+
+def record_receipt(uow: UnitOfWork, invoice_id: uuid.UUID, *, key: str,
+                   recorded_by: str | None) -> uuid.UUID | None:
+    """Record the receipt of an invoice (after its payment, same transaction).
+
+    Args:
+        uow: The paying transaction.
+        invoice_id: The invoice just paid.
+        key: Idempotency key (``receipt:<payment id>``, ``receipt-resend:<uuid>``).
+        recorded_by: Name shown as "dikonfirmasi oleh".
+    """
+    inv, cust, text = receipt_text(uow.session, invoice_id, recorded_by=recorded_by)
+    return record_direct(uow, owner_id=inv.owner_id, customer_id=cust.id, invoice_id=inv.id,
+                         message_type="receipt", phone=cust.phone, content=text,
+                         idempotency_key=key, sent_by=uow.actor.user_id)
+
+
+def isolation_text(session: Session, customer: Customer) -> str:
+    """The isolir notice for a subscriber, with its owner's bank details."""
+    owner = session.get(User, customer.owner_id)
+    values = wa_templates.isolation_values(
+        customer_name=customer.name, business_name=owner.business_name,
+        bank_name=owner.bank_name, bank_account=owner.bank_account,
+        bank_holder=owner.bank_holder)
+    return wa_templates.render(wa_templates.load_templates()["isolation"], values)
+
+
+def latest_open_invoice(session: Session, customer_id: uuid.UUID) -> uuid.UUID | None:
+    """The subscriber's newest invoice that is not fully paid (what an isolir is about)."""
+    return session.exec(select(Invoice.id).where(
+        Invoice.customer_id == customer_id, Invoice.paid_amount < Invoice.total_amount)
+        .order_by(Invoice.due_date.desc()).limit(1)).first()
+
+
+def record_isolation(uow: UnitOfWork, customer: Customer) -> uuid.UUID | None:
+    """Record the isolir notice of a subscriber just isolated (same transaction)."""
+    text = isolation_text(uow.session, customer)
+    stamp = clock.now().strftime("%Y%m%dT%H%M%S%f")
+    return record_direct(uow, owner_id=customer.owner_id, customer_id=customer.id,
+                         invoice_id=latest_open_invoice(uow.session, customer.id),
+                         message_type="isolation", phone=customer.phone, content=text,
+                         idempotency_key=f"isolation:{customer.id}:{stamp}",
+                         sent_by=uow.actor.user_id)
+
+
+def reminder_row(session: Session, invoice_id: uuid.UUID,
+                 today: Any = None) -> dict[str, Any]:
+    """What :func:`wa_templates.reminder_values` needs about one invoice."""
+    inv, cust, pkg, owner = session.exec(
+        select(Invoice, Customer, Package, User)
+        .join(Customer, Customer.id == Invoice.customer_id)
+        .join(Package, Package.id == Customer.package_id)
+        .join(User, User.id == Invoice.owner_id)
+        .where(Invoice.id == invoice_id)).one()
+    return {"invoice": inv, "customer": cust, "customer_name": cust.name,
+            "package_name": pkg.name, "package_speed": pkg.speed, "period": inv.period,
+            "total_amount": max(0, inv.total_amount - inv.paid_amount),
+            "discount": inv.discount, "due_date": inv.due_date, "bank_name": owner.bank_name,
+            "bank_account": owner.bank_account, "bank_holder": owner.bank_holder,
+            "business_name": owner.business_name, "today": today or clock.today()}
+
+
+def cancel_queued_reminders(session: Session, invoice_id: uuid.UUID) -> int:
+    """Cancel the invoice's reminders still waiting in the queue (it has been paid)."""
+    try:
+        from fibernode.services import wa_queue
+    except ImportError:  # the queue module is not there yet
+        wa_queue = None
+    cancel = getattr(wa_queue, "cancel_for_invoice", None)
+    if cancel is not None:
+        return int(cancel(session, invoice_id) or 0)
+    table = WaMessageQueue.__table__
+    return int(session.execute(sa.update(table).where(
+        table.c.invoice_id == invoice_id, table.c.status == "pending",
+        table.c.message_type == "reminder").values(
+        status="cancelled", error_message="Tagihan sudah lunas.",
+        updated_at=clock.now())).rowcount or 0)

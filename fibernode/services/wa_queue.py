@@ -1,0 +1,1196 @@
+"""The anti-ban WhatsApp queue: reminders and bulk sends, paced per owner's number.
+
+Spec "Strategi Anti-Banned WhatsApp". Three parts:
+
+* **Enqueueing** (:func:`enqueue_reminders`, the daily job after billing, and
+  :func:`enqueue_bulk`): rows in ``wa_message_queue`` with staggered ``scheduled_at``
+  per session and an idempotency key, inserted in bulk with ``ON CONFLICT DO
+  NOTHING`` so running a job twice queues nothing twice.
+* **The worker** (:func:`run_once`, :func:`reconcile_stale`, called by the Celery
+  tick). A claim is one short transaction that locks a ready session row (PostgreSQL
+  ``FOR UPDATE SKIP LOCKED``; on SQLite a write takes the database's single write
+  lock), moves its first due message to ``sending`` and advances the session's pacing
+  state (:mod:`wa_throttle`). The send happens after that commit, outside any
+  transaction; the outcome is written in a second transaction, and only then is the
+  session's next send time set, counted from the end of the send. A session with a
+  message in ``sending`` is never claimed, so each number has one message in flight
+  and the spacing between two real sends never drops below the minimum, however many
+  workers run. A worker that dies mid-send leaves ``sending``; :func:`reconcile_stale`
+  asks the gateway by idempotency key and never resends blindly.
+* **What the page shows** (actor-scoped): counts, a paged list, retry, cancel,
+  resume after a restriction pause, and each session's pacing overview.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from fibernode import clock
+from fibernode.db import new_session
+from fibernode.models import (
+    Customer,
+    CustomerStatus,
+    Invoice,
+    Package,
+    User,
+    WaMessageLog,
+    WaMessageQueue,
+    WaSession,
+    WaSessionStatus,
+)
+from fibernode.services import wa_numbers, wa_sessions, wa_templates, wa_throttle
+from fibernode.services.context import Actor, require_superadmin, require_user
+from fibernode.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from fibernode.services.scoping import can_touch_owner, scoped
+from fibernode.services.uow import UnitOfWork, unit_of_work
+from fibernode.services.wa_config import load_rate_config, load_reminder_offsets
+from fibernode.services.wa_throttle import PacingState, RateConfig
+from fibernode.whatsapp.base import (
+    ErrorKind,
+    Gateway,
+    OutgoingMessage,
+    SendResult,
+    SentLookup,
+)
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 20
+STATUSES = ("pending", "sending", "sent", "failed", "cancelled", "skipped", "uncertain")
+MESSAGE_TYPES = frozenset({"reminder", "receipt", "isolation", "custom", "test"})
+WORKER_ACTOR = "wa.queue"
+
+PAID_REASON = "Tagihan sudah dibayar"
+ISOLATED_REASON = "Pelanggan diisolir"
+INACTIVE_REASON = "Pelanggan nonaktif"
+DELETED_REASON = "Tagihan atau pelanggan sudah dihapus"
+ALREADY_REMINDED_REASON = "Pengingat tagihan ini sudah dikirim hari ini"
+NOT_ON_WHATSAPP_REASON = "Nomor tidak terdaftar di WhatsApp"
+UNCERTAIN_NOTE = ("Status pengiriman tidak pasti — periksa di WhatsApp lalu kirim ulang "
+                  "bila perlu")
+CANCELLED_BY_USER = "Dibatalkan oleh {name}"
+SEND_CRASHED = "Pengiriman terhenti karena kesalahan sistem."
+# Starts like wa_sessions' own restriction pause, so re-linking the number resumes it.
+PAUSE_REASON = "Akun WhatsApp dibatasi ({error}); antrian dijeda."
+NOT_FOUND_MESSAGE = "Pesan antrian tidak ditemukan."
+RETRY_CONFLICT = "Hanya pesan yang gagal atau tidak pasti yang bisa dikirim ulang."
+CANCEL_CONFLICT = "Hanya pesan yang masih menunggu yang bisa dibatalkan."
+
+# Sessions a claim looks at before giving up (each one already failed a recheck).
+MAX_SESSION_TRIES = 8
+# Due reminders cancelled in one claim before it stops (paid in the meantime).
+MAX_CANCELS_PER_CLAIM = 200
+# A session whose gateway says "not connected" is asked again after at least this.
+NOT_CONNECTED_BACKOFF_S = 60.0
+# Log statuses of a reminder already handed over (by a direct "kirim ulang pengingat").
+_LOG_DONE = ("pending", "sending", "sent", "delivered", "read")
+
+Q = WaMessageQueue.__table__
+S = WaSession.__table__
+L = WaMessageLog.__table__
+
+
+def _insert(session: Session):
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def _is_pg(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+# --- enqueueing ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BulkItem:
+    """One message of a bulk send (built by the caller, content already rendered)."""
+
+    customer_id: uuid.UUID | None
+    invoice_id: uuid.UUID | None
+    phone: str
+    content: str
+    idempotency_key: str
+
+
+@dataclass
+class EnqueueResult:
+    """What the daily reminder job queued.
+
+    Attributes:
+        date: The run date (Jakarta).
+        offsets: Reminder days relative to the due date that were enabled.
+        enqueued: New queue rows.
+        already_queued: Reminders already in the queue for this date (a re-run).
+        already_sent: Reminders already sent directly today ("kirim ulang pengingat").
+        not_on_whatsapp: Subscribers skipped because their number has no WhatsApp.
+        by_owner: New rows per owner id (text).
+    """
+
+    date: date
+    offsets: list[int]
+    enqueued: int = 0
+    already_queued: int = 0
+    already_sent: int = 0
+    not_on_whatsapp: int = 0
+    by_owner: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (task results, audit)."""
+        out = asdict(self)
+        out["date"] = self.date.isoformat()
+        return out
+
+
+def reminder_key(invoice_id: uuid.UUID, on: date) -> str:
+    """The idempotency key of an invoice's reminder on a day (one per invoice per day)."""
+    return f"reminder:{invoice_id}:{on.isoformat()}"
+
+
+def _not_on_whatsapp(session: Session, phones: Iterable[str]) -> set[str]:
+    answers = wa_numbers.known(session, phones)
+    return {phone for phone, on in answers.items() if not on}
+
+
+def _queue_row(*, session_id: uuid.UUID, owner_id: uuid.UUID, customer_id, invoice_id,
+               message_type: str, phone: str, content: str, scheduled_at: datetime,
+               key: str, max_retries: int, now: datetime, offset: int | None = None,
+               created_by: uuid.UUID | None = None, priority: int = 0) -> dict[str, Any]:
+    return {"id": uuid.uuid4(), "session_id": session_id, "owner_id": owner_id,
+            "customer_id": customer_id, "invoice_id": invoice_id,
+            "message_type": message_type, "phone": phone, "content": content,
+            "priority": priority, "status": "pending", "retry_count": 0,
+            "max_retries": max_retries, "scheduled_at": scheduled_at, "sent_at": None,
+            "error_message": None, "idempotency_key": key, "reminder_offset": offset,
+            "claimed_at": None, "claimed_by": None, "provider_message_id": None,
+            "created_by": created_by, "created_at": now, "updated_at": now}
+
+
+# Columns inserted in bulk on PostgreSQL, with their array item types (the rest are NULL).
+_PG_ARRAY_COLUMNS = (
+    ("id", sa.Uuid()), ("session_id", sa.Uuid()), ("owner_id", sa.Uuid()),
+    ("customer_id", sa.Uuid()), ("invoice_id", sa.Uuid()), ("message_type", sa.String()),
+    ("phone", sa.String()), ("content", sa.Text()), ("priority", sa.Integer()),
+    ("status", sa.String()), ("retry_count", sa.Integer()), ("max_retries", sa.Integer()),
+    ("scheduled_at", sa.DateTime(timezone=True)), ("idempotency_key", sa.String()),
+    ("reminder_offset", sa.Integer()), ("created_by", sa.Uuid()),
+    ("created_at", sa.DateTime(timezone=True)), ("updated_at", sa.DateTime(timezone=True)))
+
+
+def _pg_bulk_insert():
+    """``INSERT … SELECT * FROM unnest(:col1[], :col2[], …) ON CONFLICT DO NOTHING``."""
+    from sqlalchemy.dialects import postgresql as pg
+
+    names = [name for name, _ in _PG_ARRAY_COLUMNS]
+    arrays = [sa.cast(sa.bindparam(name), pg.ARRAY(kind)) for name, kind in _PG_ARRAY_COLUMNS]
+    rows = sa.func.unnest(*arrays).table_valued(*names).render_derived("r")
+    return (pg.insert(Q).from_select(names, sa.select(*[rows.c[n] for n in names]))
+            .on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(Q.c.id))
+
+
+def _insert_rows(session: Session, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+    """Insert queue rows, skipping keys already queued; returns the ids inserted."""
+    if not rows:
+        return set()
+    if _is_pg(session):
+        # One statement over arrays: thousands of rows in a few milliseconds, where a
+        # multi-row VALUES list of the same size spends most of its time being parsed.
+        params = {c: [r[c] for r in rows] for c, _ in _PG_ARRAY_COLUMNS}
+        return set(session.execute(_pg_bulk_insert(), params).scalars().all())
+    stmt = (_insert(session)(Q).on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(Q.c.id))
+    return set(session.execute(stmt, rows).scalars().all())
+
+
+def _start_time(now: datetime, config: RateConfig) -> datetime:
+    # Queued during quiet hours: count the spacing from their end, not from now.
+    return wa_throttle.quiet_end_after(now, config)
+
+
+def enqueue_reminders(actor: Actor, today: date | None = None, *,
+                      now: datetime | None = None, config: RateConfig | None = None,
+                      offsets: list[int] | None = None,
+                      rng: random.Random | None = None) -> EnqueueResult:
+    """Queue today's reminders (system job after billing, or the superadmin).
+
+    For each enabled offset, every open invoice (not fully paid) whose due date is
+    ``today - offset`` (H-1: due tomorrow) of an active subscriber gets one message,
+    rendered from that offset's template, staggered per owner's session.
+
+    Args:
+        actor: The system job or the superadmin.
+        today: Run date (default: today in Jakarta).
+        now: Start of the staggering (default: now).
+        config: Limits (default: the stored ones).
+        offsets: Reminder days (default: the stored schedule).
+        rng: Random source (spacing, greeting and closing).
+
+    Returns:
+        Counts of what was queued and skipped.
+    """
+    require_superadmin(actor)
+    today = today or clock.today()
+    now = now or clock.now()
+    config = config or load_rate_config()
+    offsets = sorted(load_reminder_offsets() if offsets is None else offsets)
+    rng = rng or random.Random()
+    result = EnqueueResult(date=today, offsets=offsets)
+    if not offsets:
+        return result
+    offset_of = {today - timedelta(days=o): o for o in offsets}
+    templates = wa_templates.load_templates()
+    with unit_of_work(actor) as uow:
+        s = uow.session
+        rows = s.execute(
+            sa.select(Invoice.id, Invoice.customer_id, Invoice.owner_id, Invoice.period,
+                      Invoice.total_amount, Invoice.discount, Invoice.due_date,
+                      Customer.name.label("customer_name"), Customer.phone,
+                      Package.name.label("package_name"),
+                      Package.speed.label("package_speed"), User.bank_name,
+                      User.bank_account, User.bank_holder, User.business_name)
+            .join(Customer, Customer.id == Invoice.customer_id)
+            .join(Package, Package.id == Customer.package_id)
+            .join(User, User.id == Invoice.owner_id)
+            .where(Invoice.due_date.in_(list(offset_of)),
+                   Invoice.paid_amount < Invoice.total_amount,
+                   Customer.status == CustomerStatus.ACTIVE)
+            .order_by(Invoice.owner_id, Invoice.due_date, Customer.name, Invoice.id)
+        ).all()
+        if rows:
+            rows = _drop_known(s, rows, today, result)
+        by_owner: dict[uuid.UUID, list] = {}
+        for row in rows:
+            by_owner.setdefault(row.owner_id, []).append(row)
+        sessions = wa_sessions.session_ids_by_owner(s, list(by_owner)) if by_owner else {}
+        new_rows: list[dict[str, Any]] = []
+        start = _start_time(now, config)
+        shared: dict[tuple, dict[str, str | None]] = {}
+        for owner_id, owner_rows in by_owner.items():
+            times = wa_throttle.stagger(start, len(owner_rows), config, rng)
+            for row, at in zip(owner_rows, times, strict=True):
+                offset = offset_of[row.due_date]
+                text = templates[wa_templates.template_key_for_offset(offset)]
+                values = _reminder_values(row, today, shared)
+                new_rows.append(_queue_row(
+                    session_id=sessions[owner_id], owner_id=owner_id,
+                    customer_id=row.customer_id, invoice_id=row.id,
+                    message_type="reminder", phone=row.phone,
+                    content=wa_templates.render(text, values, rng), scheduled_at=at,
+                    key=reminder_key(row.id, today), max_retries=config.max_retries,
+                    now=now, offset=offset))
+        inserted = _insert_rows(s, new_rows)
+        result.enqueued = len(inserted)
+        result.already_queued = len(new_rows) - len(inserted)
+        for row in new_rows:
+            if row["id"] in inserted:
+                key = str(row["owner_id"])
+                result.by_owner[key] = result.by_owner.get(key, 0) + 1
+        uow.audit("wa.queue.enqueue_reminders", "wa_message_queue", None,
+                  **{k: v for k, v in result.as_dict().items() if k != "by_owner"},
+                  owners=len(result.by_owner))
+    log.info("reminders for %s: %s", today, result.as_dict())
+    return result
+
+
+# Row fields that only identify the message; every other field feeds reminder_values.
+_NOT_TEMPLATE_FIELDS = frozenset({"id", "customer_id", "phone", "customer_name"})
+
+
+def _reminder_values(row, today: date,
+                     shared: dict[tuple, dict[str, str | None]]) -> dict[str, str | None]:
+    """``wa_templates.reminder_values`` of a row, formatting what subscribers share once.
+
+    Subscribers of one owner, package and amount differ only by name, and formatting
+    money and dates (babel) is most of the cost of 2,500 reminders.
+    """
+    mapping = {k: v for k, v in row._mapping.items() if k not in _NOT_TEMPLATE_FIELDS}
+    key = tuple(sorted(mapping.items(), key=lambda kv: kv[0]))
+    values = shared.get(key)
+    if values is None:
+        values = wa_templates.reminder_values({**mapping, "customer_name": "", "today": today})
+        shared[key] = values
+    return {**values, "nama_pelanggan": row.customer_name}
+
+
+def _drop_known(s: Session, rows: list, today: date, result: EnqueueResult) -> list:
+    """Rows minus numbers known not to be on WhatsApp and reminders already sent today."""
+    no_wa = _not_on_whatsapp(s, {r.phone for r in rows})
+    keys = [reminder_key(r.id, today) for r in rows]
+    sent = set()
+    for chunk in range(0, len(keys), 5000):
+        sent.update(s.execute(sa.select(L.c.idempotency_key).where(
+            L.c.idempotency_key.in_(keys[chunk:chunk + 5000]),
+            L.c.status.in_(_LOG_DONE))).scalars().all())
+    kept = []
+    for row, key in zip(rows, keys, strict=True):
+        if row.phone in no_wa:
+            result.not_on_whatsapp += 1
+        elif key in sent:
+            result.already_sent += 1
+        else:
+            kept.append(row)
+    return kept
+
+
+def _bulk_item(item: BulkItem | Mapping[str, Any]) -> BulkItem:
+    if isinstance(item, BulkItem):
+        return item
+    return BulkItem(customer_id=item.get("customer_id"), invoice_id=item.get("invoice_id"),
+                    phone=item["phone"], content=item["content"],
+                    idempotency_key=item["idempotency_key"])
+
+
+def enqueue_bulk(actor: Actor, *, owner_id: uuid.UUID,
+                 items: Iterable[BulkItem | Mapping[str, Any]],
+                 message_type: str = "custom", created_by: uuid.UUID | None = None,
+                 uow: UnitOfWork | None = None, now: datetime | None = None,
+                 config: RateConfig | None = None,
+                 rng: random.Random | None = None) -> int:
+    """Queue messages from one owner's number, staggered after what is already queued.
+
+    Args:
+        actor: The owner (mitra for their own number) or the superadmin / system.
+        owner_id: Whose number sends.
+        items: The messages (:class:`BulkItem` or mappings with the same keys).
+        message_type: ``custom`` (bulk send), ``reminder`` …
+        created_by: Who asked (kept on the rows and on the log when sent).
+        uow: Run inside the caller's transaction (its audit row too) instead of a new one.
+        now: Start of the staggering (default: now).
+        config: Limits (default: the stored ones).
+        rng: Random source for the spacing.
+
+    Returns:
+        How many messages were queued (keys already queued and numbers known not to be
+        on WhatsApp are skipped).
+
+    Raises:
+        PermissionDenied: a mitra queueing on another owner's number.
+        ValidationFailed: an unknown message type or an empty message.
+    """
+    require_user(actor)
+    if not can_touch_owner(actor, owner_id):
+        raise PermissionDenied()
+    if message_type not in MESSAGE_TYPES:
+        raise ValidationFailed({"message_type": "Jenis pesan tidak dikenal."})
+    clean = [_bulk_item(i) for i in items]
+    if any(not i.content.strip() for i in clean):
+        raise ValidationFailed({"content": "Isi pesan tidak boleh kosong."})
+    if any(not i.phone for i in clean):
+        raise ValidationFailed({"phone": "Nomor WhatsApp wajib diisi."})
+    now = now or clock.now()
+    config = config or load_rate_config()
+    rng = rng or random.Random()
+
+    def work(u: UnitOfWork) -> int:
+        s = u.session
+        no_wa = _not_on_whatsapp(s, {i.phone for i in clean})
+        todo = [i for i in clean if i.phone not in no_wa]
+        if not todo:
+            return 0
+        session_id = wa_sessions.session_ids_by_owner(s, [owner_id])[owner_id]
+        last = s.execute(sa.select(sa.func.max(Q.c.scheduled_at)).where(
+            Q.c.session_id == session_id, Q.c.status == "pending")).scalar()
+        start = _start_time(max(now, last) if last else now, config)
+        times = wa_throttle.stagger(start, len(todo), config, rng)
+        rows = [_queue_row(session_id=session_id, owner_id=owner_id,
+                           customer_id=i.customer_id, invoice_id=i.invoice_id,
+                           message_type=message_type, phone=i.phone, content=i.content,
+                           scheduled_at=at, key=i.idempotency_key,
+                           max_retries=config.max_retries, now=now,
+                           created_by=created_by or actor.user_id)
+                for i, at in zip(todo, times, strict=True)]
+        n = len(_insert_rows(s, rows))
+        u.audit("wa.queue.enqueue_bulk", "wa_message_queue", None, owner_id=owner_id,
+                message_type=message_type, requested=len(clean), queued=n,
+                not_on_whatsapp=len(clean) - len(todo))
+        return n
+
+    if uow is not None:
+        return work(uow)
+    with unit_of_work(actor) as own:
+        return work(own)
+
+
+def cancel_for_invoice(session: Session, invoice_id: uuid.UUID,
+                       reason: str = PAID_REASON) -> int:
+    """Cancel an invoice's pending reminders, in the caller's transaction (payment path).
+
+    Returns:
+        How many queued reminders were cancelled.
+    """
+    res = session.execute(sa.update(Q).where(
+        Q.c.invoice_id == invoice_id, Q.c.status == "pending",
+        Q.c.message_type == "reminder").values(
+        status="cancelled", error_message=reason, updated_at=clock.now()))
+    return int(res.rowcount or 0)
+
+
+# --- the worker ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A message moved to ``sending`` by one worker, to be sent outside any transaction."""
+
+    queue_id: uuid.UUID
+    session_id: uuid.UUID
+    owner_id: uuid.UUID
+    customer_id: uuid.UUID | None
+    invoice_id: uuid.UUID | None
+    message_type: str
+    phone: str
+    content: str
+    idempotency_key: str
+    retry_count: int
+    max_retries: int
+    created_by: uuid.UUID | None
+    claimed_at: datetime
+    delay_s: float  # the spacing drawn at claim, counted from the end of the send
+
+
+def _state(row) -> PacingState:
+    return PacingState(next_send_at=row.next_send_at, batch_count=row.batch_count,
+                       hour_started_at=row.hour_started_at, hour_count=row.hour_count,
+                       day_date=row.day_date, day_count=row.day_count,
+                       paused=row.queue_paused_at is not None)
+
+
+def _ready_sessions(exclude: bool):
+    """The next session to serve: may send now, has a due message, none in flight.
+
+    The longest-waiting session (``next_send_at``) comes first. Sessions are sorted
+    first (a few hundred rows, cheap) and the two queue checks run session by session
+    in that order until one passes (``OFFSET 0`` keeps PostgreSQL from flattening the
+    subquery and checking every session before sorting). Parameters: ``now``, and
+    ``exclude`` (sessions already tried) when asked for.
+    """
+    now = sa.bindparam("now", type_=S.c.next_send_at.type)
+    candidates = (sa.select(S.c.id, S.c.user_id, S.c.next_send_at).where(
+        S.c.status == WaSessionStatus.CONNECTED, S.c.queue_paused_at.is_(None),
+        sa.or_(S.c.next_send_at.is_(None), S.c.next_send_at <= now))
+        .order_by(S.c.next_send_at.asc().nulls_first(), S.c.id).offset(0))
+    if exclude:
+        candidates = candidates.where(S.c.id.not_in(sa.bindparam("exclude", expanding=True)))
+    cand = candidates.subquery("ready")
+    due = sa.exists().where(Q.c.session_id == cand.c.id, Q.c.status == "pending",
+                            Q.c.scheduled_at <= now)
+    in_flight = sa.exists().where(Q.c.session_id == cand.c.id, Q.c.owner_id == cand.c.user_id,
+                                  Q.c.status == "sending")
+    return sa.select(cand.c.id).where(due, ~in_flight).limit(1), cand
+
+
+def _first_due_stmt():
+    """The session's next message: highest priority first, then earliest scheduled.
+
+    Parameters: ``session_id``, ``now``. The top priority comes from a max over the claim
+    index, then that priority's earliest message straight from the same index, so
+    nothing that is due gets sorted.
+    """
+    due = (Q.c.session_id == sa.bindparam("session_id", type_=Q.c.session_id.type),
+           Q.c.status == "pending",
+           Q.c.scheduled_at <= sa.bindparam("now", type_=Q.c.scheduled_at.type))
+    top = sa.select(sa.func.max(Q.c.priority)).where(*due).scalar_subquery()
+    return (sa.select(Q.c.id, Q.c.owner_id, Q.c.customer_id, Q.c.invoice_id,
+                      Q.c.message_type, Q.c.phone, Q.c.content, Q.c.idempotency_key,
+                      Q.c.retry_count, Q.c.max_retries, Q.c.created_by,
+                      Invoice.paid_amount, Invoice.total_amount,
+                      Customer.status.label("customer_status"))
+            .select_from(Q.outerjoin(Invoice.__table__, Invoice.id == Q.c.invoice_id)
+                         .outerjoin(Customer.__table__, Customer.id == Q.c.customer_id))
+            .where(*due, Q.c.priority == top)
+            .order_by(Q.c.scheduled_at).limit(1))
+
+
+# Built once: the claim runs several times a second, and building these selects costs
+# as much as running them.
+_READY, _READY_CAND = _ready_sessions(False)
+_READY_EXCLUDING, _READY_EXCLUDING_CAND = _ready_sessions(True)
+_READY_PG = _READY.with_for_update(of=_READY_CAND, skip_locked=True)
+_READY_EXCLUDING_PG = _READY_EXCLUDING.with_for_update(of=_READY_EXCLUDING_CAND,
+                                                       skip_locked=True)
+_FIRST_DUE = _first_due_stmt()
+_FIRST_DUE_PG = _FIRST_DUE.with_for_update(of=Q, skip_locked=True)
+
+
+def _lock_ready_session(s: Session, now: datetime,
+                        exclude: set[uuid.UUID]) -> uuid.UUID | None:
+    params: dict[str, Any] = {"now": now}
+    if exclude:
+        params["exclude"] = list(exclude)
+    if _is_pg(s):
+        # Rows are locked as the ordered scan reaches them; a session another worker
+        # holds is skipped, not waited for.
+        return s.execute(_READY_EXCLUDING_PG if exclude else _READY_PG, params).scalar()
+    session_id = s.execute(_READY_EXCLUDING if exclude else _READY, params).scalar()
+    if session_id is None:
+        return None
+    # SQLite: this write takes the database's single write lock for the rest of the
+    # transaction, so everything below runs as if alone (busy_timeout waits for it).
+    s.execute(sa.update(S).where(S.c.id == session_id).values(updated_at=S.c.updated_at))
+    return session_id
+
+
+def _first_due(s: Session, session_id: uuid.UUID, now: datetime):
+    stmt = _FIRST_DUE_PG if _is_pg(s) else _FIRST_DUE
+    return s.execute(stmt, {"session_id": session_id, "now": now}).first()
+
+
+def _cancel_reason(s: Session, msg, today_key: str | None = None) -> str | None:
+    if msg.message_type != "reminder":
+        return None
+    if msg.invoice_id is None or msg.customer_id is None or msg.total_amount is None \
+            or msg.customer_status is None:
+        return DELETED_REASON
+    if msg.paid_amount >= msg.total_amount:
+        return PAID_REASON
+    if msg.customer_status == CustomerStatus.ISOLATED:
+        return ISOLATED_REASON
+    if msg.customer_status == CustomerStatus.INACTIVE:
+        return INACTIVE_REASON
+    done = s.execute(sa.select(L.c.id).where(
+        L.c.idempotency_key == msg.idempotency_key, L.c.status.in_(_LOG_DONE),
+        sa.or_(L.c.queue_id.is_(None), L.c.queue_id != msg.id))).first()
+    return ALREADY_REMINDED_REASON if done else None
+
+
+def _claim_in_session(s: Session, session_id: uuid.UUID, now: datetime, config: RateConfig,
+                      rng: random.Random, worker_id: str) -> Claim | None:
+    # Fresh statements after the lock: they see whatever the previous holder committed.
+    sess = s.execute(sa.select(S).where(S.c.id == session_id)).one()
+    if sess.status != WaSessionStatus.CONNECTED or sess.queue_paused_at is not None:
+        return None
+    if s.execute(sa.select(Q.c.id).where(Q.c.session_id == session_id,
+                                         Q.c.owner_id == sess.user_id,
+                                         Q.c.status == "sending").limit(1)).first():
+        return None
+    state = _state(sess)
+    allowed = wa_throttle.next_allowed(state, now, config)
+    if allowed is None:
+        return None
+    if allowed > now:
+        # A cap or quiet hours: park the session so the ready-query skips it till then.
+        s.execute(sa.update(S).where(S.c.id == session_id).values(next_send_at=allowed))
+        return None
+    for _ in range(MAX_CANCELS_PER_CLAIM):
+        msg = _first_due(s, session_id, now)
+        if msg is None:
+            return None
+        reason = _cancel_reason(s, msg)
+        if reason:
+            s.execute(sa.update(Q).where(Q.c.id == msg.id, Q.c.status == "pending").values(
+                status="cancelled", error_message=reason, updated_at=now))
+            continue
+        claimed = s.execute(sa.update(Q).where(Q.c.id == msg.id, Q.c.status == "pending")
+                            .values(status="sending", claimed_at=now, claimed_by=worker_id,
+                                    updated_at=now)).rowcount
+        if not claimed:
+            continue
+        new = wa_throttle.after_send(state, now, config, rng)
+        s.execute(sa.update(S).where(S.c.id == session_id).values(
+            next_send_at=new.next_send_at, batch_count=new.batch_count,
+            hour_started_at=new.hour_started_at, hour_count=new.hour_count,
+            day_date=new.day_date, day_count=new.day_count))
+        return Claim(queue_id=msg.id, session_id=session_id, owner_id=msg.owner_id,
+                     customer_id=msg.customer_id, invoice_id=msg.invoice_id,
+                     message_type=msg.message_type, phone=msg.phone, content=msg.content,
+                     idempotency_key=msg.idempotency_key, retry_count=msg.retry_count,
+                     max_retries=msg.max_retries, created_by=msg.created_by,
+                     claimed_at=now,
+                     delay_s=(new.next_send_at - now).total_seconds())
+    return None
+
+
+def claim_next(worker_id: str, now: datetime, config: RateConfig,
+               rng: random.Random) -> Claim | None:
+    """Atomically claim the next due message of some ready session (one transaction).
+
+    Returns:
+        The claim, or ``None`` when no session may send a message now.
+    """
+    tried: set[uuid.UUID] = set()
+    with new_session() as s:
+        for _ in range(MAX_SESSION_TRIES):
+            session_id = _lock_ready_session(s, now, tried)
+            if session_id is None:
+                s.rollback()
+                return None
+            tried.add(session_id)
+            try:
+                claim = _claim_in_session(s, session_id, now, config, rng, worker_id)
+                s.commit()
+            except BaseException:
+                s.rollback()
+                raise
+            if claim is not None:
+                return claim
+    return None
+
+
+def _log_values(c: Claim, *, status: str, at: datetime, error: str | None = None,
+                provider_id: str | None = None) -> dict[str, Any]:
+    return {"id": uuid.uuid4(), "session_id": c.session_id, "owner_id": c.owner_id,
+            "customer_id": c.customer_id, "invoice_id": c.invoice_id, "queue_id": c.queue_id,
+            "message_type": c.message_type, "phone": c.phone, "content": c.content,
+            "status": status, "error_message": error, "idempotency_key": c.idempotency_key,
+            "provider_message_id": provider_id, "sent_by": c.created_by, "sent_at": at}
+
+
+def _write_log(s: Session, values: dict[str, Any]) -> None:
+    # One log row per key: a later outcome of the same message (a manual retry that
+    # succeeds after a failure) updates it instead of adding a second row.
+    stmt = _insert(s)(L).values(**values)
+    s.execute(stmt.on_conflict_do_update(index_elements=["idempotency_key"], set_={
+        k: values[k] for k in ("status", "error_message", "provider_message_id", "sent_at",
+                               "queue_id", "session_id")}))
+
+
+def _mark_sent(s: Session, c: Claim, at: datetime, provider_id: str | None,
+               guard) -> bool:
+    done = s.execute(sa.update(Q).where(guard).values(
+        status="sent", sent_at=at, provider_message_id=provider_id, error_message=None,
+        updated_at=at)).rowcount
+    if not done:
+        return False
+    _write_log(s, _log_values(c, status="sent", at=at, provider_id=provider_id))
+    if c.message_type == "reminder" and c.invoice_id is not None:
+        s.execute(sa.update(Invoice.__table__).where(Invoice.id == c.invoice_id)
+                  .values(reminder_sent_at=at))
+    return True
+
+
+def _record(c: Claim, result: SendResult, finished: datetime, config: RateConfig,
+            *, skipped: bool = False) -> str:
+    """Write a send's outcome and the session's next send time; returns the new status."""
+    guard = sa.and_(Q.c.id == c.queue_id, Q.c.status == "sending",
+                    Q.c.claimed_at == c.claimed_at)
+    delay = timedelta(seconds=c.delay_s)
+    next_send = finished + delay
+    with unit_of_work(Actor.system(WORKER_ACTOR)) as uow:
+        s = uow.session
+        status = "sending"
+        if skipped:
+            status = "skipped"
+            s.execute(sa.update(Q).where(guard).values(
+                status="skipped", error_message=NOT_ON_WHATSAPP_REASON, updated_at=finished))
+        elif result.ok:
+            status = "sent"
+            _mark_sent(s, c, finished, result.provider_message_id, guard)
+        else:
+            kind = result.error_kind or ErrorKind.TRANSIENT
+            error = result.error or "Pengiriman gagal."
+            status, next_send = _record_failure(uow, c, kind, error, finished, config,
+                                                guard, next_send)
+        s.execute(sa.update(S).where(S.c.id == c.session_id).values(next_send_at=next_send))
+    return status
+
+
+def _record_failure(uow: UnitOfWork, c: Claim, kind: ErrorKind, error: str,
+                    finished: datetime, config: RateConfig, guard,
+                    next_send: datetime) -> tuple[str, datetime]:
+    s = uow.session
+    back_to_pending = {"status": "pending", "claimed_at": None, "claimed_by": None,
+                       "error_message": error, "updated_at": finished}
+    if kind in (ErrorKind.TRANSIENT, ErrorKind.RATE_LIMITED):
+        attempts = c.retry_count + 1
+        if attempts >= c.max_retries:
+            if s.execute(sa.update(Q).where(guard).values(
+                    status="failed", retry_count=attempts, error_message=error,
+                    updated_at=finished)).rowcount:
+                _write_log(s, _log_values(c, status="failed", at=finished, error=error))
+            return "failed", next_send
+        s.execute(sa.update(Q).where(guard).values(
+            **back_to_pending, retry_count=attempts,
+            scheduled_at=finished + timedelta(seconds=float(config.retry_delay_s))))
+        return "pending", next_send
+    if kind == ErrorKind.NOT_ON_WHATSAPP:
+        if s.execute(sa.update(Q).where(guard).values(
+                status="skipped", error_message=error or NOT_ON_WHATSAPP_REASON,
+                updated_at=finished)).rowcount:
+            wa_numbers.remember(s, {c.phone: False})
+        return "skipped", next_send
+    if kind in (ErrorKind.INVALID, ErrorKind.REENGAGEMENT):
+        if s.execute(sa.update(Q).where(guard).values(
+                status="failed", error_message=error, updated_at=finished)).rowcount:
+            _write_log(s, _log_values(c, status="failed", at=finished, error=error))
+        return "failed", next_send
+    if kind == ErrorKind.RESTRICTED:
+        s.execute(sa.update(Q).where(guard).values(**back_to_pending))
+        reason = PAUSE_REASON.format(error=error.rstrip(". "))
+        paused = s.execute(sa.update(S).where(S.c.id == c.session_id,
+                                              S.c.queue_paused_at.is_(None)).values(
+            queue_paused_at=finished, queue_pause_reason=reason)).rowcount
+        if paused:
+            # The alert: the owner's bell and the dashboard read the pause and this row.
+            uow.audit("wa.queue.paused", "wa_sessions", c.session_id, owner_id=c.owner_id,
+                      reason=reason, queue_id=c.queue_id)
+        return "pending", next_send
+    if kind == ErrorKind.NOT_CONNECTED:
+        s.execute(sa.update(Q).where(guard).values(**back_to_pending))
+        backoff = finished + timedelta(seconds=max(NOT_CONNECTED_BACKOFF_S, c.delay_s))
+        return "pending", backoff
+    # UNCERTAIN: it may have gone out. Stay in ``sending`` (the session sends nothing
+    # else) until reconcile_stale asks the gateway by idempotency key.
+    s.execute(sa.update(Q).where(guard).values(error_message=error, updated_at=finished))
+    return "sending", next_send
+
+
+def deliver(gateway: Gateway, claim: Claim, config: RateConfig, *,
+            now: datetime | None = None) -> str:
+    """Send a claimed message (outside any transaction) and record the outcome.
+
+    Args:
+        gateway: Who sends.
+        claim: From :func:`claim_next`.
+        config: The limits (retry delay).
+        now: Fixed time of the outcome (tests); default the clock after the send.
+
+    Returns:
+        The message's new status.
+    """
+    on_whatsapp = wa_numbers.check_number(gateway, claim.owner_id, claim.phone)
+    if on_whatsapp is False:
+        return _record(claim, SendResult(ok=False), now or clock.now(), config, skipped=True)
+    message = OutgoingMessage(owner_id=claim.owner_id, phone=claim.phone, text=claim.content,
+                              idempotency_key=claim.idempotency_key,
+                              message_type=claim.message_type)
+    try:
+        result = gateway.send_text(message)
+    except Exception:  # a gateway bug: it may or may not have gone out
+        log.exception("gateway crashed sending queue message %s", claim.queue_id)
+        result = SendResult.failed(ErrorKind.UNCERTAIN, SEND_CRASHED)
+    return _record(claim, result, now or clock.now(), config)
+
+
+def run_once(gateway: Gateway, *, worker_id: str, now: datetime | None = None,
+             max_messages: int = 50, config: RateConfig | None = None,
+             rng: random.Random | None = None) -> int:
+    """Claim and send what is due, one message at a time, across sessions.
+
+    Args:
+        gateway: Who sends.
+        worker_id: Name of this worker (kept on claimed rows).
+        now: Fixed current time (tests); default the clock at each claim.
+        max_messages: Stop after this many messages.
+        config: The limits (default: the stored ones).
+        rng: Random source for the spacing.
+
+    Returns:
+        How many messages were handled (sent, failed, skipped or put back).
+    """
+    config = config or load_rate_config()
+    rng = rng or random.Random()
+    handled = 0
+    while handled < max_messages:
+        claim = claim_next(worker_id, now or clock.now(), config, rng)
+        if claim is None:
+            break
+        deliver(gateway, claim, config, now=now)
+        handled += 1
+    return handled
+
+
+def seconds_until_due(now: datetime | None = None) -> float | None:
+    """Seconds until some connected, unpaused session might send (``None``: nothing queued).
+
+    Lets the tick return early instead of idling when the next message is far off.
+    """
+    now = now or clock.now()
+    with new_session() as s:
+        row = s.execute(
+            sa.select(sa.func.min(Q.c.scheduled_at), sa.func.min(S.c.next_send_at))
+            .select_from(Q.join(S, S.c.id == Q.c.session_id))
+            .where(Q.c.status == "pending", S.c.status == WaSessionStatus.CONNECTED,
+                   S.c.queue_paused_at.is_(None))).first()
+    if row is None or row[0] is None:
+        return None
+    earliest = max(row[0], row[1] or row[0])
+    return max(0.0, (earliest - now).total_seconds())
+
+
+def reconcile_stale(gateway: Gateway, *, older_than_s: float = 120,
+                    now: datetime | None = None, limit: int = 100) -> dict[str, int]:
+    """Settle messages left in ``sending`` (a worker died mid-send), never resending blindly.
+
+    Asks the gateway whether each message's idempotency key went out: SENT → sent (and
+    logged), NOT_SENT → back to pending (no attempt counted), UNKNOWN → ``uncertain``
+    with a note for the owner, who checks WhatsApp and retries by hand if needed.
+
+    Returns:
+        How many became sent, pending and uncertain.
+    """
+    now = now or clock.now()
+    cutoff = now - timedelta(seconds=older_than_s)
+    counts = {"sent": 0, "pending": 0, "uncertain": 0}
+    with new_session() as s:
+        stale = s.execute(
+            sa.select(Q.c.id, Q.c.session_id, Q.c.owner_id, Q.c.customer_id, Q.c.invoice_id,
+                      Q.c.message_type, Q.c.phone, Q.c.content, Q.c.idempotency_key,
+                      Q.c.retry_count, Q.c.max_retries, Q.c.created_by, Q.c.claimed_at)
+            .where(Q.c.status == "sending",
+                   sa.or_(Q.c.claimed_at.is_(None), Q.c.claimed_at < cutoff))
+            .order_by(Q.c.claimed_at).limit(limit)).all()
+    for row in stale:
+        try:
+            answer = gateway.lookup_sent(row.owner_id, row.idempotency_key)
+        except Exception:
+            log.exception("lookup of %s failed", row.idempotency_key)
+            answer = SentLookup.UNKNOWN
+        claim = Claim(queue_id=row.id, session_id=row.session_id, owner_id=row.owner_id,
+                      customer_id=row.customer_id, invoice_id=row.invoice_id,
+                      message_type=row.message_type, phone=row.phone, content=row.content,
+                      idempotency_key=row.idempotency_key, retry_count=row.retry_count,
+                      max_retries=row.max_retries, created_by=row.created_by,
+                      claimed_at=row.claimed_at, delay_s=0)
+        claimed = (Q.c.claimed_at.is_(None) if row.claimed_at is None
+                   else Q.c.claimed_at == row.claimed_at)
+        guard = sa.and_(Q.c.id == row.id, Q.c.status == "sending", claimed)
+        with unit_of_work(Actor.system(WORKER_ACTOR)) as uow:
+            s = uow.session
+            if answer == SentLookup.SENT:
+                if _mark_sent(s, claim, now, None, guard):
+                    counts["sent"] += 1
+            elif answer == SentLookup.NOT_SENT:
+                counts["pending"] += s.execute(sa.update(Q).where(guard).values(
+                    status="pending", claimed_at=None, claimed_by=None,
+                    updated_at=now)).rowcount
+            else:
+                counts["uncertain"] += s.execute(sa.update(Q).where(guard).values(
+                    status="uncertain", error_message=UNCERTAIN_NOTE,
+                    updated_at=now)).rowcount
+    if stale:
+        log.info("reconciled stale queue messages: %s", counts)
+    return counts
+
+
+# --- what the page shows -------------------------------------------------------------------
+
+
+def _owner_scope(actor: Actor, owner_id: uuid.UUID | None) -> uuid.UUID | None:
+    """The owner filter of a read: a mitra always reads its own rows."""
+    require_user(actor)
+    if owner_id is not None and not can_touch_owner(actor, owner_id):
+        raise PermissionDenied()
+    if actor.is_mitra:
+        return actor.user_id
+    return owner_id
+
+
+def queue_counts(actor: Actor, owner_id: uuid.UUID | None = None) -> dict[str, int]:
+    """Queue rows per status (every status present, 0 when none).
+
+    Args:
+        actor: A mitra (own rows) or the superadmin (all, or ``owner_id``'s).
+        owner_id: Narrow to one owner.
+
+    Raises:
+        PermissionDenied: a mitra naming another owner.
+    """
+    owner = _owner_scope(actor, owner_id)
+    stmt = sa.select(Q.c.status, sa.func.count()).group_by(Q.c.status)
+    if owner is not None:
+        stmt = stmt.where(Q.c.owner_id == owner)
+    with new_session() as s:
+        found = dict(s.execute(stmt).all())
+    return {status: int(found.get(status, 0)) for status in STATUSES}
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One queued message as the page lists it."""
+
+    id: uuid.UUID
+    owner_id: uuid.UUID
+    customer_id: uuid.UUID | None
+    customer_name: str | None
+    phone: str
+    message_type: str
+    status: str
+    scheduled_at: datetime
+    sent_at: datetime | None
+    retry_count: int
+    max_retries: int
+    error: str | None
+    content: str
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    """One page of the queue list."""
+
+    items: list[QueueRow]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        """Number of pages (at least 1)."""
+        return max(1, math.ceil(self.total / self.per_page))
+
+
+def list_queue(actor: Actor, *, page: int = 1, status: str | None = None,
+               owner_id: uuid.UUID | None = None) -> QueuePage:
+    """A page of queued messages (20 per page), waiting ones soonest first.
+
+    Args:
+        actor: A mitra (own rows) or the superadmin (all, or ``owner_id``'s).
+        page: 1-based page number.
+        status: One of :data:`STATUSES`, or ``None`` for all.
+        owner_id: Narrow to one owner.
+
+    Raises:
+        PermissionDenied: a mitra naming another owner.
+        ValidationFailed: an unknown status.
+    """
+    owner = _owner_scope(actor, owner_id)
+    if status and status not in STATUSES:
+        raise ValidationFailed({"status": "Status antrian tidak dikenal."})
+    page = max(1, int(page or 1))
+    where = []
+    if owner is not None:
+        where.append(Q.c.owner_id == owner)
+    if status:
+        where.append(Q.c.status == status)
+    order = ([Q.c.scheduled_at, Q.c.id] if status in ("pending", "sending")
+             else [sa.func.coalesce(Q.c.sent_at, Q.c.updated_at).desc(), Q.c.id])
+    stmt = (sa.select(Q.c.id, Q.c.owner_id, Q.c.customer_id, Customer.name, Q.c.phone,
+                      Q.c.message_type, Q.c.status, Q.c.scheduled_at, Q.c.sent_at,
+                      Q.c.retry_count, Q.c.max_retries, Q.c.error_message, Q.c.content)
+            .select_from(Q.outerjoin(Customer.__table__, Customer.id == Q.c.customer_id))
+            .where(*where).order_by(*order)
+            .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE))
+    with new_session() as s:
+        total = s.execute(sa.select(sa.func.count()).select_from(Q).where(*where)).scalar()
+        rows = s.execute(stmt).all()
+    items = [QueueRow(id=r[0], owner_id=r[1], customer_id=r[2], customer_name=r[3],
+                      phone=r[4], message_type=r[5], status=r[6], scheduled_at=r[7],
+                      sent_at=r[8], retry_count=r[9], max_retries=r[10], error=r[11],
+                      content=r[12]) for r in rows]
+    return QueuePage(items=items, total=int(total or 0), page=page, per_page=PAGE_SIZE)
+
+
+def _visible_row(uow: UnitOfWork, queue_id: uuid.UUID) -> WaMessageQueue:
+    stmt = scoped(sa.select(WaMessageQueue).where(WaMessageQueue.id == queue_id),
+                  uow.actor, WaMessageQueue.owner_id)
+    row = uow.session.execute(stmt).scalars().first()
+    if row is None:
+        raise NotFound(NOT_FOUND_MESSAGE)
+    return row
+
+
+def retry_message(actor: Actor, queue_id: uuid.UUID) -> None:
+    """Send a failed or uncertain message again: back to pending, due now, audited.
+
+    Raises:
+        NotFound: no such message in the actor's scope.
+        Conflict: the message is not failed or uncertain.
+    """
+    require_user(actor)
+    now = clock.now()
+    with unit_of_work(actor) as uow:
+        row = _visible_row(uow, queue_id)
+        done = uow.session.execute(sa.update(Q).where(
+            Q.c.id == row.id, Q.c.status.in_(("failed", "uncertain"))).values(
+            status="pending", retry_count=0, scheduled_at=now, claimed_at=None,
+            claimed_by=None, error_message=None, updated_at=now)).rowcount
+        if not done:
+            raise Conflict(RETRY_CONFLICT)
+        uow.audit("wa.queue.retry", "wa_message_queue", row.id, owner_id=row.owner_id,
+                  status={"from": row.status, "to": "pending"}, phone=row.phone)
+
+
+def cancel_message(actor: Actor, queue_id: uuid.UUID) -> None:
+    """Cancel a message that is still waiting, audited.
+
+    Raises:
+        NotFound: no such message in the actor's scope.
+        Conflict: the message is no longer pending (being sent, sent, …).
+    """
+    require_user(actor)
+    now = clock.now()
+    with unit_of_work(actor) as uow:
+        row = _visible_row(uow, queue_id)
+        # Conditional: a worker may be claiming it this very moment.
+        done = uow.session.execute(sa.update(Q).where(
+            Q.c.id == row.id, Q.c.status == "pending").values(
+            status="cancelled", updated_at=now,
+            error_message=CANCELLED_BY_USER.format(name=actor.name or "pengguna"))).rowcount
+        if not done:
+            raise Conflict(CANCEL_CONFLICT)
+        uow.audit("wa.queue.cancel", "wa_message_queue", row.id, owner_id=row.owner_id,
+                  phone=row.phone)
+
+
+def resume_queue(actor: Actor, owner_id: uuid.UUID | None = None) -> bool:
+    """Resume an owner's paused queue (own queue for a mitra), audited.
+
+    Args:
+        actor: The owner or the superadmin.
+        owner_id: Whose queue (default: the actor's own).
+
+    Returns:
+        Whether it was paused (and is now resumed).
+
+    Raises:
+        PermissionDenied: a mitra naming another owner.
+        ValidationFailed: a system caller without ``owner_id``.
+    """
+    require_user(actor)
+    owner = owner_id or actor.user_id
+    if owner is None:
+        raise ValidationFailed({"owner_id": "Pilih pemilik antrian."})
+    if not can_touch_owner(actor, owner):
+        raise PermissionDenied()
+    with unit_of_work(actor) as uow:
+        row = uow.session.execute(sa.select(S.c.id, S.c.queue_pause_reason).where(
+            S.c.user_id == owner)).first()
+        if row is None:
+            return False
+        done = uow.session.execute(sa.update(S).where(
+            S.c.id == row.id, S.c.queue_paused_at.is_not(None)).values(
+            queue_paused_at=None, queue_pause_reason=None, updated_at=clock.now())).rowcount
+        if done:
+            uow.audit("wa.queue.resume", "wa_sessions", row.id, owner_id=owner,
+                      reason=row.queue_pause_reason)
+        return bool(done)
+
+
+@dataclass(frozen=True)
+class QueueOverview:
+    """A queue's pacing as the page shows it: one owner's, or every owner's summed up.
+
+    For one owner the fields are that session's. For the superadmin's "all owners"
+    view ``owner_id`` is ``None``, counts are summed, ``paused`` means any queue is
+    paused (``pause_reason`` names them), ``next_send_at`` is the soonest of the
+    queues that are not paused, and ``sessions`` holds each owner's own overview.
+    """
+
+    owner_id: uuid.UUID | None
+    business_name: str
+    session_status: str
+    paused: bool
+    pause_reason: str | None
+    next_send_at: datetime | None
+    sent_today: int
+    sent_this_hour: int
+    max_per_day: int
+    max_per_hour: int
+    pending: int
+    quiet_hours: str | None  # "21:00–06:00", or None
+    sessions: list[QueueOverview] = field(default_factory=list)
+
+
+def queue_overview(actor: Actor, owner_id: uuid.UUID | None = None) -> QueueOverview:
+    """Pacing of a queue: paused?, why, next send, sent today / this hour against the caps.
+
+    Args:
+        actor: A mitra (their own queue) or the superadmin (every owner's, or
+            ``owner_id``'s).
+        owner_id: Narrow to one owner.
+
+    Raises:
+        PermissionDenied: a mitra naming another owner.
+    """
+    owner = _owner_scope(actor, owner_id)
+    config = load_rate_config()
+    now = clock.now()
+    today = clock.today()
+    window = wa_throttle.quiet_window(config)
+    quiet = f"{window[0]:%H:%M}–{window[1]:%H:%M}" if window else None
+    users = User.__table__
+    stmt = (sa.select(users.c.id, users.c.business_name, S.c.status, S.c.queue_paused_at,
+                      S.c.queue_pause_reason, S.c.next_send_at, S.c.day_date, S.c.day_count,
+                      S.c.hour_started_at, S.c.hour_count)
+            .select_from(users.outerjoin(S, S.c.user_id == users.c.id)))
+    pending = sa.select(Q.c.owner_id, sa.func.count()).where(
+        Q.c.status == "pending").group_by(Q.c.owner_id)
+    if owner is not None:
+        stmt = stmt.where(users.c.id == owner)
+        pending = pending.where(Q.c.owner_id == owner)
+    else:
+        stmt = stmt.where(S.c.id.is_not(None))
+    with new_session() as s:
+        rows = s.execute(stmt.order_by(users.c.business_name)).all()
+        waiting = dict(s.execute(pending).all())
+    each = []
+    for r in rows:
+        hour_live = r.hour_started_at is not None and now < r.hour_started_at + wa_throttle.HOUR
+        each.append(QueueOverview(
+            owner_id=r.id, business_name=r.business_name,
+            session_status=str(r.status or WaSessionStatus.DISCONNECTED),
+            paused=r.queue_paused_at is not None, pause_reason=r.queue_pause_reason,
+            next_send_at=r.next_send_at,
+            sent_today=r.day_count if r.day_date == today else 0,
+            sent_this_hour=r.hour_count if hour_live else 0,
+            max_per_day=config.max_per_day, max_per_hour=config.max_per_hour,
+            pending=int(waiting.get(r.id, 0)), quiet_hours=quiet))
+    if owner is not None:
+        if each:
+            return each[0]
+        return QueueOverview(owner_id=owner, business_name="",
+                             session_status=str(WaSessionStatus.DISCONNECTED), paused=False,
+                             pause_reason=None, next_send_at=None, sent_today=0,
+                             sent_this_hour=0, max_per_day=config.max_per_day,
+                             max_per_hour=config.max_per_hour, pending=0, quiet_hours=quiet)
+    paused = [o for o in each if o.paused]
+    upcoming = [o.next_send_at for o in each if not o.paused and o.next_send_at and o.pending]
+    return QueueOverview(
+        owner_id=None, business_name="Semua pemilik",
+        session_status=f"{sum(o.session_status == 'connected' for o in each)} terhubung",
+        paused=bool(paused),
+        pause_reason=(f"{len(paused)} antrian dijeda: "
+                      + ", ".join(o.business_name for o in paused)) if paused else None,
+        next_send_at=min(upcoming) if upcoming else None,
+        sent_today=sum(o.sent_today for o in each),
+        sent_this_hour=sum(o.sent_this_hour for o in each),
+        max_per_day=config.max_per_day, max_per_hour=config.max_per_hour,
+        pending=sum(int(v) for v in waiting.values()), quiet_hours=quiet, sessions=each)
+
+
+def tick(gateway: Gateway, *, worker_id: str, budget_s: float = 20.0,
+         config: RateConfig | None = None) -> dict[str, int]:
+    """One Celery tick: settle stale sends, then send what falls due within ``budget_s``.
+
+    Sleeps at most one second at a time, and returns at once when nothing can fall
+    due before the budget ends (beat starts another tick every few seconds).
+
+    Returns:
+        Messages handled and stale messages reconciled.
+    """
+    started = time.monotonic()
+    reconciled = reconcile_stale(gateway)
+    config = config or load_rate_config()
+    handled = 0
+    while time.monotonic() - started < budget_s:
+        n = run_once(gateway, worker_id=worker_id, config=config, max_messages=20)
+        handled += n
+        if n:
+            continue
+        wait = seconds_until_due()
+        left = budget_s - (time.monotonic() - started)
+        if wait is None or wait >= left:
+            break
+        time.sleep(min(1.0, max(0.05, wait)))
+    return {"handled": handled, **{f"reconciled_{k}": v for k, v in reconciled.items()}}
+
+
+__all__ = [
+    "BulkItem", "Claim", "EnqueueResult", "QueueOverview", "QueuePage", "QueueRow",
+    "cancel_for_invoice", "cancel_message", "claim_next", "deliver", "enqueue_bulk",
+    "enqueue_reminders", "list_queue", "queue_counts", "queue_overview", "reconcile_stale",
+    "reminder_key", "resume_queue", "retry_message", "run_once", "seconds_until_due", "tick",
+]

@@ -1,0 +1,359 @@
+"""What the session manager drives: a neonize client, or the test-mode double.
+
+A *backend* builds one :class:`LinkClient` per owner and knows whether an auth
+store holds credentials. Clients report everything through ``emit(event)`` with
+neonize's own event objects (plus :class:`~.events.QrIssued`), so the manager
+treats the real client and the double alike.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import logging
+import re
+import secrets
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from fibernode import clock
+from fibernode.whatsapp.base import ErrorKind
+from fibernode.whatsapp.gateway.events import (
+    SEND_ERROR_MESSAGES,
+    QrIssued,
+    classify_send_error,
+)
+
+log = logging.getLogger(__name__)
+Emit = Callable[[object], None]
+
+
+class SendFailure(Exception):
+    """A send or number check failed; ``kind`` tells the caller what to do."""
+
+    def __init__(self, kind: ErrorKind, message: str):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+class LinkClient(abc.ABC):
+    """One owner's connection to WhatsApp."""
+
+    @abc.abstractmethod
+    def connect(self) -> None:
+        """Connect and block until stopped or the connection ends for good."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Make :meth:`connect` return (safe from any thread, idempotent)."""
+
+    @abc.abstractmethod
+    def pair_phone(self, phone: str) -> str:
+        """Ask WhatsApp for a pairing code for ``phone`` (after the first QR)."""
+
+    @abc.abstractmethod
+    def logout(self) -> None:
+        """Unlink this device from the account."""
+
+    @abc.abstractmethod
+    def send_text(self, phone: str, text: str) -> str:
+        """Send a text; returns WhatsApp's message id.
+
+        Raises:
+            SendFailure: with the kind of failure.
+        """
+
+    @abc.abstractmethod
+    def is_on_whatsapp(self, phone: str) -> bool:
+        """Whether ``phone`` has a WhatsApp account.
+
+        Raises:
+            SendFailure: the question could not be asked.
+        """
+
+    @abc.abstractmethod
+    def phone_number(self) -> str | None:
+        """The linked account's number, once known."""
+
+
+class Backend(abc.ABC):
+    """Builds clients and reads auth stores."""
+
+    @abc.abstractmethod
+    def create(self, owner_id: uuid.UUID, db_path: Path, emit: Emit) -> LinkClient:
+        """A new client for the owner's auth store at ``db_path``."""
+
+    @abc.abstractmethod
+    def has_credentials(self, db_path: Path) -> bool:
+        """Whether the auth store holds a linked device (resumable without a QR)."""
+
+    def forget(self, db_path: Path) -> None:
+        """Delete an auth store (after a logout)."""
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+
+
+# -- neonize -----------------------------------------------------------------
+class NeonizeLinkClient(LinkClient):
+    """A neonize ``NewClient`` with its events forwarded to ``emit``."""
+
+    def __init__(self, owner_id: uuid.UUID, db_path: Path, emit: Emit):
+        from neonize import events as nev
+        from neonize.client import NewClient
+
+        # One SQLite auth store per owner; uuid keys the Go-side client.
+        self._client = NewClient(str(db_path), uuid=str(owner_id))
+        self._client.event.qr(lambda _c, data: emit(QrIssued(
+            data.decode() if isinstance(data, bytes) else str(data))))
+        for ev_type in (nev.ConnectedEv, nev.PairStatusEv, nev.LoggedOutEv, nev.TemporaryBanEv,
+                        nev.ClientOutdatedEv, nev.DisconnectedEv, nev.StreamReplacedEv,
+                        nev.ConnectFailureEv, nev.KeepAliveTimeoutEv, nev.KeepAliveRestoredEv,
+                        nev.ReceiptEv):
+            self._client.event(ev_type)(lambda _c, ev: emit(ev))
+
+    def connect(self) -> None:
+        """Run neonize's blocking connect (returns after :meth:`stop`)."""
+        self._client.connect()
+
+    def stop(self) -> None:
+        """Cancel the Go-side context."""
+        try:
+            self._client.stop()
+        except Exception:  # already stopped
+            log.debug("neonize stop failed", exc_info=True)
+
+    def pair_phone(self, phone: str) -> str:
+        """``PairPhone`` with a push notification on the phone."""
+        from neonize.exc import PairPhoneError
+
+        try:
+            return self._client.PairPhone(phone, show_push_notification=True)
+        except PairPhoneError as exc:
+            raise SendFailure(ErrorKind.INVALID,
+                              f"Gagal meminta kode pairing: {exc}.") from exc
+
+    def logout(self) -> None:
+        """Unlink the device on WhatsApp's side."""
+        self._client.logout()
+
+    def send_text(self, phone: str, text: str) -> str:
+        """Send a plain conversation message."""
+        from neonize.exc import NeonizeError
+        from neonize.utils.jid import build_jid
+
+        if not self._client.is_logged_in:
+            raise SendFailure(ErrorKind.NOT_CONNECTED, SEND_ERROR_MESSAGES[
+                ErrorKind.NOT_CONNECTED])
+        try:
+            return self._client.send_message(build_jid(phone), text).ID
+        except NeonizeError as exc:
+            kind = classify_send_error(str(exc))
+            raise SendFailure(kind, f"{SEND_ERROR_MESSAGES[kind]} ({exc})") from exc
+
+    def is_on_whatsapp(self, phone: str) -> bool:
+        """One number through ``IsOnWhatsApp``."""
+        from neonize.exc import NeonizeError
+
+        try:
+            answers = self._client.is_on_whatsapp(phone)
+        except NeonizeError as exc:
+            kind = classify_send_error(str(exc))
+            raise SendFailure(kind, f"Gagal memeriksa nomor: {exc}.") from exc
+        return any(a.IsIn for a in answers)
+
+    def phone_number(self) -> str | None:
+        """The JID user of the linked device."""
+        try:
+            return self._client.get_me().JID.User or None
+        except Exception:
+            return None
+
+
+class NeonizeBackend(Backend):
+    """The real thing."""
+
+    def create(self, owner_id: uuid.UUID, db_path: Path, emit: Emit) -> LinkClient:
+        """A neonize client on ``db_path``."""
+        return NeonizeLinkClient(owner_id, db_path, emit)
+
+    def has_credentials(self, db_path: Path) -> bool:
+        """A ``whatsmeow_device`` row means a linked device."""
+        if not Path(db_path).exists():
+            return False
+        try:
+            with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5) as conn:
+                return conn.execute("SELECT 1 FROM whatsmeow_device LIMIT 1").fetchone() \
+                    is not None
+        except sqlite3.Error:
+            return False
+
+
+# -- test mode -----------------------------------------------------------------
+@dataclass
+class SentMessage:
+    """A message the test double "sent"."""
+
+    owner_id: str
+    phone: str
+    text: str
+    message_id: str
+    sent_at: datetime
+
+
+@dataclass
+class FakeWorld:
+    """Shared state of the test double: what was sent, how fast QR codes rotate."""
+
+    qr_interval_s: float = 20.0
+    sent: list[SentMessage] = field(default_factory=list)
+    clients: dict[str, FakeLinkClient] = field(default_factory=dict)
+    fail_next: dict[str, ErrorKind] = field(default_factory=dict)
+    mutex: threading.Lock = field(default_factory=threading.Lock)
+
+
+class FakeLinkClient(LinkClient):
+    """Behaves like neonize without the network: rotating QR, pairing, sends recorded.
+
+    The auth store is a small JSON file; pairing writes it, logout deletes it.
+    Numbers ending in ``0000`` are "not on WhatsApp".
+    """
+
+    def __init__(self, world: FakeWorld, owner_id: uuid.UUID, db_path: Path, emit: Emit):
+        self.world, self.owner_id, self.db_path, self.emit = world, owner_id, db_path, emit
+        self.calls: list[str] = []
+        self._stop = threading.Event()
+        self._paired = threading.Event()
+        self._ended_by: str | None = None
+        self.connected = False
+        with world.mutex:
+            world.clients[str(owner_id)] = self
+
+    def _creds(self) -> dict | None:
+        try:
+            return json.loads(self.db_path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def connect(self) -> None:
+        """Emit ConnectedEv with stored creds, else rotate QR codes until paired."""
+        from neonize.events import ConnectedEv
+
+        self.calls.append("connect")
+        if self._creds() is None:
+            n = 0
+            while not self._paired.is_set() and not self._stop.is_set():
+                n += 1
+                self.emit(QrIssued(f"2@fibernode-test-{self.owner_id}-{n}-"
+                                   f"{secrets.token_urlsafe(16)}"))
+                self._paired.wait(self.world.qr_interval_s)
+            if self._stop.is_set():
+                return
+        self.connected = True
+        self.emit(ConnectedEv(status=True))
+        self._stop.wait()
+        self.connected = False
+
+    def stop(self) -> None:
+        """End :meth:`connect`."""
+        self.calls.append("stop")
+        self._stop.set()
+
+    def pair(self, phone: str) -> None:
+        """Test hook: the owner scanned the QR (or typed the code) on ``phone``."""
+        from neonize.events import PairStatusEv
+        from neonize.proto.Neonize_pb2 import JID
+
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        self.db_path.write_text(json.dumps({"phone": phone}))
+        self.emit(PairStatusEv(ID=JID(User=phone, Server="s.whatsapp.net"),
+                               Status=PairStatusEv.SUCCESS))
+        self._paired.set()
+
+    def simulate(self, kind: str) -> None:
+        """Test hook: WhatsApp logs the device out, bans it, drops it, or finds it outdated."""
+        from neonize import events as nev
+        from neonize.proto import Neonize_pb2
+
+        if kind == "logged_out":
+            self.db_path.unlink(missing_ok=True)
+            self.emit(nev.LoggedOutEv(OnConnect=False,
+                                      Reason=Neonize_pb2.ConnectFailureReason.LOGGED_OUT))
+        elif kind == "banned":
+            self.emit(nev.TemporaryBanEv(Code=nev.TemporaryBanEv.SEND_TO_TOO_MANY_PEOPLE,
+                                         Expire=3600))
+        elif kind == "outdated":
+            self.emit(nev.ClientOutdatedEv())
+        elif kind == "disconnected":
+            self.emit(nev.DisconnectedEv())
+        else:
+            raise ValueError(kind)
+        self._stop.set()  # the connection ends, as it would in whatsmeow
+
+    def pair_phone(self, phone: str) -> str:
+        """A pairing code like WhatsApp's (8 characters, shown as XXXX-XXXX)."""
+        self.calls.append(f"pair_phone:{phone}")
+        alphabet = "ABCDEFGHJKLMNPQRSTVWXYZ123456789"
+        code = "".join(secrets.choice(alphabet) for _ in range(8))
+        return f"{code[:4]}-{code[4:]}"
+
+    def logout(self) -> None:
+        """Forget the fake credentials."""
+        self.calls.append("logout")
+        self.db_path.unlink(missing_ok=True)
+
+    def send_text(self, phone: str, text: str) -> str:
+        """Record the message (or fail as told through ``world.fail_next``)."""
+        if not self.connected:
+            raise SendFailure(ErrorKind.NOT_CONNECTED,
+                              SEND_ERROR_MESSAGES[ErrorKind.NOT_CONNECTED])
+        with self.world.mutex:
+            fail = self.world.fail_next.pop(str(self.owner_id), None)
+        if fail is not None:
+            raise SendFailure(fail, SEND_ERROR_MESSAGES.get(fail, "Gagal (uji)."))
+        message_id = "3EB0" + secrets.token_hex(8).upper()
+        with self.world.mutex:
+            self.world.sent.append(SentMessage(str(self.owner_id), phone, text, message_id,
+                                               clock.now()))
+        return message_id
+
+    def is_on_whatsapp(self, phone: str) -> bool:
+        """Valid Indonesian numbers are on WhatsApp, except those ending in 0000."""
+        if not self.connected:
+            raise SendFailure(ErrorKind.NOT_CONNECTED,
+                              SEND_ERROR_MESSAGES[ErrorKind.NOT_CONNECTED])
+        return bool(re.fullmatch(r"62\d{8,13}", phone)) and not phone.endswith("0000")
+
+    def phone_number(self) -> str | None:
+        """The number it was paired with."""
+        creds = self._creds()
+        return creds.get("phone") if creds else None
+
+
+class FakeBackend(Backend):
+    """Test-mode backend: :class:`FakeLinkClient` in a shared :class:`FakeWorld`."""
+
+    def __init__(self, world: FakeWorld | None = None):
+        self.world = world or FakeWorld()
+
+    def create(self, owner_id: uuid.UUID, db_path: Path, emit: Emit) -> LinkClient:
+        """A fake client for the owner."""
+        return FakeLinkClient(self.world, owner_id, db_path, emit)
+
+    def has_credentials(self, db_path: Path) -> bool:
+        """The fake auth store is JSON with the paired phone."""
+        try:
+            return "phone" in json.loads(Path(db_path).read_text())
+        except (OSError, ValueError):
+            return False
+
+    def client(self, owner_id: uuid.UUID) -> FakeLinkClient | None:
+        """The owner's latest client."""
+        with self.world.mutex:
+            return self.world.clients.get(str(owner_id))
+

@@ -1,0 +1,126 @@
+"""The /api/wa endpoints: cookie login, one error shape, scoped to the caller."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import select
+
+from fibernode.api import create_api
+from fibernode.db import new_session
+from fibernode.models import Customer, WaOutbox, WaSessionStatus
+from fibernode.services import auth, wa_direct, wa_numbers
+from fibernode.services.context import Actor
+from fibernode.services.wa_sessions import SessionEvent, record_event
+from fibernode.whatsapp import set_gateway
+from fibernode.whatsapp.outbox import OutboxGateway
+from tests.factories import ADMIN_PASSWORD, MITRA_PASSWORD
+
+
+@pytest.fixture(autouse=True)
+def _gateway(monkeypatch):
+    monkeypatch.setattr(wa_numbers, "CHECK_SPACING_S", 0)
+    set_gateway(OutboxGateway())
+    yield
+    assert wa_direct.wait_for_dispatch(10)
+    set_gateway(None)
+
+
+def _client(username: str | None) -> TestClient:
+    client = TestClient(create_api())
+    if username:
+        password = ADMIN_PASSWORD if username == "superadmin" else MITRA_PASSWORD
+        token = auth.login(Actor.anonymous("10.1.1.1", "pytest"), username, password).token
+        client.cookies.set(auth.SESSION_COOKIE, token)
+    return client
+
+
+def _customer_of(owner_id):
+    with new_session() as s:
+        return s.exec(select(Customer).where(Customer.owner_id == owner_id)
+                      .order_by(Customer.name)).first()
+
+
+def test_status_connect_and_disconnect(world):
+    c = _client("mitra1")
+    res = c.get("/api/wa/status")
+    assert res.status_code == 200 and res.json()["status"] == "disconnected"
+    res = c.post("/api/wa/connect", json={"method": "qr"})
+    assert res.status_code == 200 and res.json()["connected"] is True
+    assert c.get("/api/wa/qr").json()["status"] == "connected"
+    res = c.post("/api/wa/disconnect")
+    assert res.status_code == 200 and res.json()["status"] == "disconnected"
+
+
+def test_pairing_code_needs_a_valid_phone(world):
+    res = _client("mitra1").post("/api/wa/connect", json={"method": "code", "phone": "12"})
+    assert res.status_code == 422
+    assert res.json()["error"]["details"]["phone"].startswith("Nomor telepon")
+
+
+def test_send_manual_refused_until_connected_then_sent(world):
+    cust = _customer_of(world.mitra_a.user_id)
+    c = _client("mitra1")
+    body = {"customerId": str(cust.id), "template": "custom",
+            "customMessage": "Halo {nama_pelanggan}, ada gangguan sebentar."}
+    res = c.post("/api/wa/send-manual", json=body)
+    assert res.status_code == 409
+    assert res.json()["error"]["message"] == "Hubungkan WhatsApp terlebih dahulu."
+    record_event(world.mitra_a.user_id, SessionEvent(status=WaSessionStatus.CONNECTED))
+    res = c.post("/api/wa/send-manual", json=body)
+    assert res.status_code == 200 and res.json()["id"]
+    assert wa_direct.wait_for_dispatch(10)
+    with new_session() as s:
+        [sent] = s.exec(select(WaOutbox)).all()
+    assert sent.content == f"Halo {cust.name}, ada gangguan sebentar."
+    logs = c.get("/api/wa/logs", params={"type": "custom"}).json()
+    assert logs["total"] == 1 and logs["items"][0]["customer_name"] == cust.name
+    assert logs["items"][0]["status"] == "sent"
+
+
+def test_other_mitra_cannot_message_or_read_mitra1(world):
+    record_event(world.mitra_a.user_id, SessionEvent(status=WaSessionStatus.CONNECTED))
+    record_event(world.mitra_b.user_id, SessionEvent(status=WaSessionStatus.CONNECTED))
+    cust = _customer_of(world.mitra_a.user_id)
+    c = _client("mitra2")
+    res = c.post("/api/wa/send-manual", json={"customerId": str(cust.id),
+                                               "template": "isolation"})
+    assert res.status_code == 404 and res.json()["error"]["code"] == "NotFound"
+    res = c.get("/api/wa/logs", params={"owner_id": str(world.mitra_a.user_id)})
+    assert res.status_code == 403
+    res = c.get("/api/wa/status", params={"owner_id": str(world.mitra_a.user_id)})
+    assert res.status_code == 403
+
+
+def test_bulk_preview_then_queue(world):
+    record_event(world.mitra_a.user_id, SessionEvent(status=WaSessionStatus.CONNECTED))
+    cust = _customer_of(world.mitra_a.user_id)
+    c = _client("mitra1")
+    body = {"customerIds": [str(cust.id)], "template": "custom",
+            "customMessage": "Halo {nama_pelanggan}", "preview": True}
+    res = c.post("/api/wa/send-bulk", json=body)
+    assert res.status_code == 200
+    assert res.json()["count"] == 1 and res.json()["sample"] == f"Halo {cust.name}"
+    res = c.post("/api/wa/send-bulk", json={**body, "preview": False})
+    assert res.status_code == 200 and res.json() == {"queued": 1}
+    queue = c.get("/api/wa/queue").json()
+    assert queue["counts"]["pending"] == 1 and queue["page"]["total"] == 1
+    queue_id = queue["page"]["items"][0]["id"]
+    assert c.delete(f"/api/wa/queue/{queue_id}").status_code == 200
+    assert c.get("/api/wa/queue").json()["counts"]["cancelled"] == 1
+
+
+def test_check_number_and_send_test(world):
+    c = _client("superadmin")
+    assert c.post("/api/wa/check-number", json={"phone": "081234567890"}).status_code == 409
+    record_event(world.admin.user_id, SessionEvent(status=WaSessionStatus.CONNECTED))
+    res = c.post("/api/wa/check-number", json={"phone": "081234567890"})
+    assert res.json() == {"phone": "081234567890", "on_whatsapp": True}
+    res = c.post("/api/wa/send-test", json={"phone": "081234567890"})
+    assert res.status_code == 200
+
+
+def test_anonymous_is_refused(world):
+    res = _client(None).get("/api/wa/status")
+    assert res.status_code == 401
+    assert res.json()["error"]["code"] == "AuthenticationRequired"

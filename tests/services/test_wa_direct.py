@@ -1,0 +1,281 @@
+"""Direct WhatsApp sends: receipts on payment, isolir notices, outcomes and the sweep."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import select
+
+from fibernode import clock
+from fibernode.db import new_session
+from fibernode.models import (
+    Invoice,
+    User,
+    WaMessageLog,
+    WaMessageQueue,
+    WaOutbox,
+    WaSession,
+    WaSessionStatus,
+)
+from fibernode.services import customers, invoices, receipts, wa_direct, wa_numbers
+from fibernode.services.context import Actor
+from fibernode.services.errors import Conflict
+from fibernode.services.uow import unit_of_work
+from fibernode.services.wa_sessions import SessionEvent, ensure_session, record_event
+from fibernode.whatsapp import set_gateway
+from fibernode.whatsapp.base import ErrorKind, SendResult, SentLookup
+from fibernode.whatsapp.outbox import OutboxGateway
+from tests.services.invoice_data import customer, invoice, make_invoice, set_bank
+
+
+class Recording(OutboxGateway):
+    """The outbox, with a scripted send result and lookup answer."""
+
+    def __init__(self, result: SendResult | None = None,
+                 lookup: SentLookup = SentLookup.UNKNOWN, on_wa: bool = True):
+        self.result, self.lookup, self.on_wa = result, lookup, on_wa
+        self.sent: list = []
+
+    def send_text(self, message):
+        self.sent.append(message)
+        return self.result if self.result is not None else super().send_text(message)
+
+    def check_numbers(self, owner_id, phones):
+        return dict.fromkeys(phones, self.on_wa)
+
+    def lookup_sent(self, owner_id, idempotency_key):
+        return self.lookup
+
+
+@pytest.fixture(autouse=True)
+def _direct(monkeypatch):
+    monkeypatch.setattr(wa_numbers, "CHECK_SPACING_S", 0)
+    set_gateway(OutboxGateway())
+    yield
+    assert wa_direct.wait_for_dispatch(10)
+    set_gateway(None)
+
+
+def connect(owner_id):
+    record_event(owner_id, SessionEvent(status=WaSessionStatus.CONNECTED,
+                                        phone_number="6281111111111"))
+
+
+def outbox() -> list[WaOutbox]:
+    with new_session() as s:
+        return list(s.exec(select(WaOutbox).order_by(WaOutbox.created_at)).all())
+
+
+def message_logs(**where) -> list[WaMessageLog]:
+    with new_session() as s:
+        q = select(WaMessageLog).order_by(WaMessageLog.sent_at)
+        for k, v in where.items():
+            q = q.where(getattr(WaMessageLog, k) == v)
+        return list(s.exec(q).all())
+
+
+def settle():
+    assert wa_direct.wait_for_dispatch(10)
+
+
+def test_paying_sends_exactly_one_receipt_with_text_and_link(world):
+    connect(world.mitra_a.user_id)
+    set_bank(world.mitra_a.user_id, "BCA", "111", "Budi")
+    inv = make_invoice("Ahmad Fauzi")
+    invoices.pay_invoice(world.mitra_a, inv.id, version=1, method="transfer")
+    settle()
+    sent = outbox()
+    assert len(sent) == 1
+    body = sent[0].content
+    assert sent[0].owner_id == world.mitra_a.user_id
+    assert sent[0].phone == customer("Ahmad Fauzi").phone
+    assert f"dikonfirmasi oleh *{world.mitra_a.name}*" in body
+    assert f"🧾 Lihat nota lengkap: {receipts.receipt_url(inv.receipt_token)}" in body
+    assert "• Nama: Ahmad Fauzi" in body and "• Metode: Transfer Bank" in body
+    assert "*Ahmad Fauzi*," in body.splitlines()[2]
+    [row] = message_logs(message_type="receipt")
+    assert row.status == "sent" and row.provider_message_id == f"outbox-{sent[0].id}"
+    assert row.invoice_id == inv.id and row.sent_by == world.mitra_a.user_id
+    assert invoice(inv.id).receipt_sent_at is not None
+
+
+def test_a_failed_payment_records_and_sends_nothing(world):
+    connect(world.mitra_a.user_id)
+    inv = make_invoice("Ahmad Fauzi")
+    with pytest.raises(Conflict):
+        invoices.pay_invoice(world.mitra_a, inv.id, version=7, method="cash")
+    settle()
+    assert outbox() == [] and message_logs() == []
+
+
+def test_receipt_of_a_superadmin_payment_goes_from_the_owners_number(world):
+    connect(world.mitra_a.user_id)
+    connect(world.admin.user_id)
+    inv = make_invoice("Ahmad Fauzi")
+    invoices.pay_invoice(world.admin, inv.id, version=1, method="cash")
+    settle()
+    [sent] = outbox()
+    assert sent.owner_id == world.mitra_a.user_id
+    assert f"dikonfirmasi oleh *{world.admin.name}*" in sent.content
+
+
+def test_not_connected_is_logged_as_failed(world):
+    inv = make_invoice("Ahmad Fauzi")
+    invoices.pay_invoice(world.mitra_a, inv.id, version=1, method="cash")
+    settle()
+    [row] = message_logs()
+    assert row.status == "failed" and row.error_message == "Sesi WhatsApp tidak terhubung"
+    assert outbox() == []
+    assert invoice(inv.id).receipt_sent_at is None
+
+
+def test_partial_payments_each_get_a_receipt(world):
+    connect(world.mitra_a.user_id)
+    inv = make_invoice("Ahmad Fauzi", amount=100_000, discount=0)
+    invoices.pay_invoice(world.mitra_a, inv.id, version=1, method="cash", amount=40_000)
+    invoices.pay_invoice(world.mitra_a, inv.id, version=2, method="cash")
+    settle()
+    texts = [o.content for o in outbox()]  # two dispatch threads: either order
+    assert len(texts) == 2
+    assert sum("Total Bayar: *Rp 40.000*" in t for t in texts) == 1
+    assert sum("Total Bayar: *Rp 100.000*" in t for t in texts) == 1
+
+
+def test_full_payment_cancels_queued_reminders(world):
+    inv = make_invoice("Ahmad Fauzi")
+    with new_session() as s:
+        sid = ensure_session(s, world.mitra_a.user_id).id
+        s.add(WaMessageQueue(session_id=sid, owner_id=world.mitra_a.user_id,
+                             invoice_id=inv.id, customer_id=inv.customer_id,
+                             message_type="reminder", phone="6281234567890", content="x",
+                             scheduled_at=clock.now() + timedelta(hours=1),
+                             idempotency_key=f"reminder:{inv.id}:x"))
+        s.commit()
+    invoices.pay_invoice(world.mitra_a, inv.id, version=1, method="cash")
+    with new_session() as s:
+        assert s.exec(select(WaMessageQueue.status)).one() == "cancelled"
+
+
+def test_isolating_sends_the_isolir_notice_with_owner_bank(world):
+    connect(world.mitra_a.user_id)
+    set_bank(world.mitra_a.user_id, "Bank BRI", "0099887766", "Budi Santoso")
+    inv = make_invoice("Ahmad Fauzi", due_date=clock.today() - timedelta(days=10))
+    cust = customer("Ahmad Fauzi")
+    customers.set_isolated(world.admin, cust.id, True, "Belum bayar")
+    settle()
+    [sent] = outbox()
+    assert sent.owner_id == world.mitra_a.user_id
+    assert sent.content.startswith("⚠️ *Pemberitahuan Isolir*")
+    assert "Bank: Bank BRI\nNo. Rek: 0099887766\nA/N: Budi Santoso" in sent.content
+    [row] = message_logs(message_type="isolation")
+    assert row.status == "sent" and row.invoice_id == inv.id
+    assert invoice(inv.id).isolir_sent_at is not None
+    # Restoring sends nothing.
+    customers.set_isolated(world.admin, cust.id, False)
+    settle()
+    assert len(outbox()) == 1
+
+
+def test_number_not_on_whatsapp_fails_and_is_remembered(world):
+    connect(world.mitra_a.user_id)
+    gw = Recording(on_wa=False)
+    set_gateway(gw)
+    inv = make_invoice("Ahmad Fauzi")
+    invoices.pay_invoice(world.mitra_a, inv.id, version=1, method="cash")
+    settle()
+    [row] = message_logs()
+    assert row.status == "failed" and row.error_message == "Nomor tidak terdaftar di WhatsApp"
+    assert gw.sent == []
+    with new_session() as s:
+        assert wa_numbers.known(s, [row.phone]) == {row.phone: False}
+
+
+def test_restricted_account_fails_and_pauses_the_queue(world):
+    connect(world.mitra_a.user_id)
+    set_gateway(Recording(SendResult.failed(ErrorKind.RESTRICTED,
+                                            "Akun dibatasi sementara (463).")))
+    inv = make_invoice("Ahmad Fauzi")
+    invoices.pay_invoice(world.mitra_a, inv.id, version=1, method="cash")
+    settle()
+    [row] = message_logs()
+    assert row.status == "failed" and row.error_message == "Akun dibatasi sementara (463)."
+    with new_session() as s:
+        ws = s.exec(select(WaSession).where(WaSession.user_id == world.mitra_a.user_id)).one()
+    assert ws.queue_paused_at is not None and "463" in ws.queue_pause_reason
+
+
+def test_uncertain_send_stays_sending_for_the_sweep(world):
+    connect(world.mitra_a.user_id)
+    set_gateway(Recording(SendResult.failed(ErrorKind.UNCERTAIN, "timeout")))
+    inv = make_invoice("Ahmad Fauzi")
+    invoices.pay_invoice(world.mitra_a, inv.id, version=1, method="cash")
+    settle()
+    [row] = message_logs()
+    assert row.status == "sending"
+
+
+def _record(owner_id, status="pending", age_s=600, key=None):
+    with unit_of_work(Actor.system("test")) as uow:
+        log_id = uuid.uuid4()
+        uow.session.add(WaMessageLog(
+            id=log_id, session_id=ensure_session(uow.session, owner_id).id, owner_id=owner_id,
+            message_type="custom", phone="6281234567890", content="Halo", status=status,
+            idempotency_key=key or f"manual:{log_id}",
+            sent_at=clock.now() - timedelta(seconds=age_s)))
+    return log_id
+
+
+def _status(log_id):
+    with new_session() as s:
+        return s.get(WaMessageLog, log_id).status, s.get(WaMessageLog, log_id).error_message
+
+
+def test_sweep_dispatches_rows_left_pending(world):
+    connect(world.mitra_a.user_id)
+    old = _record(world.mitra_a.user_id)
+    fresh = _record(world.mitra_a.user_id, age_s=5)
+    counts = wa_direct.sweep_pending(60)
+    assert counts["dispatched"] == 1
+    assert _status(old)[0] == "sent" and _status(fresh)[0] == "pending"
+    assert len(outbox()) == 1
+
+
+@pytest.mark.parametrize(("lookup", "status"), [
+    (SentLookup.SENT, "sent"), (SentLookup.NOT_SENT, "sent"), (SentLookup.UNKNOWN, "failed")])
+def test_sweep_settles_stale_sending_rows_by_lookup(world, lookup, status):
+    connect(world.mitra_a.user_id)
+    gw = Recording(lookup=lookup)
+    log_id = _record(world.mitra_a.user_id, status="sending", age_s=900)
+    wa_direct.sweep_pending(60, gateway=gw)
+    got, error = _status(log_id)
+    assert got == status
+    assert len(gw.sent) == (1 if lookup == SentLookup.NOT_SENT else 0)
+    if lookup == SentLookup.UNKNOWN:
+        assert error.startswith("Status pengiriman tidak pasti")
+
+
+def test_recording_the_same_key_twice_is_a_no_op(world):
+    with unit_of_work(Actor.system("test")) as uow:
+        owner = uow.session.exec(select(User.id).where(User.username == "mitra1")).one()
+        args = dict(owner_id=owner, customer_id=None, invoice_id=None, message_type="custom",
+                    phone="6281234567890", content="Halo", idempotency_key="manual:same",
+                    sent_by=None)
+        first = wa_direct.record_direct(uow, **args)
+        second = wa_direct.record_direct(uow, **args)
+    assert first is not None and second is None
+    settle()
+    with new_session() as s:
+        assert s.exec(select(sa.func.count()).select_from(WaMessageLog)).one() == 1
+
+
+def test_receipt_sent_at_not_touched_for_other_invoices(world):
+    connect(world.mitra_a.user_id)
+    a = make_invoice("Ahmad Fauzi")
+    b = make_invoice("Dewi Lestari")
+    invoices.pay_invoice(world.mitra_a, a.id, version=1, method="cash")
+    settle()
+    with new_session() as s:
+        assert s.get(Invoice, b.id).receipt_sent_at is None

@@ -1,0 +1,693 @@
+"""The anti-ban queue: enqueueing, the worker's claim/send/outcome, reconciliation, the page.
+
+Runs on SQLite and PostgreSQL (``world``); the race of four workers runs on PostgreSQL.
+WhatsApp itself is replaced by a recording gateway; everything else is real.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import select
+
+from fibernode.clock import JAKARTA
+from fibernode.db import new_session
+from fibernode.models import (
+    ActivityLog,
+    Invoice,
+    WaMessageLog,
+    WaMessageQueue,
+    WaNumber,
+    WaSession,
+    WaSessionStatus,
+)
+from fibernode.services import (
+    customers,
+    invoices,
+    wa_direct,
+    wa_numbers,
+    wa_queue,
+    wa_sessions,
+    wa_throttle,
+)
+from fibernode.services.context import Actor
+from fibernode.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from fibernode.services.wa_queue import BulkItem
+from fibernode.services.wa_throttle import RateConfig
+from fibernode.whatsapp.base import (
+    ErrorKind,
+    Gateway,
+    LinkState,
+    OutgoingMessage,
+    SendResult,
+    SentLookup,
+)
+from tests.services.invoice_data import customer, make_invoice
+
+TODAY = date(2026, 2, 4)
+TOMORROW = TODAY + timedelta(days=1)
+NOW = datetime(2026, 2, 4, 7, 0, tzinfo=JAKARTA).astimezone(UTC)  # 07:00 in Jakarta
+SYSTEM = Actor.system("test.wa_queue")
+# Fixed spacing (10 s, no jitter) so times in the tests are exact.
+CONFIG = RateConfig(min_delay_s=10, max_delay_s=10, jitter_s=0)
+
+
+class RecordingGateway(Gateway):
+    """Records every send as (owner, idempotency key, monotonic time); thread-safe.
+
+    ``outcome(message)`` may return a failed :class:`SendResult` to simulate WhatsApp.
+    """
+
+    name = "recording"
+
+    def __init__(self, outcome=None, lookup: SentLookup = SentLookup.UNKNOWN,
+                 not_on_whatsapp: frozenset[str] = frozenset()):
+        self.outcome = outcome
+        self.lookup = lookup
+        self.not_on_whatsapp = not_on_whatsapp
+        self.sent: list[tuple[uuid.UUID, str, float]] = []
+        self.checked: list[str] = []
+        self._lock = threading.Lock()
+
+    def send_text(self, message: OutgoingMessage) -> SendResult:
+        at = time.monotonic()
+        with self._lock:
+            self.sent.append((message.owner_id, message.idempotency_key, at))
+        result = self.outcome(message) if self.outcome else None
+        return result or SendResult(ok=True, provider_message_id=f"rec-{uuid.uuid4().hex[:8]}")
+
+    def check_numbers(self, owner_id, phones):
+        with self._lock:
+            self.checked.extend(phones)
+        return {p: p not in self.not_on_whatsapp for p in phones}
+
+    def start_link(self, owner_id, *, method="qr", phone=None) -> LinkState:
+        return self.link_state(owner_id)
+
+    def link_state(self, owner_id) -> LinkState:
+        return LinkState(status=WaSessionStatus.CONNECTED)
+
+    def logout(self, owner_id) -> None:
+        pass
+
+    def lookup_sent(self, owner_id, idempotency_key) -> SentLookup:
+        return self.lookup
+
+    def keys(self) -> list[str]:
+        return [k for _, k, _ in self.sent]
+
+
+@pytest.fixture(autouse=True)
+def _no_number_check_spacing(monkeypatch):
+    # wa_numbers spaces real lookups 2 s apart per owner; the recording gateway needs none.
+    monkeypatch.setattr(wa_numbers, "CHECK_SPACING_S", 0.0)
+
+
+def connect(owner_id: uuid.UUID) -> None:
+    wa_sessions.record_event(owner_id, wa_sessions.SessionEvent(
+        status=WaSessionStatus.CONNECTED, phone_number="6281100000000"), source="test")
+
+
+def queue_rows(**where) -> list[WaMessageQueue]:
+    with new_session() as s:
+        stmt = select(WaMessageQueue).order_by(WaMessageQueue.scheduled_at)
+        for key, value in where.items():
+            stmt = stmt.where(getattr(WaMessageQueue, key) == value)
+        return list(s.exec(stmt).all())
+
+
+def session_of(owner_id: uuid.UUID) -> WaSession:
+    with new_session() as s:
+        return s.exec(select(WaSession).where(WaSession.user_id == owner_id)).one()
+
+
+def log_rows() -> list[WaMessageLog]:
+    with new_session() as s:
+        return list(s.exec(select(WaMessageLog).order_by(WaMessageLog.sent_at)).all())
+
+
+def reminders_due_tomorrow(world) -> dict[str, Invoice]:
+    """Open March invoices, due tomorrow, for the three seeded subscribers."""
+    return {name: make_invoice(name, "2026-03", due_date=TOMORROW)
+            for name in ("Ahmad Fauzi", "Dewi Lestari", "Rudi Hartono")}
+
+
+def enqueue(**kw):
+    kw.setdefault("now", NOW)
+    kw.setdefault("config", CONFIG)
+    kw.setdefault("rng", random.Random(1))
+    return wa_queue.enqueue_reminders(SYSTEM, TODAY, **kw)
+
+
+def run(gateway, now=NOW, **kw) -> int:
+    kw.setdefault("config", CONFIG)
+    return wa_queue.run_once(gateway, worker_id="test", now=now, rng=random.Random(2), **kw)
+
+
+def bulk(world, owner_id, n: int, prefix: str = "b") -> int:
+    items = [BulkItem(customer_id=None, invoice_id=None, phone=f"62812{i:08d}",
+                      content=f"Pesan {i}", idempotency_key=f"{prefix}:{i}") for i in range(n)]
+    return wa_queue.enqueue_bulk(world.admin, owner_id=owner_id, items=items, now=NOW,
+                                 config=CONFIG, rng=random.Random(3))
+
+
+# --- enqueueing ----------------------------------------------------------------------------
+
+
+def test_enqueue_reminders_queues_h1_per_owner_staggered(world):
+    inv = reminders_due_tomorrow(world)
+    make_invoice("Rudi Hartono", "2026-04", due_date=TOMORROW + timedelta(days=28))
+    result = enqueue()
+    assert (result.enqueued, result.already_queued) == (3, 0)
+    assert result.by_owner == {str(world.mitra_a.user_id): 2,
+                               str(customer("Rudi Hartono").owner_id): 1}
+    rows = queue_rows()
+    assert {r.idempotency_key for r in rows} == {
+        f"reminder:{i.id}:2026-02-04" for i in inv.values()}
+    assert all(r.status == "pending" and r.message_type == "reminder"
+               and r.reminder_offset == -1 and r.max_retries == 3 for r in rows)
+    ahmad = next(r for r in rows if r.invoice_id == inv["Ahmad Fauzi"].id)
+    assert "Ahmad Fauzi" in ahmad.content and "Maret 2026" in ahmad.content
+    assert "besok" in ahmad.content  # the H-1 template
+    assert ahmad.phone == "6281234567890"
+    # Staggered per owner's session: each owner's first message 10 s after now.
+    mitra_rows = sorted(r.scheduled_at for r in rows if r.owner_id == world.mitra_a.user_id)
+    assert mitra_rows == [NOW + timedelta(seconds=10), NOW + timedelta(seconds=20)]
+    admin_row = next(r for r in rows if r.owner_id != world.mitra_a.user_id)
+    assert admin_row.scheduled_at == NOW + timedelta(seconds=10)
+    assert len({r.session_id for r in rows}) == 2
+    audit = [a for a in logs("wa.queue.enqueue_reminders")]
+    assert audit[-1].meta["enqueued"] == 3 and audit[-1].meta["job"] == "test.wa_queue"
+
+
+def logs(action: str) -> list[ActivityLog]:
+    with new_session() as s:
+        return list(s.exec(select(ActivityLog).where(ActivityLog.action == action)
+                           .order_by(ActivityLog.created_at)).all())
+
+
+def test_enqueue_twice_inserts_once(world):
+    reminders_due_tomorrow(world)
+    assert enqueue().enqueued == 3
+    again = enqueue(rng=random.Random(9))
+    assert (again.enqueued, again.already_queued) == (0, 3)
+    assert len(queue_rows()) == 3
+
+
+def test_enqueue_skips_paid_isolated_and_numbers_without_whatsapp(world):
+    inv = reminders_due_tomorrow(world)
+    invoices.pay_invoice(world.admin, inv["Dewi Lestari"].id, version=1, method="cash")
+    customers.set_isolated(world.admin, customer("Rudi Hartono").id, True, "Belum bayar")
+    wa_direct.wait_for_dispatch()
+    with new_session() as s:
+        wa_numbers.remember(s, {"6281234567890": False})  # Ahmad
+        s.commit()
+    result = enqueue()
+    assert result.enqueued == 0
+    assert result.not_on_whatsapp == 1
+    assert queue_rows() == []
+
+
+def test_enqueue_other_offsets_use_their_own_template_and_due_dates(world):
+    make_invoice("Ahmad Fauzi", "2026-03", due_date=TODAY + timedelta(days=3))  # H-3
+    late = make_invoice("Dewi Lestari", "2026-02", due_date=TODAY - timedelta(days=3))  # H+3
+    make_invoice("Rudi Hartono", "2026-03", due_date=TOMORROW)  # H-1 not enabled below
+    result = enqueue(offsets=[-3, 3])
+    assert result.enqueued == 2
+    rows = {r.reminder_offset: r for r in queue_rows()}
+    assert set(rows) == {-3, 3}
+    assert rows[3].invoice_id == late.id
+    assert "3 hari" in rows[3].content  # hari_terlambat in the H+3 wording
+
+
+def test_never_two_reminders_per_invoice_per_day(world):
+    inv = make_invoice("Ahmad Fauzi", "2026-03", due_date=TOMORROW)
+    # A manual "kirim ulang pengingat" already went out today with the same key.
+    with new_session() as s:
+        s.add(WaMessageLog(owner_id=inv.owner_id, customer_id=inv.customer_id,
+                           invoice_id=inv.id, message_type="reminder", phone="6281234567890",
+                           content="x", status="sent",
+                           idempotency_key=wa_queue.reminder_key(inv.id, TODAY)))
+        s.commit()
+    result = enqueue()
+    assert (result.enqueued, result.already_sent) == (0, 1)
+    # Tomorrow is another day (H+0 is not a reminder day, so ask for H+1 the day after).
+    later = wa_queue.enqueue_reminders(SYSTEM, TOMORROW + timedelta(days=1), now=NOW,
+                                       config=CONFIG, offsets=[1])
+    assert later.enqueued == 1
+
+
+def test_enqueue_bulk_staggers_after_what_is_already_queued(world):
+    owner = world.mitra_a.user_id
+    assert bulk(world, owner, 3) == 3
+    first = queue_rows()
+    assert [r.scheduled_at for r in first] == [NOW + timedelta(seconds=s) for s in (10, 20, 30)]
+    assert all(r.created_by == world.admin.user_id and r.message_type == "custom"
+               for r in first)
+    assert bulk(world, owner, 2, prefix="c") == 2
+    later = [r.scheduled_at for r in queue_rows() if r.idempotency_key.startswith("c:")]
+    assert later == [NOW + timedelta(seconds=s) for s in (40, 50)]
+    assert bulk(world, owner, 3) == 0  # same keys again: nothing new
+
+
+def test_enqueue_bulk_permissions_and_validation(world):
+    item = BulkItem(customer_id=None, invoice_id=None, phone="6281200000001",
+                    content="Halo", idempotency_key="k1")
+    with pytest.raises(PermissionDenied):
+        wa_queue.enqueue_bulk(world.mitra_b, owner_id=world.mitra_a.user_id, items=[item])
+    with pytest.raises(ValidationFailed):
+        wa_queue.enqueue_bulk(world.mitra_a, owner_id=world.mitra_a.user_id, items=[item],
+                              message_type="spam")
+    assert wa_queue.enqueue_bulk(world.mitra_a, owner_id=world.mitra_a.user_id,
+                                 items=[item]) == 1
+
+
+# --- the worker ----------------------------------------------------------------------------
+
+
+def test_worker_sends_due_messages_paced_per_session(world):
+    inv = reminders_due_tomorrow(world)
+    enqueue()
+    connect(world.mitra_a.user_id)
+    gateway = RecordingGateway()
+    assert run(gateway, now=NOW) == 0  # nothing is due yet
+    t1 = NOW + timedelta(seconds=10)
+    # Only mitra1 is connected: its first message goes, then its session waits 10 s.
+    assert run(gateway, now=t1) == 1
+    assert gateway.keys() == [f"reminder:{inv['Ahmad Fauzi'].id}:2026-02-04"]
+    sess = session_of(world.mitra_a.user_id)
+    assert sess.next_send_at == t1 + timedelta(seconds=10)
+    assert (sess.batch_count, sess.hour_count, sess.day_count) == (1, 1, 1)
+    assert run(gateway, now=t1 + timedelta(seconds=9)) == 0
+    assert run(gateway, now=t1 + timedelta(seconds=10)) == 1
+    sent = queue_rows(status="sent")
+    assert len(sent) == 2 and all(r.provider_message_id for r in sent)
+    entries = log_rows()
+    assert [e.status for e in entries] == ["sent", "sent"]
+    assert {e.queue_id for e in entries} == {r.id for r in sent}
+    assert all(e.owner_id == world.mitra_a.user_id and e.session_id == sess.id
+               and e.message_type == "reminder" for e in entries)
+    with new_session() as s:
+        reminded = s.get(Invoice, inv["Ahmad Fauzi"].id).reminder_sent_at
+    assert reminded == t1
+    # The superadmin's session is not connected: its reminder waits.
+    assert len(queue_rows(status="pending")) == 1
+
+
+def test_failed_send_retries_three_times_ten_minutes_apart(world):
+    make_invoice("Ahmad Fauzi", "2026-03", due_date=TOMORROW)
+    enqueue()
+    connect(world.mitra_a.user_id)
+    gateway = RecordingGateway(outcome=lambda m: SendResult.failed(
+        ErrorKind.TRANSIENT, "Jaringan bermasalah."))
+    t0 = NOW + timedelta(minutes=1)
+    assert run(gateway, now=t0) == 1
+    (row,) = queue_rows()
+    assert (row.status, row.retry_count) == ("pending", 1)
+    assert row.scheduled_at == t0 + timedelta(minutes=10)
+    assert row.error_message == "Jaringan bermasalah."
+    assert run(gateway, now=t0 + timedelta(minutes=9)) == 0
+    assert run(gateway, now=t0 + timedelta(minutes=10)) == 1
+    assert run(gateway, now=t0 + timedelta(minutes=20)) == 1
+    (row,) = queue_rows()
+    assert (row.status, row.retry_count) == ("failed", 3)
+    assert len(gateway.sent) == 3
+    assert run(gateway, now=t0 + timedelta(hours=2)) == 0
+    (entry,) = log_rows()
+    assert (entry.status, entry.error_message) == ("failed", "Jaringan bermasalah.")
+    # Retried by hand: pending again, due now, with fresh attempts; then it goes out.
+    wa_queue.retry_message(world.mitra_a, row.id)
+    (row,) = queue_rows()
+    assert (row.status, row.retry_count) == ("pending", 0)
+    gateway.outcome = None
+    later = max(datetime.now(UTC), t0) + timedelta(hours=1)
+    assert run(gateway, now=wa_throttle.quiet_end_after(later, CONFIG)) == 1
+    (entry,) = log_rows()  # the same log row, now sent
+    assert entry.status == "sent"
+
+
+def test_restricted_pauses_only_that_session(world):
+    owner_a, owner_admin = world.mitra_a.user_id, customer("Rudi Hartono").owner_id
+    bulk(world, owner_a, 3, prefix="a")
+    bulk(world, owner_admin, 3, prefix="s")
+    connect(owner_a)
+    connect(owner_admin)
+    gateway = RecordingGateway(outcome=lambda m: SendResult.failed(
+        ErrorKind.RESTRICTED, "Akun dibatasi sementara (463)")
+        if m.owner_id == owner_a else None)
+    for step in range(1, 8):
+        run(gateway, now=NOW + timedelta(seconds=10 * step))
+    a_rows = queue_rows(owner_id=owner_a)
+    assert [r.status for r in a_rows] == ["pending"] * 3
+    assert all(r.retry_count == 0 for r in a_rows)  # not counted as an attempt
+    assert [r.status for r in queue_rows(owner_id=owner_admin)] == ["sent"] * 3
+    assert sum(1 for o, _, _ in gateway.sent if o == owner_a) == 1
+    sess = session_of(owner_a)
+    assert sess.queue_paused_at is not None
+    assert sess.queue_pause_reason.startswith("Akun WhatsApp dibatasi")
+    (alert,) = logs("wa.queue.paused")
+    assert alert.resource_id == sess.id
+    overview = wa_queue.queue_overview(world.mitra_a)
+    assert overview.paused and "dibatasi" in overview.pause_reason
+    everyone = wa_queue.queue_overview(world.admin)
+    assert everyone.paused and "WiFi Sukamaju" in everyone.pause_reason
+    # The owner resumes; the queue goes on.
+    assert wa_queue.resume_queue(world.mitra_a) is True
+    assert wa_queue.resume_queue(world.mitra_a) is False
+    gateway.outcome = None
+    for step in range(1, 6):
+        run(gateway, now=NOW + timedelta(minutes=10, seconds=10 * step))
+    assert [r.status for r in queue_rows(owner_id=owner_a)] == ["sent"] * 3
+    assert len(logs("wa.queue.resume")) == 1
+
+
+def test_quiet_hours_hold_messages_until_morning(world):
+    night = datetime(2026, 2, 4, 22, 0, tzinfo=JAKARTA).astimezone(UTC)
+    owner = world.mitra_a.user_id
+    wa_queue.enqueue_bulk(world.admin, owner_id=owner, now=night, config=CONFIG, items=[
+        BulkItem(None, None, "6281200000001", "Halo", "q1")])
+    (row,) = queue_rows()
+    # Queued during quiet hours: the staggering starts at their end.
+    morning = datetime(2026, 2, 5, 6, 0, tzinfo=JAKARTA).astimezone(UTC)
+    assert row.scheduled_at == morning + timedelta(seconds=10)
+    connect(owner)
+    # Even a message due at night waits: the session is parked until 06:00.
+    with new_session() as s:
+        s.execute(sa.update(WaMessageQueue).values(scheduled_at=night))
+        s.commit()
+    gateway = RecordingGateway()
+    assert run(gateway, now=night + timedelta(minutes=5)) == 0
+    assert session_of(owner).next_send_at == morning
+    assert run(gateway, now=morning - timedelta(seconds=1)) == 0
+    assert run(gateway, now=morning) == 1
+
+
+def test_hourly_and_daily_caps_are_enforced_at_claim(world):
+    owner = world.mitra_a.user_id
+    bulk(world, owner, 6)
+    connect(owner)
+    capped = RateConfig(min_delay_s=10, max_delay_s=10, jitter_s=0, max_per_hour=2,
+                        max_per_day=3)
+    gateway = RecordingGateway()
+    t = NOW + timedelta(minutes=5)
+    assert run(gateway, now=t, config=capped) == 1
+    assert run(gateway, now=t + timedelta(seconds=10), config=capped) == 1
+    assert run(gateway, now=t + timedelta(minutes=30), config=capped) == 0  # hour is full
+    assert session_of(owner).next_send_at == t + timedelta(hours=1)
+    assert run(gateway, now=t + timedelta(hours=1), config=capped) == 1
+    assert run(gateway, now=t + timedelta(hours=2), config=capped) == 0  # day is full
+    next_day = datetime(2026, 2, 5, 6, 0, tzinfo=JAKARTA).astimezone(UTC)  # after quiet
+    assert session_of(owner).next_send_at == next_day
+    assert run(gateway, now=next_day, config=capped) == 1
+    assert len(gateway.sent) == 4
+
+
+def test_paid_invoice_reminder_is_cancelled_at_claim(world):
+    inv = reminders_due_tomorrow(world)
+    enqueue()
+    connect(world.mitra_a.user_id)
+    # Paid behind the queue's back (a direct update; the payment path is tested below).
+    with new_session() as s:
+        s.execute(sa.update(Invoice).where(Invoice.id == inv["Ahmad Fauzi"].id).values(
+            paid_amount=Invoice.total_amount))
+        s.commit()
+    gateway = RecordingGateway()
+    assert run(gateway, now=NOW + timedelta(seconds=20)) == 1
+    (cancelled,) = queue_rows(status="cancelled")
+    assert cancelled.invoice_id == inv["Ahmad Fauzi"].id
+    assert cancelled.error_message == "Tagihan sudah dibayar"
+    assert gateway.keys() == [f"reminder:{inv['Dewi Lestari'].id}:2026-02-04"]
+
+
+def test_paying_cancels_queued_reminders(world):
+    inv = reminders_due_tomorrow(world)
+    enqueue()
+    invoices.pay_invoice(world.mitra_a, inv["Dewi Lestari"].id, version=1, method="cash")
+    wa_direct.wait_for_dispatch()
+    (row,) = queue_rows(invoice_id=inv["Dewi Lestari"].id)
+    assert row.status == "cancelled"
+    with new_session() as s:
+        assert wa_queue.cancel_for_invoice(s, inv["Ahmad Fauzi"].id) == 1
+        s.commit()
+
+
+def test_number_not_on_whatsapp_is_skipped_and_remembered(world):
+    owner = world.mitra_a.user_id
+    bulk(world, owner, 2)
+    connect(owner)
+    gateway = RecordingGateway(not_on_whatsapp=frozenset({"6281200000000"}))
+    assert run(gateway, now=NOW + timedelta(minutes=1)) == 1
+    first = queue_rows()[0]
+    assert (first.status, first.error_message) == ("skipped", "Nomor tidak terdaftar di "
+                                                              "WhatsApp")
+    assert gateway.sent == []  # checked, never sent
+    with new_session() as s:
+        assert s.get(WaNumber, "6281200000000").on_whatsapp is False
+    assert run(gateway, now=NOW + timedelta(minutes=2)) == 1
+    assert gateway.keys() == ["b:1"]
+    # The gateway itself can say so too: skipped and cached.
+    assert bulk(world, owner, 2, prefix="z") == 1  # z:0 is the number known without WA
+    gateway.outcome = lambda m: SendResult.failed(ErrorKind.NOT_ON_WHATSAPP, "Tidak ada WA")
+    assert run(gateway, now=NOW + timedelta(minutes=3)) == 1
+    assert queue_rows(idempotency_key="z:1")[0].status == "skipped"
+    with new_session() as s:
+        assert s.get(WaNumber, "6281200000001").on_whatsapp is False
+
+
+def test_invalid_fails_at_once_and_not_connected_goes_back(world):
+    owner = world.mitra_a.user_id
+    bulk(world, owner, 2)
+    connect(owner)
+    gateway = RecordingGateway(outcome=lambda m: SendResult.failed(
+        ErrorKind.INVALID, "Nomor WhatsApp tidak valid."))
+    run(gateway, now=NOW + timedelta(minutes=1))
+    assert queue_rows(idempotency_key="b:0")[0].status == "failed"
+    gateway.outcome = lambda m: SendResult.failed(ErrorKind.NOT_CONNECTED, "Tidak terhubung")
+    run(gateway, now=NOW + timedelta(minutes=2))
+    row = queue_rows(idempotency_key="b:1")[0]
+    assert (row.status, row.retry_count, row.claimed_at) == ("pending", 0, None)
+    assert session_of(owner).next_send_at >= NOW + timedelta(minutes=3)
+
+
+@pytest.mark.parametrize(("answer", "status"), [
+    (SentLookup.SENT, "sent"), (SentLookup.NOT_SENT, "pending"),
+    (SentLookup.UNKNOWN, "uncertain")])
+def test_reconcile_a_stale_sending_row(world, answer, status):
+    owner = world.mitra_a.user_id
+    bulk(world, owner, 2)
+    connect(owner)
+    # A worker claims and dies before sending or recording anything.
+    claim = wa_queue.claim_next("dead-worker", NOW + timedelta(minutes=1), CONFIG,
+                                random.Random(0))
+    assert claim is not None
+    gateway = RecordingGateway(lookup=answer)
+    # The session sends nothing else while its message is in flight.
+    assert run(gateway, now=NOW + timedelta(minutes=2)) == 0
+    assert wa_queue.reconcile_stale(gateway, now=NOW + timedelta(minutes=1, seconds=60)) == {
+        "sent": 0, "pending": 0, "uncertain": 0}  # not stale yet
+    counts = wa_queue.reconcile_stale(gateway, now=NOW + timedelta(minutes=4))
+    assert counts[status] == 1
+    row = queue_rows(id=claim.queue_id)[0]
+    assert row.status == status
+    assert gateway.sent == []  # never resent blindly
+    if status == "sent":
+        (entry,) = log_rows()
+        assert (entry.status, entry.queue_id) == ("sent", claim.queue_id)
+    if status == "uncertain":
+        assert row.error_message.startswith("Status pengiriman tidak pasti")
+        wa_queue.retry_message(world.mitra_a, row.id)
+        assert queue_rows(id=claim.queue_id)[0].status == "pending"
+    if status == "pending":
+        assert row.retry_count == 0 and row.claimed_at is None
+        run(gateway, now=NOW + timedelta(minutes=5))
+        assert gateway.keys() == [claim.idempotency_key]
+
+
+def test_uncertain_send_stays_in_flight_until_reconciled(world):
+    owner = world.mitra_a.user_id
+    bulk(world, owner, 2)
+    connect(owner)
+    gateway = RecordingGateway(outcome=lambda m: SendResult.failed(
+        ErrorKind.UNCERTAIN, "Waktu habis"))
+    assert run(gateway, now=NOW + timedelta(minutes=1)) == 1
+    assert queue_rows(idempotency_key="b:0")[0].status == "sending"
+    assert run(gateway, now=NOW + timedelta(minutes=2)) == 0
+    gateway.lookup = SentLookup.SENT
+    wa_queue.reconcile_stale(gateway, now=NOW + timedelta(minutes=5))
+    assert queue_rows(idempotency_key="b:0")[0].status == "sent"
+    gateway.outcome = None
+    assert run(gateway, now=NOW + timedelta(minutes=6)) == 1
+
+
+# --- the page ------------------------------------------------------------------------------
+
+
+def test_counts_list_cancel_are_scoped_to_the_owner(world):
+    owner_a = world.mitra_a.user_id
+    admin_owner = customer("Rudi Hartono").owner_id
+    bulk(world, owner_a, 3, prefix="a")
+    bulk(world, admin_owner, 25, prefix="s")
+    assert wa_queue.queue_counts(world.mitra_a)["pending"] == 3
+    assert wa_queue.queue_counts(world.mitra_b) == {s: 0 for s in wa_queue.STATUSES}
+    assert wa_queue.queue_counts(world.admin)["pending"] == 28
+    assert wa_queue.queue_counts(world.admin, owner_id=owner_a)["pending"] == 3
+    with pytest.raises(PermissionDenied):
+        wa_queue.queue_counts(world.mitra_b, owner_id=owner_a)
+    page = wa_queue.list_queue(world.admin, status="pending")
+    assert (page.total, page.pages, len(page.items)) == (28, 2, 20)
+    assert len(wa_queue.list_queue(world.admin, page=2, status="pending").items) == 8
+    mine = wa_queue.list_queue(world.mitra_a)
+    assert mine.total == 3 and {r.owner_id for r in mine.items} == {owner_a}
+    assert wa_queue.list_queue(world.mitra_b).total == 0
+    with pytest.raises(ValidationFailed):
+        wa_queue.list_queue(world.admin, status="lost")
+    target = mine.items[0].id
+    with pytest.raises(NotFound):
+        wa_queue.cancel_message(world.mitra_b, target)
+    with pytest.raises(NotFound):
+        wa_queue.retry_message(world.mitra_b, target)
+    with pytest.raises(Conflict):
+        wa_queue.retry_message(world.mitra_a, target)  # pending, not failed
+    wa_queue.cancel_message(world.mitra_a, target)
+    assert queue_rows(id=target)[0].status == "cancelled"
+    with pytest.raises(Conflict) as exc:
+        wa_queue.cancel_message(world.mitra_a, target)
+    assert "menunggu" in exc.value.message
+    assert len(logs("wa.queue.cancel")) == 1
+    with pytest.raises(PermissionDenied):
+        wa_queue.resume_queue(world.mitra_b, owner_id=owner_a)
+
+
+def test_overview_shows_pacing_against_the_caps(world):
+    owner = world.mitra_a.user_id
+    real_now = datetime.now(UTC)
+    no_quiet = RateConfig(min_delay_s=10, max_delay_s=10, jitter_s=0, quiet_start="",
+                          quiet_end="")
+    wa_queue.enqueue_bulk(world.admin, owner_id=owner, config=no_quiet,
+                          now=real_now - timedelta(minutes=5), items=[
+                              BulkItem(None, None, f"6281200000{i:03d}", "Halo", f"o:{i}")
+                              for i in range(3)])
+    connect(owner)
+    assert run(RecordingGateway(), now=real_now, config=no_quiet) == 1
+    ov = wa_queue.queue_overview(world.mitra_a)
+    assert (ov.owner_id, ov.business_name) == (owner, "WiFi Sukamaju")
+    assert (ov.sent_today, ov.sent_this_hour, ov.pending) == (1, 1, 2)
+    assert (ov.max_per_day, ov.max_per_hour, ov.paused) == (300, 50, False)
+    assert ov.quiet_hours == "21:00–06:00" and ov.session_status == "connected"
+    assert ov.next_send_at is not None
+    empty = wa_queue.queue_overview(world.mitra_b)
+    assert (empty.pending, empty.paused, empty.session_status) == (0, False, "disconnected")
+    everyone = wa_queue.queue_overview(world.admin)
+    assert everyone.owner_id is None and everyone.pending == 2
+    assert [o.business_name for o in everyone.sessions] == ["WiFi Sukamaju"]
+
+
+# --- the race ------------------------------------------------------------------------------
+
+RACE_CONFIG = RateConfig(min_delay_s=0.01, max_delay_s=0.02, jitter_s=0.005,
+                         max_per_hour=100_000, max_per_day=100_000, batch_size=1000,
+                         batch_cooldown_s=0, quiet_start="", quiet_end="")
+
+
+@pytest.mark.timeout(120)
+def test_four_workers_send_2000_messages_exactly_once_with_spacing(pg):
+    from tests.factories import World
+
+    world = World.seeded()
+    owners = [world.mitra_a.user_id, world.mitra_b.user_id,
+              customer("Rudi Hartono").owner_id]
+    now = datetime.now(UTC)
+    total = 2000
+    phones = {}
+    for n, owner in enumerate(owners):
+        count = total // 3 + (1 if n < total % 3 else 0)
+        items = [BulkItem(None, None, f"628{n}{i:09d}", f"Pesan {i}", f"race:{n}:{i}")
+                 for i in range(count)]
+        phones.update({i.phone: True for i in items})
+        assert wa_queue.enqueue_bulk(world.admin, owner_id=owner, items=items, now=now,
+                                     config=RACE_CONFIG) == count
+        connect(owner)
+    with new_session() as s:  # numbers already checked: this test is about the claim
+        wa_numbers.remember(s, phones)
+        s.commit()
+    gateway = RecordingGateway()
+    errors: list[BaseException] = []
+
+    def remaining() -> int:
+        with new_session() as s:
+            return s.execute(sa.select(sa.func.count()).select_from(WaMessageQueue).where(
+                WaMessageQueue.status.in_(("pending", "sending")))).scalar()
+
+    def worker(n: int) -> None:
+        try:
+            deadline = time.monotonic() + 100
+            while time.monotonic() < deadline:
+                if not wa_queue.run_once(gateway, worker_id=f"w{n}", config=RACE_CONFIG,
+                                         max_messages=50):
+                    if remaining() == 0:
+                        return
+                    time.sleep(0.002)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    keys = gateway.keys()
+    assert len(keys) == total and len(set(keys)) == total  # every message exactly once
+    with new_session() as s:
+        statuses = dict(s.execute(sa.select(WaMessageQueue.status, sa.func.count())
+                                  .group_by(WaMessageQueue.status)).all())
+        logged = s.execute(sa.select(sa.func.count()).select_from(WaMessageLog)).scalar()
+        workers = s.execute(sa.select(sa.func.count(sa.distinct(
+            WaMessageQueue.claimed_by)))).scalar()
+    assert statuses == {"sent": total} and logged == total
+    assert workers >= 3  # the workers really took turns
+    for owner in owners:
+        times = sorted(at for o, _, at in gateway.sent if o == owner)
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        assert min(gaps) >= RACE_CONFIG.min_delay_s, (owner, min(gaps))
+
+
+# --- the Celery tasks (called in-process; tests/workers runs real workers) -----------------
+
+
+def test_billing_task_queues_reminders_and_the_tick_sends_them(world):
+    from fibernode.models import Customer
+    from fibernode.services import wa_config
+    from fibernode.whatsapp import set_gateway
+    from workers import tasks
+
+    with new_session() as s:
+        s.execute(sa.update(Customer).values(register_date=date(2025, 1, 1)))
+        s.commit()
+    result = tasks.generate_invoices.run(today="2026-02-04")
+    assert result["created"] == 1  # Ahmad (billing date 5), due tomorrow
+    (row,) = queue_rows()
+    assert row.message_type == "reminder" and "Ahmad Fauzi" in row.content
+    assert tasks.wa_enqueue_reminders.run(today="2026-02-04")["already_queued"] == 1
+    # Send it now: no quiet hours, due already, the owner's number connected.
+    wa_config.update_wa_config(world.admin, {"quiet_start": "", "quiet_end": ""})
+    with new_session() as s:
+        s.execute(sa.update(WaMessageQueue).values(
+            scheduled_at=datetime.now(UTC) - timedelta(seconds=1)))
+        s.commit()
+    connect(row.owner_id)
+    gateway = RecordingGateway()
+    set_gateway(gateway)
+    try:
+        ticked = tasks.wa_queue_tick.run(budget_s=2)
+    finally:
+        set_gateway(None)
+    assert ticked["handled"] == 1
+    assert gateway.keys() == [row.idempotency_key]
+    assert queue_rows()[0].status == "sent"

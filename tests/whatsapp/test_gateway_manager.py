@@ -1,0 +1,214 @@
+"""The wa-gateway session manager with the neonize client replaced by the recording double."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from sqlmodel import select
+
+from fibernode.db import get_engine, new_session
+from fibernode.models import WaSession, WaSessionStatus
+from fibernode.whatsapp.base import ErrorKind, GatewayError, SentLookup
+from fibernode.whatsapp.gateway.clients import FakeBackend
+from fibernode.whatsapp.gateway.locks import FileOwnerLocks, PgOwnerLocks
+from fibernode.whatsapp.gateway.manager import LOCKED_ELSEWHERE, SessionManager, Timings
+
+FAST = Timings(qr_ttl_s=0.3, link_window_s=1.0, backoff_base_s=0.2, backoff_max_s=1.0,
+               reconnect_grace_s=0.5, watchdog_interval_s=0.1, check_delay_s=0.05,
+               start_wait_s=2.0)
+
+
+def wait_for(cond, timeout: float = 10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+def row(owner_id: uuid.UUID) -> WaSession:
+    with new_session() as s:
+        return s.exec(select(WaSession).where(WaSession.user_id == owner_id)).one()
+
+
+@pytest.fixture
+def make_manager(tmp_path):
+    made: list[SessionManager] = []
+
+    def make(locks=None, *, timings: Timings = FAST, backend: FakeBackend | None = None):
+        backend = backend or FakeBackend()
+        backend.world.qr_interval_s = timings.qr_ttl_s
+        m = SessionManager(tmp_path / "wa", backend, locks or FileOwnerLocks(tmp_path / "wa"),
+                           timings=timings)
+        m.start_background(resume=False)
+        made.append(m)
+        return m
+
+    yield make
+    for m in made:
+        m.shutdown()
+
+
+def link_and_pair(m: SessionManager, owner_id: uuid.UUID, phone: str = "6281299990000") -> None:
+    state = m.start(owner_id)
+    assert state["qr_code"].startswith("2@")
+    m.backend.client(owner_id).pair(phone)
+    wait_for(lambda: m.sessions[owner_id].connected)
+
+
+def test_qr_rotates_then_pairing_connects_and_sends_once_per_key(world, make_manager):
+    owner = world.mitra_a.user_id
+    m = make_manager(timings=Timings(**{**FAST.__dict__, "link_window_s": 5.0}))
+    first = m.start(owner)["qr_code"]
+    wait_for(lambda: row(owner).qr_code not in (None, first))  # rotated, stored
+    assert row(owner).status == WaSessionStatus.CONNECTING and row(owner).link_method == "qr"
+    m.backend.client(owner).pair("6281211112222")
+    wait_for(lambda: row(owner).status == WaSessionStatus.CONNECTED)
+    wait_for(lambda: m.sessions[owner].connected)
+    r = row(owner)
+    assert r.phone_number == "6281211112222" and r.qr_code is None and not r.link_expired
+
+    sent = m.send(owner, "6281234567890", "Halo", "receipt:1")
+    again = m.send(owner, "6281234567890", "Halo", "receipt:1")
+    assert sent["ok"] and again["ok"] and again["message_id"] == sent["message_id"]
+    assert again["duplicate"] is True
+    assert len(m.backend.world.sent) == 1
+    assert m.lookup_sent(owner, "receipt:1") == (SentLookup.SENT, sent["message_id"])
+    assert m.lookup_sent(owner, "receipt:2") == (SentLookup.NOT_SENT, None)
+
+
+def test_send_failures_are_classified_and_a_failed_key_can_be_retried(world, make_manager):
+    owner = world.mitra_a.user_id
+    m = make_manager()
+    assert m.send(owner, "6281234567890", "x", "k1")["error_kind"] == "not_connected"
+    link_and_pair(m, owner)
+    m.backend.world.fail_next[str(owner)] = ErrorKind.RESTRICTED
+    failed = m.send(owner, "6281234567890", "x", "k1")
+    assert failed["error_kind"] == "restricted"
+    assert m.send(owner, "6281234567890", "x", "k1")["ok"]  # certain failure: retry allowed
+    m.backend.world.fail_next[str(owner)] = ErrorKind.UNCERTAIN
+    assert m.send(owner, "6281234567890", "y", "k2")["error_kind"] == "uncertain"
+    # Maybe sent: never resent blindly, and reported as unknown.
+    assert m.send(owner, "6281234567890", "y", "k2")["error_kind"] == "uncertain"
+    assert m.lookup_sent(owner, "k2")[0] == SentLookup.UNKNOWN
+
+
+def test_number_checks_are_serialised_and_slow(world, make_manager):
+    owner = world.mitra_a.user_id
+    m = make_manager()
+    with pytest.raises(GatewayError) as exc:
+        m.check(owner, ["6281234567890"])
+    assert exc.value.kind == ErrorKind.NOT_CONNECTED
+    link_and_pair(m, owner)
+    started = time.monotonic()
+    result = m.check(owner, ["6281234567890", "6281200000000", "0812"])
+    assert result == {"6281234567890": True, "6281200000000": False, "0812": False}
+    assert time.monotonic() - started >= 2 * FAST.check_delay_s
+
+
+def test_watchdog_expires_an_unscanned_qr_and_stops_the_client(world, make_manager):
+    owner = world.mitra_a.user_id
+    m = make_manager()
+    m.start(owner)
+    client = m.backend.client(owner)
+    wait_for(lambda: row(owner).link_expired)
+    r = row(owner)
+    assert r.status == WaSessionStatus.DISCONNECTED and r.qr_code is None
+    assert "habis" in r.last_error
+    wait_for(lambda: owner not in m.sessions)
+    assert "stop" in client.calls
+    count = len([c for c in client.calls if c == "connect"])
+    time.sleep(0.5)
+    assert len([c for c in client.calls if c == "connect"]) == count  # no new QR round
+    # A new request starts a fresh window.
+    assert m.start(owner)["qr_code"]
+    assert row(owner).link_expired is False
+
+
+def test_pairing_code_method(world, make_manager):
+    owner = world.mitra_a.user_id
+    m = make_manager(timings=Timings(**{**FAST.__dict__, "link_window_s": 5.0}))
+    with pytest.raises(GatewayError):
+        m.start(owner, method="code", phone="0812")
+    state = m.start(owner, method="code", phone="6281211112222")
+    assert state["pairing_code"] and state["qr_code"] is None
+    r = row(owner)
+    assert r.link_method == "code" and r.pairing_code == state["pairing_code"]
+    assert "pair_phone:6281211112222" in m.backend.client(owner).calls
+
+
+def test_drop_reconnects_with_backoff_but_logout_and_ban_do_not(world, make_manager):
+    owner = world.mitra_a.user_id
+    m = make_manager()
+    link_and_pair(m, owner)
+    first = m.backend.client(owner)
+    first.simulate("disconnected")
+    wait_for(lambda: m.backend.client(owner) is not first and m.sessions[owner].connected)
+    # Resumed from the stored credentials, without a new QR.
+    wait_for(lambda: row(owner).status == WaSessionStatus.CONNECTED)
+    assert m.sessions[owner].attempt == 0  # reset once connected again
+
+    m.backend.client(owner).simulate("banned")
+    wait_for(lambda: owner not in m.sessions)
+    r = row(owner)
+    assert r.status == WaSessionStatus.BANNED and r.banned_until is not None
+    assert r.queue_paused_at is not None  # restriction pauses the owner's queue
+
+
+def test_logged_out_event_stops_for_good(world, make_manager):
+    owner = world.mitra_a.user_id
+    m = make_manager()
+    link_and_pair(m, owner)
+    m.backend.client(owner).simulate("logged_out")
+    wait_for(lambda: owner not in m.sessions)
+    assert row(owner).status == WaSessionStatus.LOGGED_OUT
+    assert not m.backend.has_credentials(m.db_path(owner))
+
+
+def test_resume_on_start_and_logout(world, make_manager, tmp_path):
+    owner = world.mitra_a.user_id
+    backend = FakeBackend()
+    m = make_manager(backend=backend)
+    link_and_pair(m, owner)
+    m.shutdown()
+    assert row(owner).status == WaSessionStatus.DISCONNECTED
+    m2 = make_manager(backend=backend)
+    assert m2.resume_all() == [owner]
+    wait_for(lambda: row(owner).status == WaSessionStatus.CONNECTED)
+    m2.stop(owner, logout=True)
+    assert "logout" in backend.client(owner).calls
+    assert not backend.has_credentials(m2.db_path(owner))
+    assert row(owner).status == WaSessionStatus.DISCONNECTED
+
+
+def test_one_process_per_number_with_lock_files(world, make_manager, tmp_path):
+    owner = world.mitra_a.user_id
+    a = make_manager(FileOwnerLocks(tmp_path / "wa"))
+    b = make_manager(FileOwnerLocks(tmp_path / "wa"))
+    a.start(owner)
+    with pytest.raises(GatewayError) as exc:
+        b.start(owner)
+    assert exc.value.message == LOCKED_ELSEWHERE
+    a.stop(owner)
+    wait_for(lambda: owner not in a.sessions)
+    assert b.start(owner)["qr_code"]
+
+
+def test_one_process_per_number_with_postgres_advisory_locks(pg, make_manager):
+    from tests.factories import World
+
+    world = World.seeded()
+    owner = world.mitra_a.user_id
+    a = make_manager(PgOwnerLocks(get_engine()))
+    b = make_manager(PgOwnerLocks(get_engine()))
+    a.start(owner)
+    with pytest.raises(GatewayError):
+        b.start(owner)
+    other = world.mitra_b.user_id
+    assert b.start(other)["qr_code"]  # other owners are free
+    a.stop(owner)
+    wait_for(lambda: owner not in a.sessions)
+    assert b.start(owner)["qr_code"]
