@@ -22,6 +22,7 @@ from fibernode.pages import (  # noqa: F401  (each module registers its route)
     login,
     profile,
     receipt,
+    whatsapp,
 )
 from fibernode.services import settings as settings_service
 from fibernode.services.context import Actor

@@ -23,6 +23,7 @@ MAIN_NAV = [
     NavItem("Dashboard", "layout_dashboard", "/", in_bottom_nav=True),
     NavItem("Pelanggan", "users", "/customers", in_bottom_nav=True),
     NavItem("Tagihan", "receipt", "/invoices", in_bottom_nav=True),
+    NavItem("WhatsApp", "message_circle", "/whatsapp", in_bottom_nav=True),
 ]
 ADMIN_NAV = [
     NavItem("Mitra", "handshake", "/admin/mitra", admin_only=True),

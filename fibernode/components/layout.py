@@ -6,6 +6,7 @@ import reflex as rx
 
 from fibernode.navigation import ACCOUNT_NAV, ADMIN_NAV, BOTTOM_NAV, MAIN_NAV, NavItem
 from fibernode.state.branding import BrandingState
+from fibernode.state.notifications import NotificationState
 from fibernode.state.search import HeaderSearchState
 from fibernode.state.session import SessionState
 from fibernode.state.ui import UIState
@@ -131,6 +132,31 @@ def header_search() -> rx.Component:
     )
 
 
+def notification_bell() -> rx.Component:
+    """WhatsApp problems of the owner (disconnected, banned, queue paused, failures)."""
+    n = NotificationState
+    return rx.popover.root(
+        rx.popover.trigger(rx.el.button(
+            rx.icon("bell", size=20),
+            rx.cond(n.items.length() > 0,
+                    rx.el.span(n.items.length().to_string(), class_name="fn-badge-dot",
+                               data_testid="bell-count")),
+            class_name="fn-icon-btn fn-bell", title="Notifikasi", aria_label="Notifikasi",
+            type="button", data_testid="bell", on_mount=n.load)),
+        rx.popover.content(
+            rx.cond(n.items.length() == 0,
+                    rx.el.p("Tidak ada masalah WhatsApp.", class_name="fn-muted"),
+                    rx.el.div(rx.foreach(n.items, lambda i: rx.link(
+                        rx.icon("triangle_alert", size=16, color="var(--fn-warning)"),
+                        rx.el.span(rx.el.strong(i["title"]), rx.el.br(), i["text"]),
+                        href=i["href"], class_name="fn-bell-item",
+                        underline="none", data_testid="bell-item")),
+                        class_name="fn-bell-list")),
+            side="bottom", align="end",
+        ),
+    )
+
+
 def header(title: str) -> rx.Component:
     """Sticky header: page title on desktop, logo and name on phones."""
     return rx.el.header(
@@ -144,7 +170,8 @@ def header(title: str) -> rx.Component:
         rx.el.div(
             rx.link(rx.icon("search", size=20), href="/customers", aria_label="Cari pelanggan",
                     class_name="fn-icon-btn fn-header-search-btn"),
-            theme_toggle(), user_menu(), class_name="fn-header-actions"),
+            notification_bell(), theme_toggle(), user_menu(),
+            class_name="fn-header-actions"),
         class_name="fn-header",
     )
 

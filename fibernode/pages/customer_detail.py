@@ -15,7 +15,7 @@ from fibernode.components.ui import (
 )
 from fibernode.formatting import date_time, long_date, month_year, rupiah
 from fibernode.pages.customer_form import CustomerFormMixin, customer_form, move_sheet
-from fibernode.services import customers, history
+from fibernode.services import customers, history, whatsapp
 from fibernode.services.context import Actor
 from fibernode.services.errors import NotFound, ServiceError
 from fibernode.state.branding import BrandingState
@@ -23,8 +23,10 @@ from fibernode.state.session import SessionState, current_actor, to_login
 
 INVOICE_STATUS = {"paid": "Lunas", "partial": "Sebagian", "unpaid": "Belum bayar"}
 METHOD_LABELS = {"cash": "Tunai", "transfer": "Transfer", "qris": "QRIS"}
-MESSAGE_TYPES = {"reminder": "Pengingat", "receipt": "Nota", "isolir": "Isolir",
-                 "custom": "Manual"}
+MESSAGE_TYPES = {"reminder": "Pengingat", "receipt": "Nota", "isolation": "Isolir",
+                 "custom": "Manual", "test": "Tes"}
+WA_TEMPLATES = [("reminder", "Pengingat tagihan"), ("receipt", "Nota pembayaran"),
+                ("isolation", "Pemberitahuan isolir"), ("custom", "Pesan bebas")]
 
 
 class CustomerDetailState(CustomerFormMixin, rx.State):
@@ -39,6 +41,12 @@ class CustomerDetailState(CustomerFormMixin, rx.State):
     isolate_open: bool = False
     isolate_error: str = ""
     delete_open: bool = False
+    # "Kirim Pesan WA": the chosen template, filled in and editable before it goes.
+    wa_open: bool = False
+    wa_template: str = "reminder"
+    wa_text: str = ""
+    wa_error: str = ""
+    wa_key: int = 0
     _customer_id: str = ""
 
     def _id_from_url(self) -> str:
@@ -105,6 +113,61 @@ class CustomerDetailState(CustomerFormMixin, rx.State):
     async def edit(self):
         """Open the edit sheet for this subscriber."""
         return CustomerDetailState.open_edit(self._customer_id)
+
+    # --- WhatsApp ---------------------------------------------------------------------------
+
+    def _compose(self, actor: Actor) -> None:
+        try:
+            self.wa_text = ("" if self.wa_template == "custom" else
+                            whatsapp.compose(actor, uuid.UUID(self._customer_id),
+                                             self.wa_template))
+            self.wa_error = ""
+        except ServiceError as exc:
+            self.wa_text, self.wa_error = "", exc.message
+        self.wa_key += 1
+
+    @rx.event
+    async def open_wa(self):
+        """Open the message sheet with the reminder filled in."""
+        actor = await current_actor(self)
+        if actor is None:
+            return await to_login(self)
+        self.wa_template = "reminder"
+        self._compose(actor)
+        self.wa_open = True
+        return None
+
+    @rx.event
+    def set_wa_open(self, value: bool):
+        """Close the message sheet."""
+        self.wa_open = value
+
+    @rx.event
+    async def choose_wa_template(self, template: str):
+        """Fill the text from another template."""
+        actor = await current_actor(self)
+        if actor is None:
+            return await to_login(self)
+        self.wa_template = template
+        self._compose(actor)
+        return None
+
+    @rx.event
+    async def send_wa(self, form: dict):
+        """Send the (edited) message now from the owner's number."""
+        actor = await current_actor(self)
+        if actor is None:
+            return await to_login(self)
+        text = (form.get("text") or "").strip()
+        try:
+            whatsapp.send_manual(actor, uuid.UUID(self._customer_id), self.wa_template,
+                                 text=text)
+        except ServiceError as exc:
+            self.wa_error = exc.details.get("text") or exc.message
+            return None
+        self.wa_open = False
+        self._show(actor)
+        return rx.toast.success("Pesan WhatsApp dikirim.")
 
     # --- superadmin actions ---------------------------------------------------------------
 
@@ -279,6 +342,8 @@ def _actions() -> rx.Component:
     status = S.customer["status"]
     return rx.el.div(
         rx.button(rx.icon("pencil", size=16), "Ubah", on_click=S.edit, data_testid="edit"),
+        rx.button(rx.icon("message_circle", size=16), "Kirim Pesan WA", variant="soft",
+                  color_scheme="green", on_click=S.open_wa, data_testid="send-wa"),
         rx.cond(SessionState.is_superadmin, rx.fragment(
             rx.cond(status != "inactive", rx.button(
                 rx.icon("ban", size=16),
@@ -326,6 +391,28 @@ def _isolate_sheet() -> rx.Component:
     )
 
 
+def _wa_sheet() -> rx.Component:
+    return sheet(
+        S.wa_open, S.set_wa_open, "Kirim Pesan WhatsApp",
+        rx.form(
+            rx.el.div(*[rx.el.button(label, type="button", on_click=S.choose_wa_template(key),
+                                     class_name=rx.cond(S.wa_template == key, "fn-chip active",
+                                                        "fn-chip"))
+                        for key, label in WA_TEMPLATES], class_name="fn-chips fn-chips-scroll"),
+            rx.el.textarea(name="text", default_value=S.wa_text, rows=12,
+                           key=S.wa_key.to_string(), class_name="fn-input fn-textarea",
+                           placeholder="Tulis pesan…", data_testid="wa-text"),
+            rx.cond(S.wa_error != "", rx.el.div(S.wa_error, class_name="fn-alert fn-alert-error",
+                                                role="alert", data_testid="wa-error")),
+            rx.el.div(rx.button(rx.icon("send", size=16), "Kirim via WhatsApp", type="submit",
+                                size="3", color_scheme="green", data_testid="wa-send"),
+                      class_name="fn-dialog-actions"),
+            on_submit=S.send_wa, reset_on_submit=False, class_name="fn-form",
+        ),
+        test_id="wa-sheet",
+    )
+
+
 def _move_sheet() -> rx.Component:
     return move_sheet(S, "Pindahkan ke Mitra Lain", "", S.move)
 
@@ -365,6 +452,7 @@ def customer_detail_page() -> rx.Component:
         customer_form(S),
         _isolate_sheet(),
         _move_sheet(),
+        _wa_sheet(),
         confirm_dialog(S.delete_open, S.set_delete_open, "Hapus pelanggan?",
                        "Pelanggan beserta seluruh tagihannya akan dihapus permanen. "
                        "Untuk pelanggan yang berhenti, pilih Nonaktifkan saja.",

@@ -13,6 +13,7 @@ from fibernode.formatting import month_year, number, rupiah
 from fibernode.services import dashboard, users
 from fibernode.services.errors import ServiceError
 from fibernode.state.branding import BrandingState
+from fibernode.state.notifications import NotificationState
 from fibernode.state.session import SessionState, current_actor, to_login
 
 ALL_OWNERS = "all"
@@ -116,6 +117,12 @@ def dashboard_page() -> rx.Component:
         ),
         rx.cond(DashboardState.error != "",
                 rx.el.div(DashboardState.error, class_name="fn-alert fn-alert-error")),
+        rx.cond(NotificationState.banner != "", rx.el.div(
+            rx.icon("message_circle_warning", size=18),
+            rx.el.span(NotificationState.banner),
+            rx.link(rx.button("Hubungkan WhatsApp", size="1"), href="/whatsapp"),
+            class_name="fn-alert fn-alert-warning fn-banner", role="status",
+            data_testid="wa-banner")),
         rx.el.div(
             stat_card("Pelanggan Aktif", DashboardState.active_customers, "users",
                       DashboardState.isolated_customers + " diisolir", "accent",

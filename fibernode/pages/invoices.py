@@ -28,7 +28,7 @@ from fibernode.components.ui import (
 )
 from fibernode.formatting import date_time, long_date, month_year, number, rupiah
 from fibernode.pages.customer_form import parse_int
-from fibernode.services import billing, filejobs, invoices, receipts, users
+from fibernode.services import billing, filejobs, invoices, receipts, users, whatsapp
 from fibernode.services.context import Actor
 from fibernode.services.errors import Conflict, ServiceError, ValidationFailed
 from fibernode.state.branding import BrandingState
@@ -99,6 +99,10 @@ class InvoicesState(PagedListMixin, rx.State):
     bundle_status: str = ""
     bundle_percent: int = 0
     bundle_error: str = ""
+    # WhatsApp reminders to the ticked invoices (queued, paced per owner's number).
+    wa_open: bool = False
+    wa_preview: dict[str, str] = {}
+    wa_error: str = ""
 
     def _fetch(self, actor: Actor) -> None:
         try:
@@ -300,6 +304,66 @@ class InvoicesState(PagedListMixin, rx.State):
         return None
 
 
+    # --- WhatsApp ---------------------------------------------------------------------------
+
+    @rx.event
+    async def wa_resend(self, invoice_id: str, kind: str):
+        """Send the receipt or the reminder of one invoice again, right away."""
+        actor = await current_actor(self)
+        if actor is None:
+            return await to_login(self)
+        send = whatsapp.resend_receipt if kind == "receipt" else whatsapp.resend_reminder
+        try:
+            send(actor, uuid.UUID(invoice_id))
+        except ServiceError as exc:
+            return rx.toast.error(exc.message)
+        return rx.toast.success("Nota dikirim ulang lewat WhatsApp." if kind == "receipt"
+                                else "Pengingat dikirim lewat WhatsApp.")
+
+    def _selected_customers(self) -> list[uuid.UUID]:
+        ids = {r["customer_id"] for r in self.rows if r["id"] in self.selected}
+        return [uuid.UUID(i) for i in sorted(ids)]
+
+    @rx.event
+    async def open_wa_bulk(self):
+        """Preview reminders to the ticked invoices' subscribers before queueing them."""
+        actor = await current_actor(self)
+        if actor is None:
+            return await to_login(self)
+        try:
+            preview = whatsapp.preview_bulk(actor, customer_ids=self._selected_customers(),
+                                            template="reminder")
+        except ServiceError as exc:
+            self.wa_preview, self.wa_error = {}, exc.message
+        else:
+            self.wa_error = ""
+            self.wa_preview = {"count": number(preview.count), "raw": str(preview.count),
+                               "sample": preview.sample or "",
+                               "skipped": ", ".join(f"{s.name} ({s.reason})"
+                                                    for s in preview.skipped[:10])}
+        self.wa_open = True
+        return None
+
+    @rx.event
+    def set_wa_open(self, value: bool):
+        """Close the WhatsApp sheet."""
+        self.wa_open = value
+
+    @rx.event
+    async def send_wa_bulk(self):
+        """Queue the previewed reminders."""
+        actor = await current_actor(self)
+        if actor is None:
+            return await to_login(self)
+        try:
+            queued = whatsapp.send_bulk(actor, customer_ids=self._selected_customers(),
+                                        template="reminder")
+        except ServiceError as exc:
+            self.wa_error = exc.message
+            return None
+        self.wa_open, self.selected = False, []
+        return rx.toast.success(f"{number(queued)} pengingat masuk antrian WhatsApp.")
+
     # --- month receipts bundle --------------------------------------------------------------
 
     @rx.event
@@ -399,7 +463,23 @@ def _row_actions(r) -> rx.Component:
         rx.cond(r["token"] != "", rx.link(rx.button(rx.icon("receipt", size=14), "Nota",
                                                     size="1", variant="soft"),
                                           href="/receipt/" + r["token"], is_external=True)),
+        _wa_menu(r),
         class_name="fn-toolbar-actions",
+    )
+
+
+def _wa_menu(r) -> rx.Component:
+    return rx.menu.root(
+        rx.menu.trigger(rx.button(rx.icon("message_circle", size=14), size="1", variant="soft",
+                                  aria_label="WhatsApp", data_testid="wa-menu-" + r["id"])),
+        rx.menu.content(
+            rx.cond(r["can_pay"] != "", rx.menu.item(
+                rx.icon("bell_ring", size=14), "Kirim Pengingat",
+                on_click=S.wa_resend(r["id"], "reminder"), data_testid="wa-reminder")),
+            rx.cond(r["can_unpay"] != "", rx.menu.item(
+                rx.icon("receipt", size=14), "Kirim Ulang Nota",
+                on_click=S.wa_resend(r["id"], "receipt"), data_testid="wa-receipt")),
+        ),
     )
 
 
@@ -588,6 +668,30 @@ def _run_sheet() -> rx.Component:
     )
 
 
+def _wa_sheet() -> rx.Component:
+    p = S.wa_preview
+    return sheet(
+        S.wa_open, S.set_wa_open, "Kirim Pengingat WhatsApp",
+        rx.el.div(
+            rx.cond(p.length() > 0, rx.fragment(
+                rx.el.div(rx.el.strong(p["count"], data_testid="wa-bulk-count"),
+                          " pelanggan akan menerima pengingat, dikirim bertahap dari nomor "
+                          "WhatsApp pemiliknya."),
+                rx.el.pre(p["sample"], class_name="fn-wa-bubble"),
+                rx.cond(p["skipped"] != "", rx.el.p("Dilewati: ", p["skipped"],
+                                                    class_name="fn-muted")))),
+            rx.cond(S.wa_error != "", rx.el.div(S.wa_error, class_name="fn-alert fn-alert-error",
+                                                role="alert")),
+            rx.el.div(rx.button(rx.icon("send", size=16), "Masukkan ke antrian", size="3",
+                                on_click=S.send_wa_bulk, disabled=p["raw"] == "0",
+                                data_testid="wa-bulk-confirm"),
+                      class_name="fn-dialog-actions"),
+            class_name="fn-form",
+        ),
+        test_id="wa-sheet",
+    )
+
+
 @rx.page(route="/invoices", title="Tagihan — FiberNode Internet",
          on_load=[BrandingState.load, InvoicesState.load])
 def invoices_page() -> rx.Component:
@@ -610,6 +714,8 @@ def invoices_page() -> rx.Component:
             _bundle_panel(),
             rx.cond(S.selected.length() > 0, rx.el.div(
                 rx.el.span(S.selected.length().to_string(), " tagihan dipilih"),
+                rx.button(rx.icon("message_circle", size=14), "Kirim pengingat WA", size="1",
+                          on_click=S.open_wa_bulk, data_testid="wa-bulk"),
                 rx.button("Batal pilih", size="1", variant="soft", on_click=S.clear_selection),
                 class_name="fn-bulk-bar")),
             rx.cond(S.loading, skeleton_rows(), rx.cond(
@@ -625,4 +731,5 @@ def invoices_page() -> rx.Component:
         _pay_sheet(),
         _unpay_sheet(),
         _run_sheet(),
+        _wa_sheet(),
     )

@@ -1,0 +1,42 @@
+"""The header bell: WhatsApp session problems and failure spikes for the logged-in owner."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+from fibernode.services import whatsapp
+from fibernode.services.errors import ServiceError
+from fibernode.state.session import current_actor
+
+
+def notice_row(notice: whatsapp.Notice, user_id: Any) -> dict[str, str]:
+    """A notice as the bell and the dashboard banner show it."""
+    return {"title": notice.title, "text": notice.message, "href": notice.href,
+            "level": notice.level, "own": "1" if notice.owner_id == user_id else "",
+            # The owner's own link problem (not a failure spike) becomes the dashboard banner.
+            "session": "1" if notice.owner_id == user_id and notice.level != "info"
+            and "gagal" not in notice.title.lower() else ""}
+
+
+class NotificationState(rx.State):
+    """What the bell lists; loaded when the shell mounts (every page)."""
+
+    items: list[dict[str, str]] = []
+    # The owner's own session problem, for the dashboard banner.
+    banner: str = ""
+
+    @rx.event
+    async def load(self):
+        """Fetch the current notices (nothing for anonymous visitors)."""
+        actor = await current_actor(self)
+        if actor is None:
+            self.items, self.banner = [], ""
+            return
+        try:
+            rows = [notice_row(n, actor.user_id) for n in whatsapp.notifications(actor)]
+        except ServiceError:
+            rows = []
+        self.items = rows
+        self.banner = next((f"{r['title']}. {r['text']}" for r in rows if r["session"]), "")
