@@ -46,6 +46,12 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@"
 }
 
+# neonize (the WhatsApp gateway) imports python-magic, which needs libmagic.
+if ! ldconfig -p 2>/dev/null | grep -q 'libmagic\.so\.1'; then
+  say "Memasang libmagic untuk gateway WhatsApp"
+  apt_install libmagic1
+fi
+
 if [[ $WITH_TEST == 1 ]]; then
   if [[ ! -x /usr/bin/chromium ]]; then
     say "Memasang Chromium (Debian) untuk tes browser"

@@ -594,7 +594,7 @@ def _tabs() -> rx.Component:
     return rx.el.div(
         *[tab(*t) for t in TABS],
         rx.cond(SessionState.is_superadmin, rx.fragment(*[tab(*t) for t in ADMIN_TABS])),
-        class_name="fn-chips fn-chips-scroll",
+        class_name="fn-chips fn-chips-scroll fn-wa-tabs",
     )
 
 
@@ -777,9 +777,9 @@ def _logs() -> rx.Component:
                         class_name="fn-input fn-select", aria_label="Dari tanggal"),
             rx.el.input(type="date", name="to", default_value=S.log_to,
                         class_name="fn-input fn-select", aria_label="Sampai tanggal"),
+            _owner_picker(),
             rx.button("Terapkan", type="submit", variant="soft"),
             on_submit=S.filter_logs, reset_on_submit=False, class_name="fn-filter-bar"),
-        _owner_picker(),
         rx.cond(S.log_rows.length() == 0,
                 empty_state("history", "Belum ada pesan",
                             "Nota, pengingat, isolir dan pesan manual tercatat di sini."),

@@ -122,3 +122,13 @@ def mask_nik(plain: str | None) -> str:
     if len(plain) <= 8:
         return "*" * len(plain)
     return plain[:4] + "*" * (len(plain) - 8) + plain[-4:]
+
+
+def masked_stored_nik(stored: str | None) -> str | None:
+    """The masked NIK of a stored ciphertext, for receipts (``None`` if absent or unreadable)."""
+    if not stored:
+        return None
+    try:
+        return mask_nik(decrypt_nik(stored)) or None
+    except DecryptionError:
+        return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 import uuid
 from collections.abc import Iterable
@@ -21,6 +20,7 @@ from fibernode.services import wa_direct
 from fibernode.services.context import Actor, require_superadmin, require_user
 from fibernode.services.crypto import decrypt_nik, encrypt_nik, mask_nik
 from fibernode.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from fibernode.services.paging import Page
 from fibernode.services.scoping import scoped
 from fibernode.services.uow import UnitOfWork, apply_changes, unit_of_work
 from fibernode.services.validation import (
@@ -86,19 +86,8 @@ class CustomerView:
     updated_at: datetime
 
 
-@dataclass(frozen=True)
-class CustomerPage:
-    """One page of a customer list."""
-
-    items: list[CustomerView]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        """Number of pages (at least 1)."""
-        return max(1, math.ceil(self.total / self.per_page))
+# One page of a customer list.
+CustomerPage = Page[CustomerView]
 
 
 def _plain_nik(stored: str | None) -> str | None:

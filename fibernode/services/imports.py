@@ -59,6 +59,7 @@ from fibernode.services.context import Actor, require_superadmin
 from fibernode.services.crypto import decrypt_nik, encrypt_nik
 from fibernode.services.errors import Conflict, NotFound, ValidationFailed
 from fibernode.services.exports import neutralise, unneutralise
+from fibernode.services.paging import Page
 from fibernode.services.uow import UnitOfWork, unit_of_work
 from fibernode.services.validation import (  # parse_amount: also this module's API
     as_uuid,
@@ -220,19 +221,8 @@ class ImportJobView:
         return f"{stem or 'impor'}-gagal.csv"
 
 
-@dataclass(frozen=True)
-class ImportJobPage:
-    """One page of recent imports (newest first), without their rows."""
-
-    items: list[ImportJobView]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        """Number of pages (at least 1)."""
-        return max(1, math.ceil(self.total / self.per_page))
+# One page of recent imports (newest first), without their rows.
+ImportJobPage = Page[ImportJobView]
 
 
 def _job_view(job: ImportJob, creator: str | None, **extra: Any) -> ImportJobView:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 import uuid
 from collections.abc import Callable
@@ -48,6 +47,7 @@ from fibernode.services import wa_direct
 from fibernode.services.context import Actor, require_superadmin, require_user
 from fibernode.services.customers import name_or_phone_matches
 from fibernode.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from fibernode.services.paging import Page
 from fibernode.services.scoping import scoped
 from fibernode.services.uow import unit_of_work
 from fibernode.services.validation import clean, too_long
@@ -109,19 +109,8 @@ class InvoiceView:
     created_at: datetime
 
 
-@dataclass(frozen=True)
-class InvoicePage:
-    """One page of an invoice list."""
-
-    items: list[InvoiceView]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        """Number of pages (at least 1)."""
-        return max(1, math.ceil(self.total / self.per_page))
+# One page of an invoice list.
+InvoicePage = Page[InvoiceView]
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ from fibernode.models import Customer, Invoice, Package, PaymentStatus, User
 from fibernode.services import filejobs
 from fibernode.services import settings as settings_service
 from fibernode.services.context import Actor, require_user
-from fibernode.services.crypto import DecryptionError, decrypt_nik, mask_nik
+from fibernode.services.crypto import masked_stored_nik
 from fibernode.services.errors import NotFound, PermissionDenied, ValidationFailed
 from fibernode.services.filejobs import (  # noqa: F401  (part of this module's API)
     FileJobView,
@@ -179,15 +179,6 @@ def _enabled(values: dict[str, str], key: str) -> bool:
     return values.get(key, "").strip().lower() == "true"
 
 
-def _masked_nik(stored: str | None) -> str | None:
-    if not stored:
-        return None
-    try:
-        return mask_nik(decrypt_nik(stored)) or None
-    except DecryptionError:
-        return None
-
-
 @functools.cache
 def _query():
     """The receipt select (built once: it is on the public page's hot path)."""
@@ -226,7 +217,7 @@ def _build(row: Any, values: dict[str, str], *, with_qr: bool = True) -> Receipt
         logo_url=((values.get("logo_url") or settings_service.DEFAULT_LOGO)
                   if on["receipt_logo_enabled"] else None),
         customer_phone=cust.phone if on["receipt_show_customer_phone"] else None,
-        nik_masked=_masked_nik(cust.nik) if on["receipt_show_nik"] else None,
+        nik_masked=masked_stored_nik(cust.nik) if on["receipt_show_nik"] else None,
         area=owner.business_name if on["receipt_show_area"] else None,
         package_name=pkg.name if on["receipt_show_package"] else None,
         package_speed=pkg.speed if on["receipt_show_package"] else None,

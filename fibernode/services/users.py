@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +26,7 @@ from fibernode.models import (
 from fibernode.services.auth import revoke_user_sessions
 from fibernode.services.context import Actor, require_superadmin, require_user
 from fibernode.services.errors import Conflict, NotFound, ValidationFailed
+from fibernode.services.paging import Page
 from fibernode.services.passwords import hash_password, password_problem
 from fibernode.services.uow import UnitOfWork, apply_changes, unit_of_work
 from fibernode.services.validation import (
@@ -254,19 +254,8 @@ class MitraRow:
     created_at: datetime
 
 
-@dataclass(frozen=True)
-class MitraPage:
-    """One page of the mitra list."""
-
-    items: list[MitraRow]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        """Number of pages (at least 1)."""
-        return max(1, math.ceil(self.total / self.per_page))
+# One page of the mitra list.
+MitraPage = Page[MitraRow]
 
 
 def _mitra_select():

@@ -46,7 +46,7 @@ from fibernode.models import (
 from fibernode.services import receipts as receipts_service
 from fibernode.services import wa_numbers, wa_templates
 from fibernode.services.context import Actor
-from fibernode.services.crypto import DecryptionError, decrypt_nik, mask_nik
+from fibernode.services.crypto import masked_stored_nik
 from fibernode.services.uow import UnitOfWork, unit_of_work
 from fibernode.services.wa_sessions import ensure_session
 from fibernode.whatsapp.base import (
@@ -297,15 +297,6 @@ def sweep_pending(older_than_s: int = 60, *, stale_sending_s: int = 300,
 # --- the messages --------------------------------------------------------------------------
 
 
-def _nik(stored: str | None) -> str | None:
-    if not stored:
-        return None
-    try:
-        return mask_nik(decrypt_nik(stored)) or None
-    except DecryptionError:
-        return None
-
-
 def receipt_text(session: Session, invoice_id: uuid.UUID, *,
                  recorded_by: str | None) -> tuple[Invoice, Customer, str]:
     """The receipt message of an invoice as it stands in ``session``.
@@ -323,7 +314,7 @@ def receipt_text(session: Session, invoice_id: uuid.UUID, *,
     values = wa_templates.receipt_values(
         customer_name=cust.name, period=inv.period, total_paid=inv.paid_amount,
         business_name=owner.business_name, receipt_url=url, recorded_by=recorded_by,
-        paid_at=inv.paid_at or clock.now(), nik_masked=_nik(cust.nik),
+        paid_at=inv.paid_at or clock.now(), nik_masked=masked_stored_nik(cust.nik),
         package_name=pkg.name, package_speed=pkg.speed, discount=inv.discount,
         method=inv.payment_method)
     return inv, cust, wa_templates.render(wa_templates.load_templates()["receipt"], values)

@@ -24,7 +24,6 @@ Spec "Strategi Anti-Banned WhatsApp". Three parts:
 from __future__ import annotations
 
 import logging
-import math
 import random
 import time
 import uuid
@@ -52,6 +51,7 @@ from fibernode.models import (
 from fibernode.services import wa_numbers, wa_sessions, wa_templates, wa_throttle
 from fibernode.services.context import Actor, require_superadmin, require_user
 from fibernode.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from fibernode.services.paging import Page
 from fibernode.services.scoping import can_touch_owner, scoped
 from fibernode.services.uow import UnitOfWork, unit_of_work
 from fibernode.services.wa_config import load_rate_config, load_reminder_offsets
@@ -927,19 +927,8 @@ class QueueRow:
     content: str
 
 
-@dataclass(frozen=True)
-class QueuePage:
-    """One page of the queue list."""
-
-    items: list[QueueRow]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        """Number of pages (at least 1)."""
-        return max(1, math.ceil(self.total / self.per_page))
+# One page of the queue list.
+QueuePage = Page[QueueRow]
 
 
 def list_queue(actor: Actor, *, page: int = 1, status: str | None = None,

@@ -10,7 +10,6 @@ the paced queue (:mod:`wa_queue`).
 
 from __future__ import annotations
 
-import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -37,6 +36,7 @@ from fibernode.models import (
 from fibernode.services import wa_direct, wa_numbers, wa_templates
 from fibernode.services.context import Actor, require_user
 from fibernode.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from fibernode.services.paging import Page
 from fibernode.services.scoping import scoped
 from fibernode.services.uow import unit_of_work
 from fibernode.services.validation import clean, normalize_phone, phone_problem
@@ -124,19 +124,8 @@ class LogView:
     read_at: datetime | None
 
 
-@dataclass(frozen=True)
-class LogPage:
-    """One page of the message log (20 per page)."""
-
-    items: list[LogView]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        """Number of pages (at least 1)."""
-        return max(1, math.ceil(self.total / self.per_page))
+# One page of the message log (20 per page).
+LogPage = Page[LogView]
 
 
 @dataclass(frozen=True)
