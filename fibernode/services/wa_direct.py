@@ -316,8 +316,9 @@ def receipt_text(session: Session, invoice_id: uuid.UUID, *,
         business_name=owner.business_name, receipt_url=url, recorded_by=recorded_by,
         paid_at=inv.paid_at or clock.now(), nik_masked=masked_stored_nik(cust.nik),
         package_name=pkg.name, package_speed=pkg.speed, discount=inv.discount,
-        method=inv.payment_method)
-    return inv, cust, wa_templates.render(wa_templates.load_templates()["receipt"], values)
+        method=inv.payment_method, toggles=wa_templates.receipt_toggles(session))
+    return inv, cust, wa_templates.render(wa_templates.load_templates(session)["receipt"],
+                                          values)
 
 
 def record_receipt(uow: UnitOfWork, invoice_id: uuid.UUID, *, key: str,

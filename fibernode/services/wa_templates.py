@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from fibernode import clock
 from fibernode.db import new_session
@@ -338,9 +338,19 @@ def isolation_values(*, customer_name: str, business_name: str, bank_name: str |
             **extra}
 
 
-def receipt_toggles() -> dict[str, bool]:
-    """The receipt toggles now in force (``receipt_show_*`` settings)."""
-    values = settings_service.get_values(list(RECEIPT_TOGGLES))
+def receipt_toggles(session: Session | None = None) -> dict[str, bool]:
+    """The receipt toggles now in force (``receipt_show_*`` settings).
+
+    Args:
+        session: Read through the caller's session instead of opening another connection.
+    """
+    if session is None:
+        values = settings_service.get_values(list(RECEIPT_TOGGLES))
+    else:
+        stored = dict(session.exec(select(Setting.key, Setting.value)
+                                   .where(Setting.key.in_(list(RECEIPT_TOGGLES)))).all())
+        values = {k: stored.get(k) or settings_service.DEFAULTS.get(k, "")
+                  for k in RECEIPT_TOGGLES}
     return {k: (values.get(k) or "").strip().lower() == "true" for k in RECEIPT_TOGGLES}
 
 
@@ -402,11 +412,19 @@ def receipt_values(*, customer_name: str, period: str, total_paid: int,
 # --- stored templates ----------------------------------------------------------------------
 
 
-def load_templates() -> dict[str, str]:
-    """Every template's current text (the stored edit, else the default)."""
-    with new_session() as s:
-        rows = s.exec(select(Setting.key, Setting.value)
-                      .where(Setting.key.startswith(SETTING_PREFIX))).all()
+def load_templates(session: Session | None = None) -> dict[str, str]:
+    """Every template's current text (the stored edit, else the default).
+
+    Args:
+        session: Read through the caller's session (a payment's transaction) instead
+            of opening another connection.
+    """
+    query = select(Setting.key, Setting.value).where(Setting.key.startswith(SETTING_PREFIX))
+    if session is not None:
+        rows = session.exec(query).all()
+    else:
+        with new_session() as s:
+            rows = s.exec(query).all()
     stored = {k[len(SETTING_PREFIX):]: v for k, v in rows if v}
     return {key: stored.get(key, default) for key, default in DEFAULTS.items()}
 
