@@ -48,7 +48,6 @@ from fibernode.services import wa_numbers, wa_templates
 from fibernode.services.context import Actor
 from fibernode.services.crypto import masked_stored_nik
 from fibernode.services.uow import UnitOfWork, unit_of_work
-from fibernode.services.wa_sessions import ensure_session
 from fibernode.whatsapp.base import (
     ErrorKind,
     Gateway,
@@ -107,7 +106,10 @@ def record_direct(uow: UnitOfWork, *, owner_id: uuid.UUID, customer_id: uuid.UUI
         The log row's id, or ``None`` when the key was already recorded.
     """
     session = uow.session
-    session_id = ensure_session(session, owner_id).id
+    # The owner's session row if there is one (an owner who never linked has none, and
+    # the send then fails as "not connected"); read inside the insert: one round trip.
+    session_id = (sa.select(WaSession.id).where(WaSession.user_id == owner_id)
+                  .scalar_subquery())
     log_id = uuid.uuid4()
     stmt = _insert(session)(_logs).values(
         id=log_id, session_id=session_id, owner_id=owner_id, customer_id=customer_id,
@@ -311,14 +313,14 @@ def receipt_text(session: Session, invoice_id: uuid.UUID, *,
         .join(User, User.id == Invoice.owner_id)
         .where(Invoice.id == invoice_id)).one()
     url = receipts_service.receipt_url(inv.receipt_token) if inv.receipt_token else ""
+    template, toggles = wa_templates.receipt_settings(session)
     values = wa_templates.receipt_values(
         customer_name=cust.name, period=inv.period, total_paid=inv.paid_amount,
         business_name=owner.business_name, receipt_url=url, recorded_by=recorded_by,
         paid_at=inv.paid_at or clock.now(), nik_masked=masked_stored_nik(cust.nik),
         package_name=pkg.name, package_speed=pkg.speed, discount=inv.discount,
-        method=inv.payment_method, toggles=wa_templates.receipt_toggles(session))
-    return inv, cust, wa_templates.render(wa_templates.load_templates(session)["receipt"],
-                                          values)
+        method=inv.payment_method, toggles=toggles)
+    return inv, cust, wa_templates.render(template, values)
 
 
 def record_receipt(uow: UnitOfWork, invoice_id: uuid.UUID, *, key: str,

@@ -412,6 +412,17 @@ def receipt_values(*, customer_name: str, period: str, total_paid: int,
 # --- stored templates ----------------------------------------------------------------------
 
 
+def receipt_settings(session: Session) -> tuple[str, dict[str, bool]]:
+    """The receipt template and the receipt toggles, in one read (the payment path)."""
+    keys = [*RECEIPT_TOGGLES, SETTING_PREFIX + "receipt"]
+    stored = dict(session.exec(select(Setting.key, Setting.value)
+                               .where(Setting.key.in_(keys))).all())
+    template = stored.get(SETTING_PREFIX + "receipt") or DEFAULTS["receipt"]
+    toggles = {k: ((stored.get(k) or settings_service.DEFAULTS.get(k, "")).strip().lower()
+                   == "true") for k in RECEIPT_TOGGLES}
+    return template, toggles
+
+
 def load_templates(session: Session | None = None) -> dict[str, str]:
     """Every template's current text (the stored edit, else the default).
 
