@@ -98,6 +98,10 @@ def test_mitra_links_a_number_by_qr_from_the_gateway(app_url, new_page, test_gat
     expect(qr).to_be_hidden()
     page.click("[data-testid=wa-logout]")
     expect(page.locator("[data-testid=wa-connect]")).to_be_visible()
+    # Unlinked: the dashboard says so and the bell lists it.
+    page.locator("[data-testid=bottom-nav]").get_by_text("Dashboard").click()
+    expect(page.locator("[data-testid=wa-banner]")).to_be_visible()
+    expect(page.locator("[data-testid=bell-count]")).to_be_visible()
 
 
 def test_paying_an_invoice_puts_the_receipt_in_the_outbox(app_url, new_page):
