@@ -65,3 +65,12 @@ def set_engine(engine: Engine | None) -> None:
 def new_session() -> Session:
     """A new ORM session on the process-wide engine."""
     return Session(get_engine(), expire_on_commit=False)
+
+
+def insert_for(session: Session):
+    """The dialect's ``insert`` (PostgreSQL or SQLite), which has ``on_conflict_do_*``."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert

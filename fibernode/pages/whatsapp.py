@@ -58,72 +58,48 @@ LINK_POLL_SECONDS = 2
 LINK_POLL_LIMIT = 150
 
 
-def _text(value: Any) -> str:
-    """A value as the page shows it (dates in Indonesian, enums by value)."""
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return date_time(value)
-    if isinstance(value, bool):
-        return "1" if value else ""
-    if hasattr(value, "value"):
-        return str(value.value)
-    if isinstance(value, int):
-        return str(value)
-    return str(value)
+def _when(value: datetime | None) -> str:
+    return date_time(value) if value else ""
 
 
-def status_view(view: Any) -> dict[str, str]:
+def status_view(view: whatsapp.SessionView) -> dict[str, str]:
     """The session as the connection card shows it."""
-    status = _text(getattr(view, "status", "disconnected"))
     return {
-        "status": status,
-        "label": _text(getattr(view, "label", "")) or status,
-        "phone": _text(getattr(view, "phone_number", None) or getattr(view, "phone", None)),
-        "qr_svg": _text(getattr(view, "qr_svg", "")),
-        "pairing_code": _text(getattr(view, "pairing_code", "")),
-        "expires": _text(getattr(view, "link_expires_at", None)),
-        "expired": "1" if getattr(view, "link_expired", False) else "",
-        "banned_until": _text(getattr(view, "banned_until", None)),
-        "error": _text(getattr(view, "last_error", "")),
-        "paused": "1" if getattr(view, "paused", False) else "",
-        "pause_reason": _text(getattr(view, "pause_reason", "")),
-        "mode": _text(getattr(view, "mode", "")),
+        "status": view.status, "label": view.label, "phone": view.phone or "",
+        "qr_svg": view.qr_svg, "pairing_code": view.pairing_code or "",
+        "expires": _when(view.link_expires_at), "expired": "1" if view.link_expired else "",
+        "banned_until": _when(view.banned_until), "error": view.last_error or "",
+        "paused": "1" if view.paused else "", "pause_reason": view.pause_reason or "",
+        "mode": view.mode,
     }
 
 
-def queue_row(row: Any) -> dict[str, str]:
+def queue_row(row: wa_queue.QueueRow) -> dict[str, str]:
     """One queued message for the queue list."""
-    status = _text(getattr(row, "status", ""))
     return {
-        "id": _text(getattr(row, "id", "")),
-        "customer": _text(getattr(row, "customer_name", "")) or "-",
-        "phone": _text(getattr(row, "phone", "")),
-        "type": TYPE_LABELS.get(_text(getattr(row, "message_type", "")), "Pesan"),
-        "status": status, "status_label": STATUS_LABELS.get(status, status),
-        "scheduled": _text(getattr(row, "scheduled_at", None)),
-        "sent": _text(getattr(row, "sent_at", None)),
-        "retries": _text(getattr(row, "retry_count", 0)),
-        "error": _text(getattr(row, "error_message", None) or getattr(row, "error", None)),
-        "area": _text(getattr(row, "owner_name", "") or getattr(row, "area", "")),
+        "id": str(row.id), "customer": row.customer_name or "-", "phone": row.phone,
+        "type": TYPE_LABELS.get(row.message_type, "Pesan"),
+        "status": row.status, "status_label": STATUS_LABELS.get(row.status, row.status),
+        "scheduled": _when(row.scheduled_at), "sent": _when(row.sent_at),
+        "retries": str(row.retry_count), "error": row.error or "",
     }
 
 
-def log_row(row: Any) -> dict[str, str]:
+def log_row(row: whatsapp.LogView) -> dict[str, str]:
     """One message of the log."""
-    status = _text(getattr(row, "status", ""))
     return {
-        "id": _text(getattr(row, "id", "")),
-        "customer": _text(getattr(row, "customer_name", "")) or "-",
-        "customer_id": _text(getattr(row, "customer_id", "")),
-        "phone": _text(getattr(row, "phone", "")),
-        "type": TYPE_LABELS.get(_text(getattr(row, "message_type", "")), "Pesan"),
-        "status": status, "status_label": STATUS_LABELS.get(status, status),
-        "at": _text(getattr(row, "sent_at", None)),
-        "content": _text(getattr(row, "content", "")),
-        "error": _text(getattr(row, "error_message", None)),
-        "area": _text(getattr(row, "owner_name", "") or getattr(row, "area", "")),
+        "id": str(row.id), "customer": row.customer_name or "-",
+        "customer_id": str(row.customer_id or ""), "phone": row.phone,
+        "type": row.type_label, "status": row.status, "status_label": row.status_label,
+        "at": row.sent_at_text, "content": row.content, "error": row.error_message or "",
+        "area": row.owner_name,
     }
+
+
+def overview_view(ov: wa_queue.QueueOverview) -> dict[str, str]:
+    """The queue's pacing line (paused?, next send, sent today)."""
+    return {"paused": "1" if ov.paused else "", "pause_reason": ov.pause_reason or "",
+            "next_send_at": _when(ov.next_send_at), "sent_today": number(ov.sent_today)}
 
 
 def _date(value: str) -> date | None:
@@ -201,10 +177,7 @@ class WhatsAppState(rx.State):
         owner = self._owner(actor)
         counts = wa_queue.queue_counts(actor, owner_id=owner)
         self.counts = {k: number(v) for k, v in counts.items()}
-        ov = wa_queue.queue_overview(actor, owner_id=owner)
-        self.overview = {k: _text(v) for k, v in (ov if isinstance(ov, dict)
-                                                 else vars(ov)).items()
-                         if not isinstance(v, list | dict)}
+        self.overview = overview_view(wa_queue.queue_overview(actor, owner_id=owner))
         result = wa_queue.list_queue(actor, page=self.queue_page,
                                      status=self.queue_status or None, owner_id=owner)
         self.queue_rows = [queue_row(r) for r in result.items]
@@ -240,7 +213,7 @@ class WhatsAppState(rx.State):
         values = wa_config.get_wa_config(actor)
         offsets = values.get("reminder_offsets", [-1])
         self.offsets = [str(o) for o in offsets]
-        self.config = {k: _text(v) for k, v in values.items() if k != "reminder_offsets"}
+        self.config = {k: str(v) for k, v in values.items() if k != "reminder_offsets"}
 
     def _load_tab(self, actor: Actor) -> None:
         try:
@@ -485,14 +458,10 @@ class WhatsAppState(rx.State):
             self.bulk_error, self.bulk_preview = exc.details.get("text") or exc.message, {}
             return None
         self.bulk_error = ""
-        self.bulk_preview = {"count": number(getattr(preview, "count", 0)),
-                             "raw_count": str(getattr(preview, "count", 0)),
-                             "sample": getattr(preview, "sample", "") or ""}
-        self.bulk_skipped = [
-            {"name": _text(s.get("name") if isinstance(s, dict) else getattr(s, "name", "")),
-             "reason": _text(s.get("reason") if isinstance(s, dict)
-                             else getattr(s, "reason", ""))}
-            for s in (getattr(preview, "skipped", None) or [])][:20]
+        self.bulk_preview = {"count": number(preview.count), "raw_count": str(preview.count),
+                             "sample": preview.sample or ""}
+        self.bulk_skipped = [{"name": r.name, "reason": r.reason}
+                             for r in preview.skipped[:20]]
         return None
 
     @rx.event
@@ -739,7 +708,6 @@ def _queue() -> rx.Component:
                               class_name="fn-card-row"),
                     rx.el.div(r["type"], " · jadwal ", r["scheduled"],
                               rx.cond(r["sent"] != "", rx.el.span(" · terkirim ", r["sent"])),
-                              rx.cond(r["area"] != "", rx.el.span(" · ", r["area"])),
                               class_name="fn-muted"),
                     rx.cond(r["error"] != "", rx.el.div(r["error"], class_name="fn-field-error")),
                     rx.el.div(
@@ -787,6 +755,8 @@ def _logs() -> rx.Component:
                     rx.el.summary(
                         rx.el.div(rx.el.strong(r["customer"]),
                                   rx.el.span(" · ", r["type"], " · ", r["at"],
+                                             rx.cond(SessionState.is_superadmin,
+                                                     rx.el.span(" · ", r["area"])),
                                              class_name="fn-muted")),
                         rx.el.span(r["status_label"], class_name=rx.cond(
                             r["status"] == "failed", "fn-pill fn-pill-red",

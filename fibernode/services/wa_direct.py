@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from fibernode import clock
-from fibernode.db import new_session
+from fibernode.db import insert_for, new_session
 from fibernode.models import (
     Customer,
     Invoice,
@@ -48,6 +48,7 @@ from fibernode.services import wa_numbers, wa_templates
 from fibernode.services.context import Actor
 from fibernode.services.crypto import masked_stored_nik
 from fibernode.services.uow import UnitOfWork, unit_of_work
+from fibernode.services.wa_sessions import pause_for_restriction
 from fibernode.whatsapp.base import (
     ErrorKind,
     Gateway,
@@ -63,7 +64,6 @@ NOT_ON_WHATSAPP = "Nomor tidak terdaftar di WhatsApp"
 SEND_CRASHED = "Terjadi kesalahan saat mengirim pesan."
 UNCERTAIN = ("Status pengiriman tidak pasti: proses terhenti saat mengirim. "
              "Periksa di WhatsApp sebelum mengirim ulang.")
-PAUSE_REASON = "Akun WhatsApp dibatasi ({error}); antrian dijeda."
 # Which invoice column records a successful send of each message type.
 SENT_COLUMNS = {"receipt": "receipt_sent_at", "reminder": "reminder_sent_at",
                 "isolation": "isolir_sent_at"}
@@ -75,14 +75,6 @@ _logs = WaMessageLog.__table__
 
 
 # --- recording -----------------------------------------------------------------------------
-
-
-def _insert(session: Session):
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
 
 
 def record_direct(uow: UnitOfWork, *, owner_id: uuid.UUID, customer_id: uuid.UUID | None,
@@ -111,7 +103,7 @@ def record_direct(uow: UnitOfWork, *, owner_id: uuid.UUID, customer_id: uuid.UUI
     session_id = (sa.select(WaSession.id).where(WaSession.user_id == owner_id)
                   .scalar_subquery())
     log_id = uuid.uuid4()
-    stmt = _insert(session)(_logs).values(
+    stmt = insert_for(session)(_logs).values(
         id=log_id, session_id=session_id, owner_id=owner_id, customer_id=customer_id,
         invoice_id=invoice_id, message_type=message_type, phone=phone, content=content,
         status="pending", idempotency_key=idempotency_key, sent_by=sent_by,
@@ -224,20 +216,8 @@ def _finish(row: WaMessageLog, result: SendResult) -> str:
         elif result.error_kind == ErrorKind.NOT_ON_WHATSAPP:
             wa_numbers.remember(s, {row.phone: False})
         elif result.error_kind == ErrorKind.RESTRICTED:
-            _pause_queue(uow, row.owner_id, result.error or "")
+            pause_for_restriction(uow, row.owner_id, result.error or "")
     return status
-
-
-def _pause_queue(uow: UnitOfWork, owner_id: uuid.UUID, error: str) -> None:
-    """A restricted account stops its queue and alerts the owner (the bell, the page)."""
-    table = WaSession.__table__
-    reason = PAUSE_REASON.format(error=error.rstrip(".") or "dibatasi")
-    paused = uow.session.execute(sa.update(table).where(
-        table.c.user_id == owner_id, table.c.queue_paused_at.is_(None)).values(
-        queue_paused_at=clock.now(), queue_pause_reason=reason, last_error=error or None,
-        updated_at=clock.now())).rowcount
-    if paused:
-        uow.audit("wa.queue.pause", "wa_sessions", None, owner_id=owner_id, reason=reason)
 
 
 # --- sweep ---------------------------------------------------------------------------------
@@ -376,6 +356,12 @@ def reminder_row(session: Session, invoice_id: uuid.UUID,
         .join(Package, Package.id == Customer.package_id)
         .join(User, User.id == Invoice.owner_id)
         .where(Invoice.id == invoice_id)).one()
+    return reminder_row_of(inv, cust, pkg, owner, today)
+
+
+def reminder_row_of(inv: Invoice, cust: Customer, pkg: Package, owner: User,
+                    today: Any = None) -> dict[str, Any]:
+    """:func:`reminder_row` from rows already loaded (bulk sends load them together)."""
     return {"invoice": inv, "customer": cust, "customer_name": cust.name,
             "package_name": pkg.name, "package_speed": pkg.speed, "period": inv.period,
             "total_amount": max(0, inv.total_amount - inv.paid_amount),

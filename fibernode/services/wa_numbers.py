@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from fibernode import clock
-from fibernode.db import new_session
+from fibernode.db import insert_for, new_session
 from fibernode.models import WaNumber, WaSession, WaSessionStatus
 from fibernode.whatsapp.base import Gateway, GatewayError
 
@@ -46,15 +46,14 @@ def known(session: Session, phones: Iterable[str]) -> dict[str, bool]:
 def remember(session: Session, answers: dict[str, bool]) -> None:
     """Store lookup answers (insert or refresh), in the caller's transaction."""
     now = clock.now()
-    table = WaNumber.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    for phone, on in answers.items():
-        stmt = insert(table).values(phone=phone, on_whatsapp=bool(on), checked_at=now)
-        session.execute(stmt.on_conflict_do_update(
-            index_elements=["phone"], set_={"on_whatsapp": bool(on), "checked_at": now}))
+    if not answers:
+        return
+    stmt = insert_for(session)(WaNumber.__table__).values(
+        [{"phone": phone, "on_whatsapp": bool(on), "checked_at": now}
+         for phone, on in answers.items()])
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=["phone"], set_={"on_whatsapp": stmt.excluded.on_whatsapp,
+                                        "checked_at": stmt.excluded.checked_at}))
 
 
 def session_connected(session: Session, owner_id: uuid.UUID) -> bool:

@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from fibernode import clock
-from fibernode.db import new_session
+from fibernode.db import insert_for, new_session
 from fibernode.models import (
     Customer,
     CustomerStatus,
@@ -81,8 +81,6 @@ UNCERTAIN_NOTE = ("Status pengiriman tidak pasti — periksa di WhatsApp lalu ki
                   "bila perlu")
 CANCELLED_BY_USER = "Dibatalkan oleh {name}"
 SEND_CRASHED = "Pengiriman terhenti karena kesalahan sistem."
-# Starts like wa_sessions' own restriction pause, so re-linking the number resumes it.
-PAUSE_REASON = "Akun WhatsApp dibatasi ({error}); antrian dijeda."
 NOT_FOUND_MESSAGE = "Pesan antrian tidak ditemukan."
 RETRY_CONFLICT = "Hanya pesan yang gagal atau tidak pasti yang bisa dikirim ulang."
 CANCEL_CONFLICT = "Hanya pesan yang masih menunggu yang bisa dibatalkan."
@@ -99,14 +97,6 @@ _LOG_DONE = ("pending", "sending", "sent", "delivered", "read")
 Q = WaMessageQueue.__table__
 S = WaSession.__table__
 L = WaMessageLog.__table__
-
-
-def _insert(session: Session):
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
 
 
 def _is_pg(session: Session) -> bool:
@@ -211,7 +201,7 @@ def _insert_rows(session: Session, rows: list[dict[str, Any]]) -> set[uuid.UUID]
         # multi-row VALUES list of the same size spends most of its time being parsed.
         params = {c: [r[c] for r in rows] for c, _ in _PG_ARRAY_COLUMNS}
         return set(session.execute(_pg_bulk_insert(), params).scalars().all())
-    stmt = (_insert(session)(Q).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    stmt = (insert_for(session)(Q).on_conflict_do_nothing(index_elements=["idempotency_key"])
             .returning(Q.c.id))
     return set(session.execute(stmt, rows).scalars().all())
 
@@ -652,7 +642,7 @@ def _log_values(c: Claim, *, status: str, at: datetime, error: str | None = None
 def _write_log(s: Session, values: dict[str, Any]) -> None:
     # One log row per key: a later outcome of the same message (a manual retry that
     # succeeds after a failure) updates it instead of adding a second row.
-    stmt = _insert(s)(L).values(**values)
+    stmt = insert_for(s)(L).values(**values)
     s.execute(stmt.on_conflict_do_update(index_elements=["idempotency_key"], set_={
         k: values[k] for k in ("status", "error_message", "provider_message_id", "sent_at",
                                "queue_id", "session_id")}))
@@ -729,14 +719,8 @@ def _record_failure(uow: UnitOfWork, c: Claim, kind: ErrorKind, error: str,
         return "failed", next_send
     if kind == ErrorKind.RESTRICTED:
         s.execute(sa.update(Q).where(guard).values(**back_to_pending))
-        reason = PAUSE_REASON.format(error=error.rstrip(". "))
-        paused = s.execute(sa.update(S).where(S.c.id == c.session_id,
-                                              S.c.queue_paused_at.is_(None)).values(
-            queue_paused_at=finished, queue_pause_reason=reason)).rowcount
-        if paused:
-            # The alert: the owner's bell and the dashboard read the pause and this row.
-            uow.audit("wa.queue.paused", "wa_sessions", c.session_id, owner_id=c.owner_id,
-                      reason=reason, queue_id=c.queue_id)
+        wa_sessions.pause_for_restriction(uow, c.owner_id, error, at=finished,
+                                          queue_id=c.queue_id)
         return "pending", next_send
     if kind == ErrorKind.NOT_CONNECTED:
         s.execute(sa.update(Q).where(guard).values(**back_to_pending))

@@ -16,9 +16,10 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from fibernode import clock
+from fibernode.db import insert_for
 from fibernode.models import WaSession, WaSessionStatus
 from fibernode.services.context import Actor
-from fibernode.services.uow import unit_of_work
+from fibernode.services.uow import UnitOfWork, unit_of_work
 
 # Statuses that mean the account cannot send until a person acts (or a ban lapses).
 RESTRICTED_STATUSES = frozenset({WaSessionStatus.LOGGED_OUT, WaSessionStatus.BANNED,
@@ -31,7 +32,13 @@ STATUS_LABELS = {
     WaSessionStatus.BANNED: "Diblokir sementara oleh WhatsApp",
     WaSessionStatus.OUTDATED: "Versi klien usang",
 }
-PAUSE_RESTRICTED = "Akun WhatsApp dibatasi ({status}); antrian dijeda."
+# Every restriction pause starts with this, so re-linking the number can lift exactly those.
+PAUSE_PREFIX = "Akun WhatsApp dibatasi"
+
+
+def pause_reason(detail: str) -> str:
+    """The pause reason shown to the owner for a restricted account."""
+    return f"{PAUSE_PREFIX} ({detail.rstrip('. ') or 'dibatasi'}); antrian dijeda."
 
 
 @dataclass(frozen=True)
@@ -63,12 +70,7 @@ def ensure_session(session: Session, owner_id: uuid.UUID) -> WaSession:
     values = {"id": uuid.uuid4(), "user_id": owner_id, "status": WaSessionStatus.DISCONNECTED,
               "created_at": clock.now(), "updated_at": clock.now(), "batch_count": 0,
               "hour_count": 0, "day_count": 0, "link_expired": False}
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    session.execute(insert(table).values(**values).on_conflict_do_nothing(
+    session.execute(insert_for(session)(table).values(**values).on_conflict_do_nothing(
         index_elements=["user_id"]))
     session.flush()
     return session.exec(select(WaSession).where(WaSession.user_id == owner_id)).one()
@@ -104,13 +106,12 @@ def apply_event(session: Session, row: WaSession, event: SessionEvent) -> dict[s
             put("last_error", None)
             # A restriction pause ends once the owner has re-linked the number.
             if row.queue_paused_at is not None and (row.queue_pause_reason or "").startswith(
-                    "Akun WhatsApp dibatasi"):
+                    PAUSE_PREFIX):
                 put("queue_paused_at", None)
                 put("queue_pause_reason", None)
         if event.status in RESTRICTED_STATUSES and row.queue_paused_at is None:
             put("queue_paused_at", now)
-            put("queue_pause_reason", PAUSE_RESTRICTED.format(
-                status=STATUS_LABELS[event.status].lower()))
+            put("queue_pause_reason", pause_reason(STATUS_LABELS[event.status].lower()))
     if event.clear_link or event.status in (WaSessionStatus.CONNECTED,
                                             WaSessionStatus.LOGGED_OUT):
         for field in ("qr_code", "pairing_code", "link_expires_at"):
@@ -125,6 +126,29 @@ def apply_event(session: Session, row: WaSession, event: SessionEvent) -> dict[s
     if changes:
         row.updated_at = now
     return changes
+
+
+def pause_for_restriction(uow: UnitOfWork, owner_id: uuid.UUID, error: str, *,
+                          at: datetime | None = None, **meta: object) -> bool:
+    """Pause the owner's queue because WhatsApp restricted the account (the alert).
+
+    Used by the queue and by direct sends alike; the owner's bell and dashboard read the
+    pause, and the audit row records it once (a queue already paused stays as it was).
+
+    Returns:
+        Whether the queue was running and is now paused.
+    """
+    table = WaSession.__table__
+    at = at or clock.now()
+    reason = pause_reason(error)
+    session_id = uow.session.execute(sa.update(table).where(
+        table.c.user_id == owner_id, table.c.queue_paused_at.is_(None)).values(
+        queue_paused_at=at, queue_pause_reason=reason, last_error=error or None,
+        updated_at=at).returning(table.c.id)).scalar()
+    if session_id is not None:
+        uow.audit("wa.queue.paused", "wa_sessions", session_id, owner_id=owner_id,
+                  reason=reason, **meta)
+    return session_id is not None
 
 
 def record_event(owner_id: uuid.UUID, event: SessionEvent, *, source: str = "gateway") -> bool:

@@ -338,19 +338,9 @@ def isolation_values(*, customer_name: str, business_name: str, bank_name: str |
             **extra}
 
 
-def receipt_toggles(session: Session | None = None) -> dict[str, bool]:
-    """The receipt toggles now in force (``receipt_show_*`` settings).
-
-    Args:
-        session: Read through the caller's session instead of opening another connection.
-    """
-    if session is None:
-        values = settings_service.get_values(list(RECEIPT_TOGGLES))
-    else:
-        stored = dict(session.exec(select(Setting.key, Setting.value)
-                                   .where(Setting.key.in_(list(RECEIPT_TOGGLES)))).all())
-        values = {k: stored.get(k) or settings_service.DEFAULTS.get(k, "")
-                  for k in RECEIPT_TOGGLES}
+def receipt_toggles() -> dict[str, bool]:
+    """The receipt toggles now in force (``receipt_show_*`` settings)."""
+    values = settings_service.get_values(list(RECEIPT_TOGGLES))
     return {k: (values.get(k) or "").strip().lower() == "true" for k in RECEIPT_TOGGLES}
 
 
@@ -423,19 +413,11 @@ def receipt_settings(session: Session) -> tuple[str, dict[str, bool]]:
     return template, toggles
 
 
-def load_templates(session: Session | None = None) -> dict[str, str]:
-    """Every template's current text (the stored edit, else the default).
-
-    Args:
-        session: Read through the caller's session (a payment's transaction) instead
-            of opening another connection.
-    """
-    query = select(Setting.key, Setting.value).where(Setting.key.startswith(SETTING_PREFIX))
-    if session is not None:
-        rows = session.exec(query).all()
-    else:
-        with new_session() as s:
-            rows = s.exec(query).all()
+def load_templates() -> dict[str, str]:
+    """Every template's current text (the stored edit, else the default)."""
+    with new_session() as s:
+        rows = s.exec(select(Setting.key, Setting.value)
+                      .where(Setting.key.startswith(SETTING_PREFIX))).all()
     stored = {k[len(SETTING_PREFIX):]: v for k, v in rows if v}
     return {key: stored.get(key, default) for key, default in DEFAULTS.items()}
 

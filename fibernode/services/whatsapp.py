@@ -26,6 +26,7 @@ from fibernode.models import (
     Customer,
     CustomerStatus,
     Invoice,
+    Package,
     PaymentStatus,
     User,
     UserRole,
@@ -157,6 +158,7 @@ class Notice:
     message: str
     owner_id: uuid.UUID | None = None
     href: str = "/whatsapp"
+    kind: str = "session"  # "session" (the link), "queue" (paused) or "spike" (failures)
 
 
 @dataclass
@@ -694,6 +696,8 @@ def _bulk_recipients(session: Session, actor: Actor, customer_ids: list[Any] | N
         User.id.in_({c.owner_id for c in customers}))).all()}
     statuses = dict(session.exec(select(WaSession.user_id, WaSession.status).where(
         WaSession.user_id.in_(list(owners)))).all())
+    packages = {p.id: p for p in session.exec(select(Package).where(
+        Package.id.in_({c.package_id for c in customers}))).all()}
     on_wa = wa_numbers.known(session, [c.phone for c in customers])
     templates = wa_templates.load_templates()
     out: list[_Recipient] = []
@@ -716,7 +720,8 @@ def _bulk_recipients(session: Session, actor: Actor, customer_ids: list[Any] | N
             skipped.append(SkippedRecipient(cust.id, cust.name, reason))
             continue
         if inv is not None:
-            values = wa_templates.reminder_values(wa_direct.reminder_row(session, inv.id, today))
+            values = wa_templates.reminder_values(wa_direct.reminder_row_of(
+                inv, cust, packages[cust.package_id], owner, today))
         else:
             values = _basic_values(session, cust, None)
         body = text if text is not None else templates[
@@ -923,7 +928,7 @@ def _session_notices(row: WaSession, who: str | None) -> list[Notice]:
     if row.queue_paused_at is not None:
         out.append(Notice("warning", prefix + "Antrian pesan dijeda",
                           row.queue_pause_reason or "Antrian pesan WhatsApp dijeda.",
-                          row.user_id))
+                          row.user_id, kind="queue"))
     return out
 
 
@@ -945,7 +950,7 @@ def notifications(actor: Actor) -> list[Notice]:
             notices += _session_notices(own, None)
         counts = _hour_counts(s, None if actor.is_superadmin else [me])
         if (text := _spike_text(*counts.get(me, (0, 0)))):
-            notices.append(Notice("warning", "Banyak pesan gagal", text, me))
+            notices.append(Notice("warning", "Banyak pesan gagal", text, me, kind="spike"))
         if actor.is_superadmin:
             rows = s.exec(select(WaSession, User.business_name)
                           .join(User, User.id == WaSession.user_id)
@@ -956,7 +961,7 @@ def notifications(actor: Actor) -> list[Notice]:
                 notices += _session_notices(row, business)
                 if (text := _spike_text(*counts.get(row.user_id, (0, 0)))):
                     notices.append(Notice("warning", f"{business}: Banyak pesan gagal", text,
-                                          row.user_id))
+                                          row.user_id, kind="spike"))
     order = {"error": 0, "warning": 1, "info": 2}
     return sorted(notices, key=lambda n: order.get(n.level, 3))
 

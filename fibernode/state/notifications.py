@@ -13,11 +13,12 @@ from fibernode.state.session import current_actor
 
 def notice_row(notice: whatsapp.Notice, user_id: Any) -> dict[str, str]:
     """A notice as the bell and the dashboard banner show it."""
+    own = notice.owner_id == user_id
     return {"title": notice.title, "text": notice.message, "href": notice.href,
-            "level": notice.level, "own": "1" if notice.owner_id == user_id else "",
-            # The owner's own link problem (not a failure spike) becomes the dashboard banner.
-            "session": "1" if notice.owner_id == user_id and notice.level != "info"
-            and "gagal" not in notice.title.lower() else ""}
+            "level": notice.level, "own": "1" if own else "",
+            # The owner's own link or queue problem (not a failure spike) is the banner.
+            "session": "1" if own and notice.level != "info" and notice.kind != "spike"
+            else ""}
 
 
 class NotificationState(rx.State):
