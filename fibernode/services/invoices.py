@@ -43,7 +43,7 @@ from fibernode.models import (
     Setting,
     User,
 )
-from fibernode.services import wa_direct
+from fibernode.services import wa_direct, wa_queue
 from fibernode.services.context import Actor, require_superadmin, require_user
 from fibernode.services.customers import name_or_phone_matches
 from fibernode.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -464,7 +464,7 @@ def pay_invoice(actor: Actor, invoice_id: uuid.UUID, *, version: int,
         wa_direct.record_receipt(uow, invoice_id, key=f"receipt:{payment.id}",
                                  recorded_by=actor.name or None)
         if view.remaining <= 0:
-            wa_direct.cancel_queued_reminders(s, invoice_id)
+            wa_queue.cancel_for_invoice(s, invoice_id)
         uow.after_commit(lambda: _run_after_payment_hooks(invoice_id))
     return view
 

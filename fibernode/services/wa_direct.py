@@ -40,7 +40,6 @@ from fibernode.models import (
     Package,
     User,
     WaMessageLog,
-    WaMessageQueue,
     WaSession,
 )
 from fibernode.services import receipts as receipts_service
@@ -368,20 +367,3 @@ def reminder_row_of(inv: Invoice, cust: Customer, pkg: Package, owner: User,
             "discount": inv.discount, "due_date": inv.due_date, "bank_name": owner.bank_name,
             "bank_account": owner.bank_account, "bank_holder": owner.bank_holder,
             "business_name": owner.business_name, "today": today or clock.today()}
-
-
-def cancel_queued_reminders(session: Session, invoice_id: uuid.UUID) -> int:
-    """Cancel the invoice's reminders still waiting in the queue (it has been paid)."""
-    try:
-        from fibernode.services import wa_queue
-    except ImportError:  # the queue module is not there yet
-        wa_queue = None
-    cancel = getattr(wa_queue, "cancel_for_invoice", None)
-    if cancel is not None:
-        return int(cancel(session, invoice_id) or 0)
-    table = WaMessageQueue.__table__
-    return int(session.execute(sa.update(table).where(
-        table.c.invoice_id == invoice_id, table.c.status == "pending",
-        table.c.message_type == "reminder").values(
-        status="cancelled", error_message="Tagihan sudah lunas.",
-        updated_at=clock.now())).rowcount or 0)
