@@ -12,12 +12,15 @@ from fibernode.components.splash import splash
 from fibernode.config import get_settings
 from fibernode.pages import (  # noqa: F401  (each module registers its route)
     admin_activity,
+    admin_finance,
     admin_mitra,
     admin_packages,
     customer_detail,
     customer_import,
     customers,
     dashboard,
+    finance,
+    finance_report,
     invoices,
     login,
     profile,

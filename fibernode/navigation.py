@@ -24,10 +24,12 @@ MAIN_NAV = [
     NavItem("Pelanggan", "users", "/customers", in_bottom_nav=True),
     NavItem("Tagihan", "receipt", "/invoices", in_bottom_nav=True),
     NavItem("WhatsApp", "message_circle", "/whatsapp", in_bottom_nav=True),
+    NavItem("Keuangan", "chart_line", "/finance"),
 ]
 ADMIN_NAV = [
     NavItem("Mitra", "handshake", "/admin/mitra", admin_only=True),
     NavItem("Paket Internet", "package", "/admin/packages", admin_only=True),
+    NavItem("Keuangan Mitra", "landmark", "/admin/finance", admin_only=True),
     NavItem("Log Aktivitas", "scroll_text", "/admin/activity", admin_only=True),
 ]
 ACCOUNT_NAV = [

@@ -39,13 +39,14 @@ TABLES = {
     "users", "packages", "customers", "invoices", "payments", "wa_sessions",
     "wa_message_logs", "settings", "refresh_tokens", "activity_logs", "wa_message_queue",
     "login_attempts", "user_sessions", "import_jobs", "import_rows", "file_jobs",
-    "wa_numbers", "wa_outbox",
+    "wa_numbers", "wa_outbox", "revenue_months",
 }
 FK_VIOLATION = "(?i)foreign key"
 ENUM_TYPES = {"user_role", "payment_status", "customer_status", "wa_session_status",
               "payment_method", "import_status", "import_row_outcome", "file_job_status"}
-HEAD = "0004"
+HEAD = "0005"
 TABLES_0004 = {"wa_numbers", "wa_outbox"}
+TABLES_0005 = {"revenue_months"}
 
 
 def alembic(engine: sa.Engine, action: str, revision: str) -> None:
@@ -151,8 +152,8 @@ def test_import_tables_and_search_indexes_downgrade_to_0001_and_back(fresh):
     else:
         assert not customer_indexes(fresh) & search
     alembic(fresh, "downgrade", "0001")
-    assert tables(fresh) == TABLES - {"import_jobs", "import_rows", "file_jobs"} - TABLES_0004 | {
-        "alembic_version"}
+    later = {"import_jobs", "import_rows", "file_jobs"} | TABLES_0004 | TABLES_0005
+    assert tables(fresh) == TABLES - later | {"alembic_version"}
     assert not customer_indexes(fresh) & search
     if fresh.dialect.name == "postgresql":
         assert pg_enum_types(fresh) == ENUM_TYPES - {"import_status", "import_row_outcome",
@@ -177,7 +178,7 @@ def test_file_jobs_and_invoice_indexes_downgrade_to_0002_and_back(fresh):
     alembic(fresh, "upgrade", "head")
     assert indexes_0003(fresh) == INDEXES_0003
     alembic(fresh, "downgrade", "0002")
-    assert tables(fresh) == TABLES - {"file_jobs"} - TABLES_0004 | {"alembic_version"}
+    assert tables(fresh) == TABLES - {"file_jobs"} - TABLES_0004 - TABLES_0005 | {"alembic_version"}
     assert indexes_0003(fresh) == set()
     if fresh.dialect.name == "postgresql":
         assert pg_enum_types(fresh) == ENUM_TYPES - {"file_job_status"}
@@ -209,6 +210,28 @@ def test_open_invoice_index_is_partial(fresh):
             sql = "SELECT sql FROM sqlite_master WHERE name = 'idx_invoices_open_due'"
         definition = conn.execute(sa.text(sql)).scalar()
     assert "paid_amount < total_amount" in definition.replace("(", "").replace(")", "")
+
+
+def payments_recorded_index(engine: sa.Engine) -> str:
+    with engine.connect() as conn:
+        return conn.execute(sa.text(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_payments_recorded_at'"
+        )).scalar()
+
+
+def test_payments_recorded_index_covers_the_revenue_sums(fresh):
+    """0005 adds owner_id and amount to idx_payments_recorded_at (PostgreSQL; SQLite keeps
+    the plain index) and goes down and up cleanly."""
+    alembic(fresh, "upgrade", "head")
+    names = {ix["name"] for ix in sa.inspect(fresh).get_indexes("payments")}
+    assert "idx_payments_recorded_at" in names
+    if fresh.dialect.name == "postgresql":
+        assert "INCLUDE (owner_id, amount)" in payments_recorded_index(fresh)
+    alembic(fresh, "downgrade", "0004")
+    if fresh.dialect.name == "postgresql":
+        assert "INCLUDE" not in payments_recorded_index(fresh)
+    alembic(fresh, "upgrade", "head")
+    assert drift(fresh) == []
 
 
 # --- constraints on the migrated schema --------------------------------------------------
@@ -354,7 +377,7 @@ def test_whatsapp_revision_keeps_queued_rows_and_downgrades(fresh):
     assert str(owner).replace("-", "") == USER_ID.replace("-", "")
     assert key.startswith("legacy:")
     alembic(fresh, "downgrade", "0003")
-    assert tables(fresh) == TABLES - TABLES_0004 | {"alembic_version"}
+    assert tables(fresh) == TABLES - TABLES_0004 - TABLES_0005 | {"alembic_version"}
     alembic(fresh, "upgrade", "head")
     assert drift(fresh) == []
 

@@ -75,6 +75,11 @@ def beat_schedule() -> dict[str, dict]:
             # 06:15 Asia/Jakarta, after the morning's invoices: the dashboard reads it.
             "schedule": crontab(hour=6, minute=15),
         },
+        "close-revenue-months": {
+            "task": "workers.tasks.close_revenue_months",
+            # 00:20 Asia/Jakarta: the month that just ended is rolled up for the charts.
+            "schedule": crontab(hour=0, minute=20),
+        },
         "wa-direct-sweep": {
             "task": "workers.tasks.wa_direct_sweep",
             # Receipts / isolir notices a crashed process left pending or mid-send.

@@ -182,6 +182,18 @@ def overdue_digest() -> dict:
     return doc
 
 
+@shared_task(name="workers.tasks.close_revenue_months")
+def close_revenue_months() -> dict:
+    """Roll up the payments ledger of every ended month (daily, 00:20 Jakarta).
+
+    Returns:
+        The months rolled up and the rows written (``months`` 0 when up to date).
+    """
+    from fibernode.services import revenue_months
+
+    return revenue_months.close_months(Actor.system("celery.close_revenue_months"))
+
+
 @shared_task(name="workers.tasks.build_receipt_bundle")
 def build_receipt_bundle(job_id: str) -> dict:
     """Render a month's paid receipts of one owner into one PDF (a ``file_jobs`` job).
@@ -196,6 +208,23 @@ def build_receipt_bundle(job_id: str) -> dict:
 
     result = receipts.build_bundle_job(job_id)
     log.info("receipt bundle %s: %s", job_id, result)
+    return result
+
+
+@shared_task(name="workers.tasks.build_finance_file")
+def build_finance_file(job_id: str) -> dict:
+    """Build a finance recap, report or settlement file (a ``file_jobs`` job).
+
+    Args:
+        job_id: The ``file_jobs`` id (as text: task arguments are JSON).
+
+    Returns:
+        The job's status and kind (and the row count of a recap).
+    """
+    from fibernode.services import finance_files
+
+    result = finance_files.build_job(job_id)
+    log.info("finance file %s: %s", job_id, result)
     return result
 
 

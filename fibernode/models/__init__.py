@@ -43,6 +43,7 @@ __all__ = [
     "PaymentMethod",
     "PaymentStatus",
     "RefreshToken",
+    "RevenueMonth",
     "Setting",
     "User",
     "UserRole",
@@ -288,7 +289,9 @@ class Payment(SQLModel, table=True):
         sa.CheckConstraint("amount > 0", name="ck_payments_amount"),
         sa.Index("idx_payments_invoice", "invoice_id"),
         sa.Index("idx_payments_owner_recorded", "owner_id", "recorded_at"),
-        sa.Index("idx_payments_recorded_at", "recorded_at"),
+        # Covering (migration 0005): a month's revenue is an index-only scan.
+        sa.Index("idx_payments_recorded_at", "recorded_at",
+                 postgresql_include=["owner_id", "amount"]),
         # Reversals are rare: the month's reversed total (dashboard revenue) reads this.
         sa.Index("idx_payments_reversed", "reversed_at",
                  postgresql_include=["owner_id", "amount"],
@@ -661,3 +664,28 @@ class FileJob(SQLModel, table=True):
     created_at: datetime = _created()
     updated_at: datetime = _updated()
     expires_at: datetime = Field(sa_column=ts_column(nullable=False))
+
+
+class RevenueMonth(SQLModel, table=True):
+    """Cash-basis ledger totals of one owner in one Jakarta month that has ended.
+
+    Payments are recorded and reversed "now", so a month's ledger figures never
+    change once it is over (unless payments are deleted with their subscriber, which
+    lowers the watermark, see ``finance.forget_closed_months``). The nightly job rolls
+    the ended months up once, so charts and reports over many months read a few
+    hundred rows instead of every payment. Months after the watermark (setting
+    ``revenue_closed_through``) are always read from the ledger itself.
+    """
+
+    __tablename__ = "revenue_months"
+    __table_args__ = (
+        sa.Index("idx_revenue_months_owner_period", "owner_id", "period", unique=True),
+        sa.Index("idx_revenue_months_period", "period"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    owner_id: uuid.UUID = Field(sa_column=fk("users.id", "CASCADE", nullable=False))
+    period: str = Field(max_length=7, nullable=False)
+    received: int = Field(sa_column=sa.Column(sa.BigInteger(), nullable=False))
+    reversed: int = Field(sa_column=sa.Column(sa.BigInteger(), nullable=False))
+    computed_at: datetime = _created()

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import uuid
 
+import plotly.graph_objects as go
 import reflex as rx
 
 from fibernode import clock
+from fibernode.components import charts
 from fibernode.components.layout import app_shell
 from fibernode.components.ui import page_title, stat_card
 from fibernode.formatting import month_year, number, rupiah
-from fibernode.services import dashboard, users
+from fibernode.services import dashboard, finance, users
 from fibernode.services.errors import ServiceError
 from fibernode.state.branding import BrandingState
 from fibernode.state.notifications import NotificationState
@@ -36,6 +38,9 @@ class DashboardState(rx.State):
     overdue_count: str = "0"
     revenue: str = "Rp 0"
     due_soon: list[dict[str, str]] = []
+    # The two charts, ready to draw (a few KB: 12 points each, no template).
+    revenue_chart: go.Figure = charts.empty_figure()
+    growth_chart: go.Figure = charts.empty_figure()
     owner_filter: str = ALL_OWNERS
     owner_options: list[dict[str, str]] = []
     error: str = ""
@@ -53,7 +58,9 @@ class DashboardState(rx.State):
                     {"id": str(o.id), "label": o.business_name} for o in users.list_owners(actor)
                 ]
             owner = None if self.owner_filter == ALL_OWNERS else self.owner_filter
-            stats = dashboard.dashboard_stats(actor, uuid.UUID(owner) if owner else None)
+            owner_id = uuid.UUID(owner) if owner else None
+            stats = dashboard.dashboard_stats(actor, owner_id)
+            points = finance.series(actor, owner_id)
         except (ServiceError, ValueError) as exc:
             self.error = getattr(exc, "message", "Filter tidak valid.")
             return
@@ -71,12 +78,14 @@ class DashboardState(rx.State):
         self.overdue = rupiah(stats.overdue_amount)
         self.overdue_count = number(stats.overdue_count)
         self.revenue = rupiah(stats.revenue)
+        self.revenue_chart = charts.revenue_figure(points)
+        self.growth_chart = charts.growth_figure(points)
         today = clock.today()
         self.due_soon = [
             {"id": str(v.id), "customer": v.customer_name, "customer_id": str(v.customer_id),
              "when": "Hari ini" if v.due_date == today else "Besok",
              "remaining": rupiah(v.remaining), "area": v.area}
-            for v in dashboard.due_soon(actor, uuid.UUID(owner) if owner else None)
+            for v in dashboard.due_soon(actor, owner_id)
         ]
         self.loaded = True
 
@@ -145,12 +154,21 @@ def dashboard_page() -> rx.Component:
                       "pembayaran tercatat bulan ini", "accent", test_id="stat-revenue"),
             class_name=rx.cond(DashboardState.loaded, "fn-stats", "fn-stats fn-loading"),
         ),
-        rx.el.p(
-            "Tagihan = total tagihan periode ini; terbayar = pembayaran yang tercatat "
-            "untuk tagihan tersebut. Pendapatan = uang yang dicatat bulan ini menurut buku "
-            "pembayaran (pembatalan sudah dikurangkan).",
-            class_name="fn-muted fn-note",
+        rx.el.p(finance.BASIS_NOTE, class_name="fn-muted fn-note", data_testid="basis-note"),
+        rx.el.div(
+            charts.chart_card("Grafik Pendapatan", "12 bulan terakhir, menurut buku pembayaran",
+                              DashboardState.revenue_chart, "chart-revenue",
+                              tip=finance.BASIS_NOTE),
+            charts.chart_card("Grafik Pelanggan",
+                              "Pelanggan baru per bulan (batang) dan total pelanggan (garis)",
+                              DashboardState.growth_chart, "chart-growth",
+                              tip="Pelanggan baru dihitung dari tanggal registrasi; total = "
+                                  "semua pelanggan yang terdaftar sampai akhir bulan itu."),
+            class_name="fn-chart-grid fn-note",
         ),
+        rx.el.div(rx.link(rx.icon("chart_line", size=16), "Laporan keuangan lengkap",
+                          href="/finance", class_name="fn-back-link"),
+                  class_name="fn-note"),
         rx.el.div(
             rx.el.div(rx.el.h3("Jatuh Tempo Hari Ini & Besok", class_name="fn-section-title"),
                       rx.link("Lihat tagihan", href="/invoices?status=unpaid"),

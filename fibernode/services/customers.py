@@ -15,8 +15,8 @@ from sqlmodel import select
 
 from fibernode import clock
 from fibernode.db import new_session
-from fibernode.models import Customer, CustomerStatus, Package, User
-from fibernode.services import wa_direct
+from fibernode.models import Customer, CustomerStatus, Invoice, Package, Payment, User
+from fibernode.services import revenue_months, wa_direct
 from fibernode.services.context import Actor, require_superadmin, require_user
 from fibernode.services.crypto import decrypt_nik, encrypt_nik, mask_nik
 from fibernode.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -422,6 +422,12 @@ def delete_customer(actor: Actor, customer_id: uuid.UUID) -> None:
         snapshot = {"name": customer.name, "phone": customer.phone,
                     "owner_id": customer.owner_id, "package_id": customer.package_id,
                     "status": customer.status, "total_bill": customer.total_bill}
+        # Its payments go with it: months already rolled up must be read from the
+        # ledger again so every figure keeps matching it.
+        revenue_months.forget_from(uow.session, uow.session.exec(
+            select(sa.func.min(Payment.recorded_at)).join(
+                Invoice, Invoice.id == Payment.invoice_id)
+            .where(Invoice.customer_id == customer_id)).one())
         uow.session.delete(customer)
         uow.session.flush()
         uow.audit("customer.delete", "customers", customer_id, before=snapshot)

@@ -5,19 +5,18 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import select
 
 from fibernode import clock
 from fibernode.db import new_session
-from fibernode.models import Customer, CustomerStatus, Invoice, Payment, Setting
-from fibernode.services import invoices
+from fibernode.models import Customer, Invoice, Setting
+from fibernode.services import finance, invoices
 from fibernode.services.context import Actor, require_user
 from fibernode.services.errors import PermissionDenied
 from fibernode.services.invoices import InvoiceView, OverdueSummary
-from fibernode.services.scoping import scoped
 
 DUE_SOON_LIMIT = 50
 
@@ -67,79 +66,24 @@ def dashboard_stats(actor: Actor, owner_id: uuid.UUID | None = None,
         AuthenticationRequired: when nobody is logged in.
         PermissionDenied: when a mitra asks for another owner.
     """
-    require_user(actor)
-    if (owner_id is not None and owner_id != actor.user_id
-            and not (actor.is_superadmin or actor.is_system)):
-        raise PermissionDenied()
-    period = clock.current_period(on)
-    with new_session() as s:
-        cust = scoped(
-            select(
-                sa.func.count().filter(Customer.status == CustomerStatus.ACTIVE),
-                sa.func.count().filter(Customer.status == CustomerStatus.ISOLATED),
-            ).select_from(Customer),
-            actor, Customer.owner_id,
-        )
-        inv = scoped(
-            select(
-                sa.func.count(),
-                sa.func.coalesce(sa.func.sum(Invoice.total_amount), 0),
-                sa.func.coalesce(sa.func.sum(Invoice.paid_amount), 0),
-                sa.func.count().filter(Invoice.paid_amount >= Invoice.total_amount),
-            ).select_from(Invoice).where(Invoice.period == period),
-            actor, Invoice.owner_id,
-        )
-        today = on or clock.today()
-        overdue = scoped(
-            select(sa.func.count(),
-                   sa.func.coalesce(sa.func.sum(Invoice.total_amount - Invoice.paid_amount), 0))
-            .select_from(Invoice)
-            .where(Invoice.due_date < today, invoices.open_invoices()),
-            actor, Invoice.owner_id,
-        )
-        start, end = _month_bounds(today)
-        received = scoped(
-            select(sa.func.coalesce(sa.func.sum(Payment.amount), 0)).select_from(Payment)
-            .where(Payment.recorded_at >= start, Payment.recorded_at < end),
-            actor, Payment.owner_id,
-        )
-        reversed_ = scoped(
-            select(sa.func.coalesce(sa.func.sum(Payment.amount), 0)).select_from(Payment)
-            .where(Payment.reversed_at >= start, Payment.reversed_at < end),
-            actor, Payment.owner_id,
-        )
-        if owner_id is not None:
-            cust = cust.where(Customer.owner_id == owner_id)
-            inv = inv.where(Invoice.owner_id == owner_id)
-            overdue = overdue.where(Invoice.owner_id == owner_id)
-            received = received.where(Payment.owner_id == owner_id)
-            reversed_ = reversed_.where(Payment.owner_id == owner_id)
-        active, isolated = s.exec(cust).one()
-        count, billed, paid, paid_count = s.exec(inv).one()
-        overdue_count, overdue_amount = s.exec(overdue).one()
-        revenue = int(s.exec(received).one()) - int(s.exec(reversed_).one())
+    # The same SQL pieces as the finance pages (finance.headline), so the figures agree;
+    # one statement, one round trip.
+    h = finance.headline(actor, owner_id=owner_id, today=on or clock.today())
+    t = h.totals
     return DashboardStats(
-        period=period,
-        active_customers=active,
-        isolated_customers=isolated,
-        invoice_count=count,
-        billed=int(billed),
-        paid=int(paid),
-        unpaid=int(billed) - int(paid),
-        paid_count=paid_count,
-        unpaid_count=count - paid_count,
-        overdue_count=int(overdue_count),
-        overdue_amount=int(overdue_amount),
-        revenue=revenue,
+        period=h.period,
+        active_customers=h.active_customers,
+        isolated_customers=h.isolated_customers,
+        invoice_count=t.invoice_count,
+        billed=t.billed,
+        paid=t.paid,
+        unpaid=t.unpaid,
+        paid_count=t.paid_count,
+        unpaid_count=t.unpaid_count,
+        overdue_count=h.overdue_count,
+        overdue_amount=h.overdue_amount,
+        revenue=h.revenue,
     )
-
-
-def _month_bounds(day: date) -> tuple[datetime, datetime]:
-    """The Jakarta calendar month of ``day`` as an aware UTC interval [start, end)."""
-    first = day.replace(day=1)
-    following = (first + timedelta(days=32)).replace(day=1)
-    return (datetime.combine(first, time(), clock.JAKARTA).astimezone(UTC),
-            datetime.combine(following, time(), clock.JAKARTA).astimezone(UTC))
 
 
 def due_soon(actor: Actor, owner_id: uuid.UUID | None = None,

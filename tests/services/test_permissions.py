@@ -8,6 +8,7 @@ import io
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pytest
@@ -25,12 +26,15 @@ from fibernode.services import (
     dashboard,
     exports,
     filejobs,
+    finance,
+    finance_files,
     history,
     imports,
     invoices,
     maintenance,
     packages,
     receipts,
+    revenue_months,
     seed,
     settings,
     users,
@@ -155,6 +159,9 @@ def superadmin_only(use_case, call, variant=""):
                 AuthenticationRequired, variant)
 
 
+FIN_RANGE = (date(2026, 1, 1), date(2026, 12, 31))  # finance rows: a recap range
+FIN_DAY = date(2026, 11, 5)
+
 MATRIX = [
     everyone("auth.login",
              lambda w, a: auth.login(a, "mitra1", MITRA_PASSWORD)),
@@ -211,6 +218,7 @@ MATRIX = [
          anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
     superadmin_only("activity.list_activity", lambda w, a: activity.list_activity(a)),
     superadmin_only("maintenance.cleanup", lambda w, a: maintenance.cleanup(a)),
+    superadmin_only("revenue_months.close_months", lambda w, a: revenue_months.close_months(a)),
     superadmin_only("seed.seed", lambda w, a: seed.seed(a, demo=True)),
     logged_in("packages.list_packages", lambda w, a: packages.list_packages(a)),
     logged_in("packages.list_packages",
@@ -310,9 +318,119 @@ MATRIX = [
          superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
          anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
     logged_in("dashboard.overdue_digest", lambda w, a: dashboard.overdue_digest(a)),
+    logged_in("finance.headline", lambda w, a: finance.headline(a)),
+    Case("finance.headline",
+         lambda w, a: finance.headline(a, owner_id=w.mitra_a.user_id),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
+    logged_in("finance.period_totals", lambda w, a: finance.period_totals(a, "2026-11")),
+    Case("finance.period_totals",
+         lambda w, a: finance.period_totals(a, "2026-11", w.mitra_a.user_id),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
+    logged_in("finance.revenue", lambda w, a: finance.revenue(a, "2026-11")),
+    Case("finance.revenue",
+         lambda w, a: finance.revenue(a, "2026-11", w.mitra_a.user_id),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
+    logged_in("finance.series", lambda w, a: finance.series(a)),
+    Case("finance.series",
+         lambda w, a: finance.series(a, w.mitra_a.user_id),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
+    logged_in("finance.year_summary", lambda w, a: finance.year_summary(a, 2026)),
+    Case("finance.year_summary",
+         lambda w, a: finance.year_summary(a, 2026, w.mitra_a.user_id),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
+    logged_in("finance.month_detail", lambda w, a: finance.month_detail(a, "2026-11")),
+    Case("finance.month_detail",
+         lambda w, a: finance.month_detail(a, "2026-11", w.mitra_a.user_id),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
+    logged_in("finance.by_date", lambda w, a: finance.by_date(a, FIN_DAY)),
+    Case("finance.by_date",
+         lambda w, a: finance.by_date(a, FIN_DAY, w.mitra_a.user_id),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
+    superadmin_only("finance.by_mitra", lambda w, a: finance.by_mitra(a, "2026-11")),
+    logged_in("finance.mitra_performance", lambda w, a: finance.mitra_performance(a, "2026-11")),
+    Case("finance.mitra_performance",
+         lambda w, a: finance.mitra_performance(a, "2026-11", w.mitra_a.user_id),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
+    logged_in("finance.package_popularity", lambda w, a: finance.package_popularity(a, "2026-11")),
+    Case("finance.package_popularity",
+         lambda w, a: finance.package_popularity(a, "2026-11", w.mitra_a.user_id),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
+    logged_in("finance.aging", lambda w, a: finance.aging(a)),
+    Case("finance.aging",
+         lambda w, a: finance.aging(a, owner_id=w.mitra_a.user_id),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
+    logged_in("finance.recap_totals", lambda w, a: finance.recap_totals(a, *FIN_RANGE)),
+    Case("finance.recap_totals",
+         lambda w, a: finance.recap_totals(a, *FIN_RANGE, w.mitra_a.user_id),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
+    logged_in("finance.recap_rows", lambda w, a: list(finance.recap_rows(a, *FIN_RANGE))),
+    Case("finance.recap_rows",
+         lambda w, a: list(finance.recap_rows(a, *FIN_RANGE, w.mitra_a.user_id)),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
+    Case("finance.settlement",
+         lambda w, a: finance.settlement(a, w.mitra_a.user_id, "2026-11"),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
     Case("receipts.start_receipt_bundle", lambda w, a: start_bundle_of_mitra1(w, a),
          superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
          anonymous=AuthenticationRequired, variant="owner=mitra1"),
+    logged_in("finance_files.write_recap",
+              lambda w, a: finance_files.write_recap(a, io.BytesIO(), start=FIN_RANGE[0],
+                                                     end=FIN_RANGE[1], fmt="csv")),
+    Case("finance_files.write_recap",
+         lambda w, a: finance_files.write_recap(a, io.BytesIO(), start=FIN_RANGE[0],
+                                                end=FIN_RANGE[1], fmt="xlsx",
+                                                owner_id=w.mitra_a.user_id),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
+    logged_in("finance_files.write_report",
+              lambda w, a: finance_files.write_report(a, io.BytesIO(), report="monthly_sales",
+                                                      fmt="xlsx", year=2026)),
+    Case("finance_files.write_report",
+         lambda w, a: finance_files.write_report(a, io.BytesIO(), report="aging", fmt="pdf",
+                                                 owner_id=w.mitra_a.user_id),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="aging-owner_id=mitra1"),
+    Case("finance_files.write_settlement",
+         lambda w, a: finance_files.write_settlement(a, io.BytesIO(),
+                                                     owner_id=w.mitra_a.user_id,
+                                                     period="2026-11"),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
+    logged_in("finance_files.start_recap",
+              lambda w, a: finance_file_job(lambda: finance_files.start_recap(
+                  a, start=FIN_RANGE[0], end=FIN_RANGE[1], fmt="xlsx"))),
+    Case("finance_files.start_recap",
+         lambda w, a: finance_file_job(lambda: finance_files.start_recap(
+             a, start=FIN_RANGE[0], end=FIN_RANGE[1], fmt="csv", owner_id=w.mitra_a.user_id)),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
+    logged_in("finance_files.start_report",
+              lambda w, a: finance_file_job(lambda: finance_files.start_report(
+                  a, report="package_popularity", fmt="pdf", period="2026-11"))),
+    Case("finance_files.start_report",
+         lambda w, a: finance_file_job(lambda: finance_files.start_report(
+             a, report="mitra_performance", fmt="xlsx", period="2026-11",
+             owner_id=w.mitra_a.user_id)),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
+    Case("finance_files.start_settlement",
+         lambda w, a: finance_file_job(lambda: finance_files.start_settlement(
+             a, owner_id=w.mitra_a.user_id, period="2026-11")),
+         superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
     Case("filejobs.get_file_job",
          lambda w, a: filejobs.get_file_job(a, mitra1_file_job_id(w)),
          superadmin=OK, owning_mitra=OK, other_mitra=NotFound,
@@ -511,6 +629,14 @@ def start_bundle_of_mitra1(world, actor: Actor):
     with mock.patch.object(receipts, "_enqueue_bundle", lambda job_id: None):
         return receipts.start_receipt_bundle(actor, owner_id=world.mitra_a.user_id,
                                              period="2026-03")
+
+
+def finance_file_job(start):
+    """Ask for a finance file job without sending anything to a Celery broker."""
+    from unittest import mock
+
+    with mock.patch.object(finance_files, "_enqueue_build", lambda job_id: None):
+        return start()
 
 
 def mitra1_file_job_id(world, *, path: str | None = None):
