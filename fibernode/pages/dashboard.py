@@ -59,8 +59,8 @@ class DashboardState(rx.State):
                 ]
             owner = None if self.owner_filter == ALL_OWNERS else self.owner_filter
             owner_id = uuid.UUID(owner) if owner else None
-            stats = dashboard.dashboard_stats(actor, owner_id)
-            points = finance.series(actor, owner_id)
+            view = dashboard.overview(actor, owner_id)
+            stats, points = view.stats, view.series
         except (ServiceError, ValueError) as exc:
             self.error = getattr(exc, "message", "Filter tidak valid.")
             return
@@ -85,7 +85,7 @@ class DashboardState(rx.State):
             {"id": str(v.id), "customer": v.customer_name, "customer_id": str(v.customer_id),
              "when": "Hari ini" if v.due_date == today else "Besok",
              "remaining": rupiah(v.remaining), "area": v.area}
-            for v in dashboard.due_soon(actor, owner_id)
+            for v in view.due_soon
         ]
         self.loaded = True
 

@@ -68,7 +68,10 @@ def dashboard_stats(actor: Actor, owner_id: uuid.UUID | None = None,
     """
     # The same SQL pieces as the finance pages (finance.headline), so the figures agree;
     # one statement, one round trip.
-    h = finance.headline(actor, owner_id=owner_id, today=on or clock.today())
+    return _stats(finance.headline(actor, owner_id=owner_id, today=on or clock.today()))
+
+
+def _stats(h: finance.Headline) -> DashboardStats:
     t = h.totals
     return DashboardStats(
         period=h.period,
@@ -84,6 +87,32 @@ def dashboard_stats(actor: Actor, owner_id: uuid.UUID | None = None,
         overdue_amount=h.overdue_amount,
         revenue=h.revenue,
     )
+
+
+@dataclass(frozen=True)
+class Overview:
+    """Everything the dashboard shows: figures, the 12-month series, the due list."""
+
+    stats: DashboardStats
+    series: list[finance.SeriesPoint]
+    due_soon: list[InvoiceView]
+
+
+def overview(actor: Actor, owner_id: uuid.UUID | None = None,
+             today: date | None = None) -> Overview:
+    """The dashboard in one session: :func:`dashboard_stats`, ``finance.series``, :func:`due_soon`.
+
+    Raises:
+        AuthenticationRequired: when nobody is logged in.
+        PermissionDenied: when a mitra asks for another owner.
+    """
+    require_user(actor)
+    _check_owner(actor, owner_id)
+    today = today or clock.today()
+    with new_session() as s:
+        o = finance.overview(actor, owner_id, today=today, session=s)
+        due = _due_soon(s, actor, owner_id, today, DUE_SOON_LIMIT)
+    return Overview(stats=_stats(o.headline), series=o.series, due_soon=due)
 
 
 def due_soon(actor: Actor, owner_id: uuid.UUID | None = None,
@@ -105,14 +134,19 @@ def due_soon(actor: Actor, owner_id: uuid.UUID | None = None,
     require_user(actor)
     _check_owner(actor, owner_id)
     today = today or clock.today()
+    with new_session() as s:
+        return _due_soon(s, actor, owner_id, today, limit)
+
+
+def _due_soon(s, actor: Actor, owner_id: uuid.UUID | None, today: date,
+              limit: int) -> list[InvoiceView]:
     q = invoices.visible_invoices(actor).where(
         Invoice.due_date >= today, Invoice.due_date <= today + timedelta(days=1),
         invoices.open_invoices())
     if owner_id is not None:
         q = q.where(Invoice.owner_id == owner_id)
     q = q.order_by(Invoice.due_date, sa.func.lower(Customer.name), Invoice.id).limit(limit)
-    with new_session() as s:
-        return invoices.to_views(s.exec(q).all(), today)
+    return invoices.to_views(s.exec(q).all(), today)
 
 
 @dataclass(frozen=True)

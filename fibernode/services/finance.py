@@ -523,8 +523,9 @@ def _billed_by_period(s: Any, actor: Actor, owner_id: uuid.UUID | None, first: s
     return per, overall
 
 
-def _ledger_by_month(s: Any, actor: Actor, owner_id: uuid.UUID | None,
-                     periods: list[str]) -> tuple[dict[int, int], dict[int, int], int, int]:
+def _ledger_by_month(s: Any, actor: Actor, owner_id: uuid.UUID | None, periods: list[str],
+                     known: dict[str, tuple[int, int]] | None = None,
+                     ) -> tuple[dict[int, int], dict[int, int], int, int]:
     """Payments received and reversed per month of ``periods`` (ascending, contiguous).
 
     Months up to the rollup's watermark are read from ``revenue_months`` (a few rows
@@ -532,9 +533,13 @@ def _ledger_by_month(s: Any, actor: Actor, owner_id: uuid.UUID | None,
     one statement: receipts (``recorded_at``) and reversals (``reversed_at``, a small
     partial index) side by side in a ``UNION ALL``, bucketed by Jakarta month.
 
+    ``known`` gives months already read in the same scope (the dashboard's headline
+    has the running month): ``{period: (received, reversed)}`` at the end of ``periods``.
+
     Returns:
         ``(received, reversed)`` keyed by the index in ``periods``, and their totals.
     """
+    known = known or {}
     through = revenue_months.closed_through(s)
     rolled = [p for p in periods if through is not None and p <= through]
     received: dict[int, int] = {}
@@ -549,7 +554,10 @@ def _ledger_by_month(s: Any, actor: Actor, owner_id: uuid.UUID | None,
         for period, rec, rev in s.exec(q).all():
             received[index[period]] = int(rec or 0)
             reversed_[index[period]] = int(rev or 0)
-    live = periods[len(rolled):]
+    for i, p in enumerate(periods):
+        if p in known:
+            received[i], reversed_[i] = known[p]
+    live = [p for p in periods[len(rolled):] if p not in known]
     if live:
         offset = len(rolled)
         bounds = [jakarta_midnight(period_start(p)) for p in live]
@@ -689,14 +697,18 @@ def headline(actor: Actor, period: str | None = None, owner_id: uuid.UUID | None
     _check_owner(actor, owner_id)
     today = today or clock.today()
     period = clock.current_period(today) if period is None else _check_period(period)
+    with new_session() as s:
+        return _headline(s, actor, owner_id, period, today)
+
+
+def _headline(s: Any, actor: Actor, owner_id: uuid.UUID | None, period: str,
+              today: date) -> Headline:
     start, end = month_bounds(period)
     c = _customer_counts(actor, owner_id).subquery("c")
     i = _invoice_totals(actor, owner_id, Invoice.period == period).subquery("i")
     o = _overdue_totals(actor, owner_id, today).subquery("o")
     q = select(c, i, o, *_ledger_columns(actor, owner_id, start, end)).select_from(_cross(c, i, o))
-    with new_session() as s:
-        row = s.exec(q).one()
-    m = row._mapping
+    m = s.exec(q).one()._mapping
     return Headline(
         period=period, today=today,
         active_customers=int(m["active_customers"]),
@@ -756,15 +768,57 @@ def series(actor: Actor, owner_id: uuid.UUID | None = None, *, months: int = SER
             or not 1 <= months <= MAX_SERIES_MONTHS:
         raise ValidationFailed({"months": MONTHS_MESSAGE})
     end = clock.current_period() if end is None else _check_period(end, "end")
+    with new_session() as s:
+        return _series(s, actor, owner_id, months, end)
+
+
+def _series(s: Any, actor: Actor, owner_id: uuid.UUID | None, months: int, end: str,
+            known: dict[str, tuple[int, int]] | None = None) -> list[SeriesPoint]:
     periods = [shift_period(end, k - months + 1) for k in range(months)]
     days = [period_start(p) for p in periods] + [period_start(shift_period(end, 1))]
-    with new_session() as s:
-        received, reversed_, _, _ = _ledger_by_month(s, actor, owner_id, periods)
-        new, running, _ = _growth(s, actor, owner_id, days)
+    received, reversed_, _, _ = _ledger_by_month(s, actor, owner_id, periods, known)
+    new, running, _ = _growth(s, actor, owner_id, days)
     totals = _carry(running, months)
     return [SeriesPoint(period=p, revenue=received.get(i, 0) - reversed_.get(i, 0),
                         new_customers=new.get(i, 0), customers_total=totals[i])
             for i, p in enumerate(periods)]
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What the dashboard shows: the running month's headline and the 12-month series."""
+
+    headline: Headline
+    series: list[SeriesPoint]
+
+
+def overview(actor: Actor, owner_id: uuid.UUID | None = None, *,
+             today: date | None = None, session: Any = None) -> Overview:
+    """The dashboard's headline and charts in one session.
+
+    The running month's ledger is read once (by the headline) and reused for the
+    last point of the series.
+
+    Args:
+        actor: Mitra get their own figures; superadmin everyone's or one owner's.
+        owner_id: Only this owner (a mitra may name only itself).
+        today: The reference day (default today, Jakarta).
+        session: An open session to read in (the dashboard reads its due list too).
+
+    Raises:
+        AuthenticationRequired: when nobody is logged in.
+        PermissionDenied: when a mitra names another owner.
+    """
+    _check_owner(actor, owner_id)
+    today = today or clock.today()
+    period = clock.current_period(today)
+    if session is None:
+        with new_session() as s:
+            return overview(actor, owner_id, today=today, session=s)
+    h = _headline(session, actor, owner_id, period, today)
+    points = _series(session, actor, owner_id, SERIES_MONTHS, period,
+                     known={period: (h.received, h.reversed)})
+    return Overview(headline=h, series=points)
 
 
 def year_summary(actor: Actor, year: int, owner_id: uuid.UUID | None = None) -> YearSummary:
@@ -1074,6 +1128,16 @@ def recap_totals(actor: Actor, start: date, end: date,
             actor, owner_id, Invoice.due_date >= start, Invoice.due_date <= end)).one())
 
 
+def _recap_query(actor: Actor, start: date, end: date, owner_id: uuid.UUID | None,
+                 select_: Any) -> Any:
+    _check_owner(actor, owner_id)
+    _check_range(start, end)
+    q = select_.where(Invoice.due_date >= start, Invoice.due_date <= end)
+    if owner_id is not None:
+        q = q.where(Invoice.owner_id == owner_id)
+    return q.order_by(Invoice.due_date, sa.func.lower(Customer.name), Invoice.id)
+
+
 def recap_rows(actor: Actor, start: date, end: date,
                owner_id: uuid.UUID | None = None) -> Iterator[DetailRow]:
     """Stream the invoices due from ``start`` to ``end`` as :class:`DetailRow` (yield_per).
@@ -1086,19 +1150,51 @@ def recap_rows(actor: Actor, start: date, end: date,
         PermissionDenied: when a mitra names another owner.
         ValidationFailed: not dates, ``end`` before ``start`` or more than 366 days.
     """
-    _check_owner(actor, owner_id)
-    _check_range(start, end)
-    q = _detail_select(actor).where(Invoice.due_date >= start, Invoice.due_date <= end)
-    if owner_id is not None:
-        q = q.where(Invoice.owner_id == owner_id)
-    q = q.order_by(Invoice.due_date, sa.func.lower(Customer.name), Invoice.id)
-    return _stream(q)
+    q = _recap_query(actor, start, end, owner_id, _detail_select(actor))
+    return (_detail_row(r) for r in _stream(q))
 
 
-def _stream(q: Any) -> Iterator[DetailRow]:
+# What a recap file shows of each invoice, in this order (see :func:`recap_records`).
+RECAP_FIELDS = ("customer_name", "customer_phone", "area", "package_name", "package_speed",
+                "period", "due_date", "amount", "discount", "total_amount", "paid_amount",
+                "status", "paid_at", "payment_method", "recorded_by")
+
+
+def recap_records(actor: Actor, start: date, end: date,
+                  owner_id: uuid.UUID | None = None) -> Iterator[tuple]:
+    """:func:`recap_rows` as plain tuples of :data:`RECAP_FIELDS` (``recorded_by`` may be None).
+
+    For the recap files of a whole year (a million rows and more): no object is
+    built per invoice and only the shown columns are read.
+
+    Raises:
+        As :func:`recap_rows`.
+    """
+    q = _recap_query(actor, start, end, owner_id, scoped(
+        select(Customer.name, Customer.phone, _owner.business_name, Package.name,
+               Package.speed, Invoice.period, Invoice.due_date, Invoice.amount,
+               Invoice.discount, Invoice.total_amount, Invoice.paid_amount, Invoice.status,
+               Invoice.paid_at, Invoice.payment_method, _payer.name)
+        .join(Customer, Customer.id == Invoice.customer_id)
+        .join(Package, Package.id == Customer.package_id)
+        .join(_owner, _owner.id == Invoice.owner_id)
+        .outerjoin(_payer, _payer.id == Invoice.paid_by),
+        actor, Invoice.owner_id))
+    return (tuple(r) for r in _stream(q))
+
+
+STREAM_BATCH = 5000
+
+
+def _stream(q: Any) -> Iterator[Any]:
+    """Rows of ``q`` read in batches through a server-side cursor while the caller iterates."""
     with new_session() as s:
-        for row in s.exec(q.execution_options(yield_per=1000)):
-            yield _detail_row(row)
+        conn = s.connection()
+        if conn.dialect.name == "postgresql":
+            # Every row will be read: plan for the whole result (hash joins, one sort),
+            # not for the first rows as a cursor otherwise does (nested loops).
+            conn.execute(sa.text("SET LOCAL cursor_tuple_fraction = 1.0"))
+        yield from conn.execution_options(yield_per=STREAM_BATCH).execute(q)
 
 
 def _settlement_lines(s: Any, actor: Actor, owner_id: uuid.UUID, column: Any,

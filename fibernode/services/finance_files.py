@@ -364,12 +364,16 @@ def settlement_filename(business_name: str, period: str) -> str:
 # --- recap ---------------------------------------------------------------------------------
 
 
-def _recap_values(no: int, row: finance.DetailRow) -> list[Any]:
-    """One invoice as typed values in :data:`RECAP_COLUMNS` order (text not neutralised)."""
-    return [no, row.customer_name, row.customer_phone, row.area, row.package_name,
-            row.package_speed, row.period, row.due_date, row.amount, row.discount,
-            row.total_amount, row.paid_amount, row.remaining, row.status_label,
-            _local(row.paid_at), _method(row.payment_method), row.recorded_by or ""]
+def _recap_values(no: int, rec: tuple) -> list[Any]:
+    """One :data:`finance.RECAP_FIELDS` record as typed values in :data:`RECAP_COLUMNS` order.
+
+    Text is not neutralised yet.
+    """
+    (name, phone, area, pkg, speed, period, due, amount, discount, total, paid, status,
+     paid_at, method, recorded_by) = rec
+    return [no, name, phone, area, pkg, speed, period, due, amount, discount, total, paid,
+            max(0, total - paid), finance.STATUS_LABELS.get(status, str(status)),
+            _local(paid_at), _method(method), recorded_by or ""]
 
 
 def _summary(totals: finance.PeriodTotals, start: date, end: date,
@@ -394,7 +398,7 @@ def _progress_every(on_progress: Callable[[int], None] | None, count: int) -> No
         on_progress(count)
 
 
-def _recap_csv(rows: Iterable[finance.DetailRow], summary: list[tuple[str, Any, str]],
+def _recap_csv(rows: Iterable[tuple], summary: list[tuple[str, Any, str]],
                out: BinaryIO, on_progress: Callable[[int], None] | None) -> int:
     # utf-8-sig writes the BOM Excel needs to read the file as UTF-8.
     text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="")
@@ -565,7 +569,7 @@ def _xml_text(text: str) -> str:
     return xml_escape(_ILLEGAL_XLSX.sub("", text))
 
 
-def _recap_xlsx(rows: Iterable[finance.DetailRow], summary: list[tuple[str, Any, str]],
+def _recap_xlsx(rows: Iterable[tuple], summary: list[tuple[str, Any, str]],
                 out: BinaryIO, on_progress: Callable[[int], None] | None, *,
                 expected: int = 0) -> int:
     book = _XlsxStream(out, "Rekap Keuangan", RECAP_WIDTHS,
@@ -602,7 +606,7 @@ def write_recap(actor: Actor, out: BinaryIO, *, start: date, end: date, fmt: str
                 on_progress: Callable[[int], None] | None = None) -> int:
     """Write every invoice due from ``start`` to ``end`` (inclusive) and a summary block.
 
-    Rows are streamed from :func:`finance.recap_rows`; the summary (total billed,
+    Rows are streamed from :func:`finance.recap_records`; the summary (total billed,
     paid, unpaid, invoice counts) is :func:`finance.recap_totals`, so it is the
     figure the finance pages show for the same range. The export is audited
     (``finance.export``).
@@ -631,7 +635,7 @@ def write_recap(actor: Actor, out: BinaryIO, *, start: date, end: date, fmt: str
     scope = _scope(actor, owner_id)
     with unit_of_work(actor) as uow:
         totals = finance.recap_totals(actor, start, end, scope.owner_id)
-        rows = finance.recap_rows(actor, start, end, scope.owner_id)
+        rows = finance.recap_records(actor, start, end, scope.owner_id)
         summary = _summary(totals, start, end, scope)
         if fmt == "csv":
             count = _recap_csv(rows, summary, out, on_progress)

@@ -81,3 +81,17 @@ def test_deleting_a_subscriber_with_payments_reopens_its_months(data):  # noqa: 
 def test_a_mitra_cannot_run_the_rollup(data):  # noqa: F811  (the fixture)
     with pytest.raises(PermissionDenied):
         revenue_months.close_months(data.a)
+
+
+def test_dashboard_overview_equals_its_parts_before_and_after_the_rollup(data):  # noqa: F811
+    from fibernode.services import dashboard
+
+    for _ in range(2):
+        for actor, owner in ((data.admin, None), (data.admin, data.b_id), (data.a, None)):
+            view = dashboard.overview(actor, owner)
+            assert view.stats == dashboard.dashboard_stats(actor, owner)
+            assert view.series == finance.series(actor, owner)
+            assert view.due_soon == dashboard.due_soon(actor, owner)
+        revenue_months.close_months(SYSTEM)
+    with pytest.raises(PermissionDenied):
+        dashboard.overview(data.b, data.a_id)
