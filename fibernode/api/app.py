@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 
 from fibernode import __version__
 from fibernode.api import customers as customer_routes
+from fibernode.api import finance as finance_routes
 from fibernode.api import receipts as receipt_routes
 from fibernode.api import wa_webhook as wa_webhook_routes
 from fibernode.api import whatsapp as whatsapp_routes
@@ -50,6 +51,7 @@ def create_api() -> FastAPI:
         return JSONResponse(report.as_dict(), status_code=200 if report.ok else 503)
 
     api.include_router(customer_routes.router)
+    api.include_router(finance_routes.router)
     api.include_router(receipt_routes.router)
     api.include_router(wa_webhook_routes.router)
     api.include_router(whatsapp_routes.router)

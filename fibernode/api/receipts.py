@@ -15,6 +15,13 @@ from fibernode.services.errors import NotFound, RateLimited
 
 router = APIRouter(prefix="/api", tags=["receipts"])
 PDF_LIMIT = 20  # receipt PDFs per IP per minute
+# Background files by suffix (receipt bundles, recaps, reports, settlements).
+MEDIA_TYPES = {
+    ".pdf": "application/pdf",
+    ".csv": "text/csv; charset=utf-8",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
 
 
 @router.get("/receipt/{token}.pdf")
@@ -36,6 +43,6 @@ def download_file(job_id: uuid.UUID,
                   actor: Annotated[Actor, Depends(request_actor)]) -> FileResponse:
     """A finished background file of the caller (or any, for the superadmin)."""
     path = filejobs.file_job_path(actor, job_id)
-    media = "application/pdf" if path.suffix == ".pdf" else "application/octet-stream"
+    media = MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream")
     return FileResponse(path, media_type=media, filename=path.name,
                         headers={"Cache-Control": "no-store"})
