@@ -32,6 +32,13 @@ def month_year(value: date | str) -> str:
     return format_date(value, "LLLL yyyy", locale=LOCALE)
 
 
+def short_month_year(value: date | str) -> str:
+    """``Mar 2026`` from a date or a ``YYYY-MM`` period (chart axes)."""
+    if isinstance(value, str):
+        value = date(int(value[:4]), int(value[5:7]), 1)
+    return format_date(value, "LLL yyyy", locale=LOCALE)
+
+
 def long_date(value: date | None) -> str:
     """``5 Maret 2026``."""
     return format_date(value, "d MMMM yyyy", locale=LOCALE) if value else "-"

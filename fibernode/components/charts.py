@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import date
 
 import plotly.graph_objects as go
 import reflex as rx
-from babel.dates import format_date
 
-from fibernode.formatting import LOCALE, number, rupiah
+from fibernode.formatting import number, rupiah, short_month_year
 from fibernode.services.finance import MonthRow, SeriesPoint
 
 PRIMARY = "#3B82F6"
@@ -33,12 +31,6 @@ GRID = "rgba(148, 163, 184, 0.25)"
 FONT = "Inter, system-ui, -apple-system, Segoe UI, Roboto, sans-serif"
 HEIGHT = 300
 CONFIG = {"displayModeBar": False, "responsive": True}
-
-
-def short_month(period: str) -> str:
-    """``Mar 2026`` from ``2026-03`` (Indonesian short month name)."""
-    year, month = period.split("-")
-    return format_date(date(int(year), int(month), 1), "LLL yyyy", locale=LOCALE)
 
 
 def _short_amount(value: float) -> str:
@@ -109,7 +101,7 @@ def _layout(**extra) -> dict:
 
 def revenue_figure(points: Sequence[SeriesPoint]) -> go.Figure:
     """Twelve months of revenue (cash basis: ledger payments less reversals) as a line."""
-    months = [short_month(p.period) for p in points]
+    months = [short_month_year(p.period) for p in points]
     values = [p.revenue for p in points]
     fig = go.Figure(
         go.Scatter(x=months, y=values, name="Pendapatan", mode="lines+markers",
@@ -125,7 +117,7 @@ def revenue_figure(points: Sequence[SeriesPoint]) -> go.Figure:
 
 def growth_figure(points: Sequence[SeriesPoint]) -> go.Figure:
     """New subscribers per month as bars, the running total as a line on a right axis."""
-    months = [short_month(p.period) for p in points]
+    months = [short_month_year(p.period) for p in points]
     new = [p.new_customers for p in points]
     total = [p.customers_total for p in points]
     return go.Figure(
@@ -148,7 +140,7 @@ def growth_figure(points: Sequence[SeriesPoint]) -> go.Figure:
 
 def year_figure(months: Sequence[MonthRow]) -> go.Figure:
     """A year by month: billed vs paid (billed basis) as bars, revenue (cash) as a line."""
-    labels = [short_month(m.period) for m in months]
+    labels = [short_month_year(m.period) for m in months]
     billed = [m.totals.billed for m in months]
     paid = [m.totals.paid for m in months]
     revenue = [m.revenue for m in months]

@@ -15,8 +15,8 @@ from fibernode.db import new_session
 from fibernode.models import Customer, Invoice, Setting
 from fibernode.services import finance, invoices
 from fibernode.services.context import Actor, require_user
-from fibernode.services.errors import PermissionDenied
 from fibernode.services.invoices import InvoiceView, OverdueSummary
+from fibernode.services.scoping import check_owner_filter
 
 DUE_SOON_LIMIT = 50
 
@@ -107,7 +107,7 @@ def overview(actor: Actor, owner_id: uuid.UUID | None = None,
         PermissionDenied: when a mitra asks for another owner.
     """
     require_user(actor)
-    _check_owner(actor, owner_id)
+    check_owner_filter(actor, owner_id)
     today = today or clock.today()
     with new_session() as s:
         o = finance.overview(actor, owner_id, today=today, session=s)
@@ -132,7 +132,7 @@ def due_soon(actor: Actor, owner_id: uuid.UUID | None = None,
         PermissionDenied: when a mitra asks for another owner.
     """
     require_user(actor)
-    _check_owner(actor, owner_id)
+    check_owner_filter(actor, owner_id)
     today = today or clock.today()
     with new_session() as s:
         return _due_soon(s, actor, owner_id, today, limit)
@@ -193,9 +193,3 @@ def overdue_digest(actor: Actor) -> OverdueDigest | None:
     if not (actor.is_superadmin or actor.is_system):
         owners = [o for o in owners if o.owner_id == actor.user_id]
     return OverdueDigest(digest_date, generated_at, owners)
-
-
-def _check_owner(actor: Actor, owner_id: uuid.UUID | None) -> None:
-    if (owner_id is not None and owner_id != actor.user_id
-            and not (actor.is_superadmin or actor.is_system)):
-        raise PermissionDenied()

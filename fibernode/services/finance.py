@@ -19,11 +19,10 @@ owner or narrows to one with ``owner_id``.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -44,11 +43,12 @@ from fibernode.models import (
     UserRole,
 )
 from fibernode.services import revenue_months, settings
-from fibernode.services.context import Actor, require_superadmin, require_user
+from fibernode.services.context import Actor, require_superadmin
 from fibernode.services.customers import name_or_phone_matches
-from fibernode.services.errors import NotFound, PermissionDenied, ValidationFailed
+from fibernode.services.errors import NotFound, ValidationFailed
 from fibernode.services.paging import Page
-from fibernode.services.scoping import scoped
+from fibernode.services.scoping import check_owner_filter, scoped
+from fibernode.services.validation import PERIOD_RE
 
 PAGE_SIZE = 20
 SERIES_MONTHS = 12
@@ -295,7 +295,6 @@ SORT_MESSAGE = "Urutan tidak dikenal."
 MONTHS_MESSAGE = f"Jumlah bulan harus antara 1 dan {MAX_SERIES_MONTHS}."
 OWNER_NOT_FOUND_MESSAGE = "Mitra tidak ditemukan."
 
-_PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _payer = aliased(User, name="payer")
 _owner = aliased(User, name="owner")
 _recorder = aliased(User, name="recorder")
@@ -329,16 +328,13 @@ class Headline:
 # --- validation, scope and time --------------------------------------------------------------
 
 
-def _check_owner(actor: Actor, owner_id: uuid.UUID | None) -> None:
-    """A mitra may name only itself; anyone else naming an owner needs superadmin rights."""
-    require_user(actor)
-    if (owner_id is not None and owner_id != actor.user_id
-            and not (actor.is_superadmin or actor.is_system)):
-        raise PermissionDenied()
+def check_period(period: Any, field: str = "period") -> str:
+    """A ``YYYY-MM`` period (surrounding spaces dropped) in the supported years.
 
-
-def _check_period(period: Any, field: str = "period") -> str:
-    if not isinstance(period, str) or not _PERIOD_RE.match(period.strip()):
+    Raises:
+        ValidationFailed: anything else, under ``field``.
+    """
+    if not isinstance(period, str) or not PERIOD_RE.match(period.strip()):
         raise ValidationFailed({field: PERIOD_MESSAGE})
     period = period.strip()
     if not YEAR_MIN <= int(period[:4]) <= YEAR_MAX:
@@ -374,32 +370,6 @@ def _page_number(page: Any) -> int:
         return max(1, int(page or 1))
     except (TypeError, ValueError):
         return 1
-
-
-def period_start(period: str) -> date:
-    """The first day of a ``YYYY-MM`` period."""
-    return date(int(period[:4]), int(period[5:7]), 1)
-
-
-def shift_period(period: str, months: int) -> str:
-    """``period`` moved by ``months`` (negative: back)."""
-    index = int(period[:4]) * 12 + int(period[5:7]) - 1 + months
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
-def jakarta_midnight(day: date) -> datetime:
-    """Midnight at the start of ``day`` in Jakarta, as an aware UTC time.
-
-    Timestamps are compared with these bounds (range predicates): the same SQL on
-    SQLite and PostgreSQL, and the ``recorded_at`` / ``reversed_at`` indexes apply.
-    """
-    return datetime.combine(day, time(), clock.JAKARTA).astimezone(UTC)
-
-
-def month_bounds(period: str) -> tuple[datetime, datetime]:
-    """The Jakarta month of ``period`` as an aware UTC interval ``[start, end)``."""
-    return (jakarta_midnight(period_start(period)),
-            jakarta_midnight(period_start(shift_period(period, 1))))
 
 
 # --- SQL pieces (shared with the dashboard) ----------------------------------------------------
@@ -560,8 +530,8 @@ def _ledger_by_month(s: Any, actor: Actor, owner_id: uuid.UUID | None, periods: 
     live = [p for p in periods[len(rolled):] if p not in known]
     if live:
         offset = len(rolled)
-        bounds = [jakarta_midnight(period_start(p)) for p in live]
-        bounds.append(jakarta_midnight(period_start(shift_period(live[-1], 1))))
+        bounds = [clock.jakarta_midnight(clock.period_start(p)) for p in live]
+        bounds.append(clock.jakarta_midnight(clock.period_start(clock.shift_period(live[-1], 1))))
         parts = []
         for kind, column in ((0, Payment.recorded_at), (1, Payment.reversed_at)):
             parts.append(_narrow(
@@ -694,16 +664,16 @@ def headline(actor: Actor, period: str | None = None, owner_id: uuid.UUID | None
         PermissionDenied: when a mitra names another owner.
         ValidationFailed: a malformed period.
     """
-    _check_owner(actor, owner_id)
+    check_owner_filter(actor, owner_id)
     today = today or clock.today()
-    period = clock.current_period(today) if period is None else _check_period(period)
+    period = clock.current_period(today) if period is None else check_period(period)
     with new_session() as s:
         return _headline(s, actor, owner_id, period, today)
 
 
 def _headline(s: Any, actor: Actor, owner_id: uuid.UUID | None, period: str,
               today: date) -> Headline:
-    start, end = month_bounds(period)
+    start, end = clock.month_bounds(period)
     c = _customer_counts(actor, owner_id).subquery("c")
     i = _invoice_totals(actor, owner_id, Invoice.period == period).subquery("i")
     o = _overdue_totals(actor, owner_id, today).subquery("o")
@@ -726,8 +696,8 @@ def period_totals(actor: Actor, period: str, owner_id: uuid.UUID | None = None) 
         PermissionDenied: when a mitra names another owner.
         ValidationFailed: a malformed period.
     """
-    _check_owner(actor, owner_id)
-    period = _check_period(period)
+    check_owner_filter(actor, owner_id)
+    period = check_period(period)
     with new_session() as s:
         return _to_totals(s.exec(_invoice_totals(actor, owner_id,
                                                  Invoice.period == period)).one())
@@ -743,9 +713,9 @@ def revenue(actor: Actor, period: str, owner_id: uuid.UUID | None = None) -> int
         PermissionDenied: when a mitra names another owner.
         ValidationFailed: a malformed period.
     """
-    _check_owner(actor, owner_id)
-    period = _check_period(period)
-    start, end = month_bounds(period)
+    check_owner_filter(actor, owner_id)
+    period = check_period(period)
+    start, end = clock.month_bounds(period)
     with new_session() as s:
         received, reversed_ = s.exec(select(*_ledger_columns(actor, owner_id, start, end))).one()
     return int(received) - int(reversed_)
@@ -763,19 +733,20 @@ def series(actor: Actor, owner_id: uuid.UUID | None = None, *, months: int = SER
         PermissionDenied: when a mitra names another owner.
         ValidationFailed: a malformed ``end`` or ``months`` out of 1–36.
     """
-    _check_owner(actor, owner_id)
+    check_owner_filter(actor, owner_id)
     if isinstance(months, bool) or not isinstance(months, int) \
             or not 1 <= months <= MAX_SERIES_MONTHS:
         raise ValidationFailed({"months": MONTHS_MESSAGE})
-    end = clock.current_period() if end is None else _check_period(end, "end")
+    end = clock.current_period() if end is None else check_period(end, "end")
     with new_session() as s:
         return _series(s, actor, owner_id, months, end)
 
 
 def _series(s: Any, actor: Actor, owner_id: uuid.UUID | None, months: int, end: str,
             known: dict[str, tuple[int, int]] | None = None) -> list[SeriesPoint]:
-    periods = [shift_period(end, k - months + 1) for k in range(months)]
-    days = [period_start(p) for p in periods] + [period_start(shift_period(end, 1))]
+    periods = [clock.shift_period(end, k - months + 1) for k in range(months)]
+    days = [clock.period_start(p) for p in periods]
+    days.append(clock.period_start(clock.shift_period(end, 1)))
     received, reversed_, _, _ = _ledger_by_month(s, actor, owner_id, periods, known)
     new, running, _ = _growth(s, actor, owner_id, days)
     totals = _carry(running, months)
@@ -809,7 +780,7 @@ def overview(actor: Actor, owner_id: uuid.UUID | None = None, *,
         AuthenticationRequired: when nobody is logged in.
         PermissionDenied: when a mitra names another owner.
     """
-    _check_owner(actor, owner_id)
+    check_owner_filter(actor, owner_id)
     today = today or clock.today()
     period = clock.current_period(today)
     if session is None:
@@ -831,11 +802,11 @@ def year_summary(actor: Actor, year: int, owner_id: uuid.UUID | None = None) -> 
         PermissionDenied: when a mitra names another owner.
         ValidationFailed: ``year`` outside 2000–2100.
     """
-    _check_owner(actor, owner_id)
+    check_owner_filter(actor, owner_id)
     if isinstance(year, bool) or not isinstance(year, int) or not YEAR_MIN <= year <= YEAR_MAX:
         raise ValidationFailed({"year": YEAR_MESSAGE})
     periods = [f"{year:04d}-{m:02d}" for m in range(1, 13)]
-    days = [period_start(p) for p in periods] + [date(year + 1, 1, 1)]
+    days = [clock.period_start(p) for p in periods] + [date(year + 1, 1, 1)]
     with new_session() as s:
         billed, billed_total = _billed_by_period(s, actor, owner_id, periods[0], periods[-1])
         received, reversed_, received_total, reversed_total = _ledger_by_month(
@@ -870,11 +841,11 @@ def month_detail(actor: Actor, period: str, owner_id: uuid.UUID | None = None, *
         PermissionDenied: when a mitra names another owner.
         ValidationFailed: a malformed period or unknown status.
     """
-    _check_owner(actor, owner_id)
-    period = _check_period(period)
+    check_owner_filter(actor, owner_id)
+    period = check_period(period)
     status = _check_status(status)
     page = _page_number(page)
-    start, end = month_bounds(period)
+    start, end = clock.month_bounds(period)
     i = _invoice_totals(actor, owner_id, Invoice.period == period).subquery("i")
     figures = select(i, *_ledger_columns(actor, owner_id, start, end)).select_from(i)
     conds = [Invoice.period == period]
@@ -897,11 +868,11 @@ def by_date(actor: Actor, day: date, owner_id: uuid.UUID | None = None, *, page:
         PermissionDenied: when a mitra names another owner.
         ValidationFailed: not a date, or an unknown status.
     """
-    _check_owner(actor, owner_id)
+    check_owner_filter(actor, owner_id)
     day = _check_day(day, "day")
     status = _check_status(status)
     page = _page_number(page)
-    start, end = jakarta_midnight(day), jakarta_midnight(day + timedelta(days=1))
+    start, end = clock.jakarta_midnight(day), clock.jakarta_midnight(day + timedelta(days=1))
     i = _invoice_totals(actor, owner_id, Invoice.due_date == day).subquery("i")
     figures = select(i, *_ledger_columns(actor, owner_id, start, end)).select_from(i)
     conds = [Invoice.due_date == day]
@@ -917,7 +888,7 @@ def by_date(actor: Actor, day: date, owner_id: uuid.UUID | None = None, *, page:
 
 def _owner_rows(actor: Actor, period: str, owner_id: uuid.UUID | None) -> list[MitraRow]:
     """Every owner's figures for a period in one statement (owners LEFT JOIN aggregates)."""
-    start, end = month_bounds(period)
+    start, end = clock.month_bounds(period)
     today = clock.today()
     cust = _narrow(
         select(Customer.owner_id.label("owner_id"),
@@ -1003,7 +974,7 @@ def by_mitra(actor: Actor, period: str, *, sort: str = "business_name",
         ValidationFailed: a malformed period or unknown sort.
     """
     require_superadmin(actor)
-    period = _check_period(period)
+    period = check_period(period)
     if sort not in MITRA_SORTS:
         raise ValidationFailed({"sort": SORT_MESSAGE})
     rows = _owner_rows(actor, period, None)
@@ -1021,8 +992,8 @@ def mitra_performance(actor: Actor, period: str,
         PermissionDenied: when a mitra names another owner.
         ValidationFailed: a malformed period.
     """
-    _check_owner(actor, owner_id)
-    period = _check_period(period)
+    check_owner_filter(actor, owner_id)
+    period = check_period(period)
     return _owner_rows(actor, period, owner_id)
 
 
@@ -1038,8 +1009,8 @@ def package_popularity(actor: Actor, period: str,
         PermissionDenied: when a mitra names another owner.
         ValidationFailed: a malformed period.
     """
-    _check_owner(actor, owner_id)
-    period = _check_period(period)
+    check_owner_filter(actor, owner_id)
+    period = check_period(period)
     cust = _narrow(
         select(Customer.package_id.label("package_id"),
                sa.func.count().filter(Customer.status == CustomerStatus.ACTIVE).label("active"),
@@ -1080,7 +1051,7 @@ def aging(actor: Actor, on: date | None = None, owner_id: uuid.UUID | None = Non
         PermissionDenied: when a mitra names another owner.
         ValidationFailed: ``on`` is not a date.
     """
-    _check_owner(actor, owner_id)
+    check_owner_filter(actor, owner_id)
     on = clock.today() if on is None else _check_day(on, "on")
     due = Invoice.due_date
     edges = [on - timedelta(days=d) for d in (30, 60, 90)]
@@ -1121,7 +1092,7 @@ def recap_totals(actor: Actor, start: date, end: date,
         PermissionDenied: when a mitra names another owner.
         ValidationFailed: not dates, ``end`` before ``start`` or more than 366 days.
     """
-    _check_owner(actor, owner_id)
+    check_owner_filter(actor, owner_id)
     _check_range(start, end)
     with new_session() as s:
         return _to_totals(s.exec(_invoice_totals(
@@ -1130,7 +1101,7 @@ def recap_totals(actor: Actor, start: date, end: date,
 
 def _recap_query(actor: Actor, start: date, end: date, owner_id: uuid.UUID | None,
                  select_: Any) -> Any:
-    _check_owner(actor, owner_id)
+    check_owner_filter(actor, owner_id)
     _check_range(start, end)
     q = select_.where(Invoice.due_date >= start, Invoice.due_date <= end)
     if owner_id is not None:
@@ -1229,11 +1200,11 @@ def settlement(actor: Actor, owner_id: uuid.UUID, period: str) -> Settlement:
         NotFound: no such owner.
         ValidationFailed: a malformed period.
     """
-    _check_owner(actor, owner_id)
+    check_owner_filter(actor, owner_id)
     if owner_id is None:
         raise NotFound(OWNER_NOT_FOUND_MESSAGE)
-    period = _check_period(period)
-    start, end = month_bounds(period)
+    period = check_period(period)
+    start, end = clock.month_bounds(period)
     with new_session() as s:
         owner = s.exec(scoped(select(User).where(User.id == owner_id), actor, User.id)).first()
         if owner is None:

@@ -51,7 +51,7 @@ from fibernode.services.context import Actor, require_user
 from fibernode.services.errors import NotFound, PermissionDenied, ServiceError, ValidationFailed
 from fibernode.services.exports import DATE_FORMAT, MONEY_FORMAT, neutralise
 from fibernode.services.filejobs import FileJobView
-from fibernode.services.receipts import METHOD_LABELS, PERIOD_RE, _latin1, _logo_file, _slug
+from fibernode.services.receipts import METHOD_LABELS, _latin1, _logo_file, _slug
 from fibernode.services.scoping import can_touch_owner
 from fibernode.services.uow import unit_of_work
 
@@ -242,14 +242,6 @@ def check_range(start: Any, end: Any) -> tuple[date, date]:
     if (end - start).days + 1 > MAX_RANGE_DAYS:
         raise ValidationFailed({"end": finance.RANGE_LENGTH_MESSAGE})
     return start, end
-
-
-def _check_period(period: Any) -> str:
-    period = period.strip() if isinstance(period, str) else ""
-    if (not PERIOD_RE.match(period)
-            or not finance.YEAR_MIN <= int(period[:4]) <= finance.YEAR_MAX):
-        raise ValidationFailed({"period": finance.PERIOD_MESSAGE})
-    return period
 
 
 def _check_year(year: Any) -> int:
@@ -788,7 +780,7 @@ def _report_args(report: str, period: Any, year: Any, on: Any) -> tuple[str, Any
     if basis == "year":
         return basis, _check_year(clock.today().year if year is None or year == "" else year)
     if basis == "period":
-        return basis, _check_period(period or clock.current_period())
+        return basis, finance.check_period(period or clock.current_period())
     return basis, clock.today() if on is None or on == "" else _as_day(on, "on", "Tanggal")
 
 
@@ -1239,7 +1231,7 @@ def write_settlement(actor: Actor, out: BinaryIO, *, owner_id: uuid.UUID, period
         ValidationFailed: no owner, or a malformed period.
     """
     require_user(actor)
-    period = _check_period(period)
+    period = finance.check_period(period)
     scope = _settlement_owner(actor, owner_id)
     with unit_of_work(actor) as uow:
         st = finance.settlement(actor, scope.owner_id, period)
@@ -1325,7 +1317,7 @@ def start_settlement(actor: Actor, *, owner_id: uuid.UUID, period: str) -> FileJ
         As :func:`write_settlement`, before anything is stored.
     """
     require_user(actor)
-    period = _check_period(period)
+    period = finance.check_period(period)
     scope = _settlement_owner(actor, owner_id)
     return _start(actor, kind=KIND_SETTLEMENT,
                   filename=settlement_filename(scope.business_name or "", period), total=1,

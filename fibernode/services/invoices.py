@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -48,9 +47,9 @@ from fibernode.services.context import Actor, require_superadmin, require_user
 from fibernode.services.customers import name_or_phone_matches
 from fibernode.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fibernode.services.paging import Page
-from fibernode.services.scoping import scoped
+from fibernode.services.scoping import check_owner_filter, scoped
 from fibernode.services.uow import unit_of_work
-from fibernode.services.validation import clean, too_long
+from fibernode.services.validation import PERIOD_RE, clean, too_long
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +64,6 @@ OVERDUE_DIGEST_KEY = "overdue_digest"
 # Called with the invoice id after a payment is committed (see the module docstring).
 AFTER_PAYMENT_HOOKS: list[Callable[[uuid.UUID], None]] = []
 
-_PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _invoices = Invoice.__table__
 _payer = aliased(User, name="payer")
 _owner = aliased(User, name="owner")
@@ -182,14 +180,8 @@ def _to_view(row: Any, today: date) -> InvoiceView:
     )
 
 
-def _check_owner_filter(actor: Actor, owner_id: uuid.UUID | None) -> None:
-    if (owner_id is not None and owner_id != actor.user_id
-            and not (actor.is_superadmin or actor.is_system)):
-        raise PermissionDenied()
-
-
 def _period_problem(period: str | None) -> str | None:
-    if period is not None and not _PERIOD_RE.match(period):
+    if period is not None and not PERIOD_RE.match(period):
         return "Periode harus berformat TTTT-BB (contoh: 2026-03)."
     return None
 
@@ -225,7 +217,7 @@ def list_invoices(actor: Actor, *, page: int = 1, period: str | None = None,
         ValidationFailed: unknown status or malformed period.
     """
     require_user(actor)
-    _check_owner_filter(actor, owner_id)
+    check_owner_filter(actor, owner_id)
     status = clean(status) or None
     if status is not None and status not in STATUS_FILTERS:
         raise ValidationFailed({"status": "Status tagihan tidak dikenal."})

@@ -54,6 +54,7 @@ from fibernode.services.filejobs import (  # noqa: F401  (part of this module's 
     get_file_job,
 )
 from fibernode.services.uow import unit_of_work
+from fibernode.services.validation import PERIOD_RE
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,6 @@ BUNDLE_DIR = "receipts"
 PROGRESS_EVERY = 10
 NOTHING_PAID = "Tidak ada tagihan lunas pada periode ini."
 BUNDLE_FAILED = "Terjadi kesalahan sistem saat menyusun nota. Silakan coba lagi."
-PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 # A5 portrait, millimetres.
 PAGE_W, PAGE_H, MARGIN = 148.0, 210.0, 12.0
 

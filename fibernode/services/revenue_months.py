@@ -14,7 +14,7 @@ always equals what the ledger says.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,24 +32,6 @@ log = logging.getLogger(__name__)
 CLOSED_THROUGH_KEY = "revenue_closed_through"
 _months = RevenueMonth.__table__
 _settings = Setting.__table__
-
-
-def period_of(moment: datetime) -> str:
-    """The Jakarta ``YYYY-MM`` of an aware moment."""
-    return moment.astimezone(clock.JAKARTA).strftime("%Y-%m")
-
-
-def shift(period: str, months: int) -> str:
-    """``period`` moved by ``months`` (negative goes back)."""
-    year, month = (int(x) for x in period.split("-"))
-    index = year * 12 + month - 1 + months
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
-def start_of(period: str) -> datetime:
-    """Jakarta midnight of the month's first day, as an aware UTC moment."""
-    year, month = (int(x) for x in period.split("-"))
-    return datetime.combine(date(year, month, 1), time(), clock.JAKARTA).astimezone(UTC)
 
 
 def closed_through(session: Session, *, for_update: bool = False) -> str | None:
@@ -92,21 +74,21 @@ def close_months(actor: Actor, today: date | None = None) -> dict[str, Any]:
         PermissionDenied: for a mitra.
     """
     require_superadmin(actor)
-    last = shift(clock.current_period(today), -1)
+    last = clock.shift_period(clock.current_period(today), -1)
     with unit_of_work(actor) as uow:
         s = uow.session
         through = closed_through(s, for_update=True)
         if through is None:
             first_at = s.exec(select(sa.func.min(Payment.recorded_at))).one()
-            first = period_of(first_at) if first_at is not None else last
+            first = clock.period_of(first_at) if first_at is not None else last
         else:
-            first = shift(through, 1)
+            first = clock.shift_period(through, 1)
         if first > last:
             return {"first": first, "last": last, "months": 0, "rows": 0}
         periods = [first]
         while periods[-1] < last:
-            periods.append(shift(periods[-1], 1))
-        bounds = [start_of(p) for p in periods] + [start_of(shift(last, 1))]
+            periods.append(clock.shift_period(periods[-1], 1))
+        bounds = [clock.month_bounds(p)[0] for p in periods] + [clock.month_bounds(last)[1]]
         parts = [
             select(Payment.owner_id.label("owner_id"), sa.literal(kind).label("kind"),
                    _bucket(column, bounds).label("bucket"), Payment.amount.label("amount"))
@@ -143,6 +125,6 @@ def forget_from(session: Session, earliest: datetime | None) -> None:
     if earliest is None:
         return
     through = closed_through(session, for_update=True)
-    month = period_of(earliest)
+    month = clock.period_of(earliest)
     if through is not None and month <= through:
-        _set_closed_through(session, shift(month, -1))
+        _set_closed_through(session, clock.shift_period(month, -1))

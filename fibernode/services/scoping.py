@@ -43,3 +43,16 @@ def can_touch_owner(actor: Actor, owner_id: Any) -> bool:
     if actor.is_system or actor.is_superadmin:
         return True
     return actor.is_mitra and owner_id == actor.user_id
+
+
+def check_owner_filter(actor: Actor, owner_id: Any) -> None:
+    """An explicit owner filter (``owner_id=…``): a mitra may name only itself.
+
+    Raises:
+        AuthenticationRequired: for anonymous callers.
+        PermissionDenied: when a mitra names another owner.
+    """
+    require_user(actor)
+    if owner_id is not None and not (actor.is_system or actor.is_superadmin
+                                     or owner_id == actor.user_id):
+        raise PermissionDenied()

@@ -12,6 +12,8 @@ from fibernode.services.errors import NotFound
 _AMOUNT_RE = re.compile(r"\d{1,3}(?:\.\d{3}){1,4}|\d{1,12}")
 _RP_RE = re.compile(r"^rp\.?\s*", re.IGNORECASE)
 _CENTS_RE = re.compile(r",(?:-|0{1,2})$")  # "100.000,-" and "100.000,00"
+# A billing period, ``YYYY-MM``.
+PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,49}$")
 _NON_DIGITS = re.compile(r"\D")
 _WHITESPACE = re.compile(r"\s")

@@ -19,7 +19,7 @@ from tests.services.invoice_data import make_invoice
 
 PERIOD = clock.current_period()
 TODAY = clock.today()
-LAST_PERIOD = finance.shift_period(PERIOD, -1)
+LAST_PERIOD = clock.shift_period(PERIOD, -1)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 

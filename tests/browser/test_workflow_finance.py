@@ -18,8 +18,8 @@ from playwright.sync_api import expect
 from sqlmodel import select
 
 from fibernode import clock
-from fibernode.components.charts import short_month
 from fibernode.db import new_session
+from fibernode.formatting import short_month_year
 from fibernode.models import Customer, Invoice
 from fibernode.services import billing, customers, finance_files, invoices, packages
 from tests.browser.conftest import DESKTOP, PHONE, PROJECT_ROOT, shot
@@ -97,7 +97,7 @@ def test_mitra_sees_dashboard_charts_on_a_phone(app_url, new_page, finance_data)
     sign_in(page, app_url, "mitra2", "Mitra123!")
     charts_drawn(page, "chart-revenue", "scatterlayer")
     charts_drawn(page, "chart-growth", "barlayer")
-    this_month = short_month(clock.current_period())
+    this_month = short_month_year(clock.current_period())
     plot = page.locator("[data-testid=chart-revenue] .js-plotly-plot")
     assert plot.evaluate("e => e.data[0].x[e.data[0].x.length - 1]") == this_month
     # The chart scrolls sideways inside its card; the page itself does not.

@@ -26,9 +26,9 @@ from tests.services.invoice_data import customer, invoice, make_invoice
 
 P = clock.current_period()
 YEAR, MONTH = int(P[:4]), int(P[5:])
-FIRST = finance.period_start(P)
+FIRST = clock.period_start(P)
 LAST = FIRST.replace(day=calendar.monthrange(YEAR, MONTH)[1])
-PREVIOUS = finance.shift_period(P, -1)
+PREVIOUS = clock.shift_period(P, -1)
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def month(world):
     ahmad, dewi = bill("Ahmad Fauzi", 5), bill("Dewi Lestari", 10)
     sari, wati, umar = bill("Sari Wulan", 8), bill("Wati Susanti", 25), bill("Umar Bakri", 3)
     old = make_invoice("Ahmad Fauzi", PREVIOUS,
-                       due_date=finance.period_start(PREVIOUS).replace(day=5)).id
+                       due_date=clock.period_start(PREVIOUS).replace(day=5)).id
 
     pay(admin, rudi, method="cash")
     invoices.unpay_invoice(admin, rudi, version=invoice(rudi).version, reason="Salah catat")

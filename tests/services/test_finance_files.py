@@ -45,7 +45,7 @@ P = clock.current_period()
 YEAR = int(P[:4])
 FIRST = date(YEAR, int(P[5:]), 1)
 LAST = date(YEAR, int(P[5:]), calendar.monthrange(YEAR, int(P[5:]))[1])
-PREVIOUS = finance.shift_period(P, -1)
+PREVIOUS = clock.shift_period(P, -1)
 
 
 @pytest.fixture(autouse=True)
@@ -88,7 +88,7 @@ def books(world):
     dewi = make_invoice("Dewi Lestari", P, due_date=FIRST.replace(day=10))
     rudi = make_invoice("Rudi Hartono", P, due_date=FIRST.replace(day=15))
     sari = make_invoice("Sari Wulan", P, due_date=FIRST.replace(day=20))
-    old_due = finance.period_start(PREVIOUS).replace(day=5)
+    old_due = clock.period_start(PREVIOUS).replace(day=5)
     make_invoice("Ahmad Fauzi", PREVIOUS, due_date=old_due)
     pay(world.mitra_a, ahmad.id, method="cash")
     pay(world.mitra_a, dewi.id, method="transfer", amount=50_000)
@@ -214,7 +214,7 @@ def test_superadmin_recap_of_one_owner(books):
 
 def test_recap_range_follows_due_dates(books):
     buf = io.BytesIO()
-    start = finance.period_start(PREVIOUS)
+    start = clock.period_start(PREVIOUS)
     # Previous month through the 9th of this one: the old invoice and Ahmad's.
     assert finance_files.write_recap(books.admin, buf, start=start,
                                      end=FIRST.replace(day=9), fmt="csv") == 2

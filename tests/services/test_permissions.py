@@ -61,6 +61,7 @@ NOT_USE_CASES = {
     "context.require_user",
     "context.require_superadmin",
     "scoping.can_touch_owner",
+    "scoping.check_owner_filter",
     "uow.unit_of_work",
     "customers.filtered_query",  # builds the select behind list_customers and the export
     "invoices.visible_invoices",  # the scoped select behind list_invoices and due_soon
