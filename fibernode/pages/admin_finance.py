@@ -22,7 +22,7 @@ from fibernode.pages.finance import (
     year_options,
     year_select,
 )
-from fibernode.services import dashboard, finance
+from fibernode.services import finance
 from fibernode.services.errors import ServiceError
 from fibernode.state.branding import BrandingState
 from fibernode.state.session import current_actor, to_login
@@ -84,21 +84,21 @@ class AdminFinanceState(rx.State):
         try:
             rows = finance.by_mitra(actor, self.period, sort=self.sort,
                                     descending=self.descending)
-            totals = finance.period_totals(actor, self.period)
-            revenue = finance.revenue(actor, self.period)
-            # Active subscribers and overdue are "as of today" figures, as in each row.
-            stats = dashboard.dashboard_stats(actor)
+            # The period's totals and revenue; subscribers and overdue "as of today",
+            # as in each row: one statement.
+            h = finance.headline(actor, self.period)
         except (ServiceError, ValueError) as exc:
             self.error, self.rows, self.totals = error_text(exc), [], {}
             return None
         self.error = ""
         self.rows = [mitra_row(r) for r in rows]
+        totals = h.totals
         self.totals = {
-            "customers": number(stats.active_customers), "billed": rupiah(totals.billed),
+            "customers": number(h.active_customers), "billed": rupiah(totals.billed),
             "count": number(totals.invoice_count), "paid": rupiah(totals.paid),
             "outstanding": rupiah(totals.unpaid), "rate": number(totals.collected_percent),
-            "revenue": rupiah(revenue), "overdue": rupiah(stats.overdue_amount),
-            "overdue_count": number(stats.overdue_count),
+            "revenue": rupiah(h.revenue), "overdue": rupiah(h.overdue_amount),
+            "overdue_count": number(h.overdue_count),
         }
         return None
 

@@ -388,25 +388,25 @@ def enqueue_bulk(actor: Actor, *, owner_id: uuid.UUID,
     def work(u: UnitOfWork) -> int:
         s = u.session
         no_wa = _not_on_whatsapp(s, {i.phone for i in clean})
-        todo = [i for i in clean if i.phone not in no_wa]
-        if not todo:
+        to_send = [i for i in clean if i.phone not in no_wa]
+        if not to_send:
             return 0
         session_id = wa_sessions.session_ids_by_owner(s, [owner_id])[owner_id]
         last = s.execute(sa.select(sa.func.max(Q.c.scheduled_at)).where(
             Q.c.session_id == session_id, Q.c.status == "pending")).scalar()
         start = _start_time(max(now, last) if last else now, config)
-        times = wa_throttle.stagger(start, len(todo), config, rng)
+        times = wa_throttle.stagger(start, len(to_send), config, rng)
         rows = [_queue_row(session_id=session_id, owner_id=owner_id,
                            customer_id=i.customer_id, invoice_id=i.invoice_id,
                            message_type=message_type, phone=i.phone, content=i.content,
                            scheduled_at=at, key=i.idempotency_key,
                            max_retries=config.max_retries, now=now,
                            created_by=created_by or actor.user_id)
-                for i, at in zip(todo, times, strict=True)]
+                for i, at in zip(to_send, times, strict=True)]
         n = len(_insert_rows(s, rows))
         u.audit("wa.queue.enqueue_bulk", "wa_message_queue", None, owner_id=owner_id,
                 message_type=message_type, requested=len(clean), queued=n,
-                not_on_whatsapp=len(clean) - len(todo))
+                not_on_whatsapp=len(clean) - len(to_send))
         return n
 
     if uow is not None:
