@@ -106,6 +106,7 @@ ENV TZ=Asia/Jakarta \
     REFLEX_TELEMETRY_ENABLED=false \
     REFLEX_CHECK_LATEST_VERSION=false \
     REFLEX_UPLOADED_FILES_DIR=/app/uploads \
+    UPLOADS_DIR=/app/uploads \
     FIBERNODE_DATA_DIR=/app/data \
     FRONTEND_PORT=8000 \
     BACKEND_PORT=8000 \
@@ -116,7 +117,7 @@ ENV TZ=Asia/Jakarta \
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-       ca-certificates curl libmagic1 postgresql-common tini tzdata \
+       ca-certificates curl libcairo2 libmagic1 postgresql-common tini tzdata \
     && /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y \
     && apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}" \
     && rm -rf /var/lib/apt/lists/* \

@@ -84,6 +84,10 @@ class Settings:
     wa_cloud_app_secret: str
     wa_cloud_verify_token: str
     public_url: str
+    uploads_dir: Path
+    tmp_dir: Path
+    backup_dir: Path
+    backup_retention_days: int
     frontend_port: int
     backend_port: int
     extra: dict[str, str] = field(default_factory=dict)
@@ -205,6 +209,12 @@ def load_settings() -> Settings:
         wa_cloud_app_secret=_env("WA_CLOUD_APP_SECRET", ""),
         wa_cloud_verify_token=_env("WA_CLOUD_VERIFY_TOKEN", ""),
         public_url=_env("PUBLIC_URL", "http://localhost:3000"),
+        # Uploaded branding and payment-proof photos (a Docker volume in production).
+        uploads_dir=Path(_env("UPLOADS_DIR", str(data_dir / "uploads"))).resolve(),
+        # Staging for uploads and generated files; the nightly cleanup empties old ones.
+        tmp_dir=Path(_env("FIBERNODE_TMP_DIR", str(data_dir / "tmp"))).resolve(),
+        backup_dir=Path(_env("BACKUP_DIR", str(data_dir / "backups"))).resolve(),
+        backup_retention_days=_env_int("BACKUP_RETENTION_DAYS", 30),
         frontend_port=_env_int("FRONTEND_PORT", 3000),
         # Reflex's production mode serves the pages and the backend on one port.
         backend_port=_env_int("BACKEND_PORT", _env_int("FRONTEND_PORT", 3000)),

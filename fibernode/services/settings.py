@@ -33,9 +33,24 @@ DEFAULTS: dict[str, str] = {
     "receipt_footer_text": "Terima kasih atas pembayaran Anda.",
     "splash_logo_url": "",
     "splash_bg_color": "#3B82F6",
+    # Browser / installed-app chrome colour (manifest theme_color, <meta name=theme-color>).
+    "theme_color": "#3B82F6",
+    # Written by the logo pipeline only (hashed files under /branding/); empty = defaults.
+    "icon_192_url": "",
+    "icon_512_url": "",
+    "icon_maskable_url": "",
+    "apple_touch_icon_url": "",
     "app_version": __version__,
 }
 DEFAULT_LOGO = "/logo.svg"
+# Shipped icons (assets/icons), used until the superadmin uploads a logo.
+DEFAULT_ICONS = {
+    "favicon_url": "/icons/favicon-32.png",
+    "icon_192_url": "/icons/icon-192.png",
+    "icon_512_url": "/icons/icon-512.png",
+    "icon_maskable_url": "/icons/icon-maskable-512.png",
+    "apple_touch_icon_url": "/icons/apple-touch-icon.png",
+}
 
 
 @dataclass(frozen=True)
@@ -48,6 +63,12 @@ class Branding:
     splash_bg_color: str
     meta_description: str
     app_version: str
+    theme_color: str = DEFAULTS["theme_color"]
+    favicon_url: str = DEFAULT_ICONS["favicon_url"]
+    icon_192_url: str = DEFAULT_ICONS["icon_192_url"]
+    icon_512_url: str = DEFAULT_ICONS["icon_512_url"]
+    icon_maskable_url: str = DEFAULT_ICONS["icon_maskable_url"]
+    apple_touch_icon_url: str = DEFAULT_ICONS["apple_touch_icon_url"]
 
 
 def get_values(keys: list[str] | None = None) -> dict[str, str]:
@@ -64,8 +85,9 @@ def get_values(keys: list[str] | None = None) -> dict[str, str]:
 def get_branding(actor: Actor) -> Branding:
     """Branding for everyone, including anonymous visitors."""
     v = get_values(["app_name", "logo_url", "splash_logo_url", "splash_bg_color",
-                    "meta_description", "app_version"])
+                    "meta_description", "app_version", "theme_color", *DEFAULT_ICONS])
     logo = v["logo_url"] or DEFAULT_LOGO
+    icons = {key: v[key] or default for key, default in DEFAULT_ICONS.items()}
     return Branding(
         app_name=v["app_name"] or DEFAULTS["app_name"],
         logo_url=logo,
@@ -73,6 +95,8 @@ def get_branding(actor: Actor) -> Branding:
         splash_bg_color=v["splash_bg_color"] or DEFAULTS["splash_bg_color"],
         meta_description=v["meta_description"],
         app_version=v["app_version"] or __version__,
+        theme_color=v["theme_color"] or DEFAULTS["theme_color"],
+        **icons,
     )
 
 
@@ -121,7 +145,8 @@ def record_app_version(actor: Actor, version: str = __version__) -> bool:
 TOGGLE_KEYS = frozenset(k for k in DEFAULTS if k.startswith("receipt_") and k not in
                         ("receipt_footer_text",))
 # Keys written only by the system, never through update_settings.
-SYSTEM_KEYS = frozenset({"app_version"})
+SYSTEM_KEYS = frozenset({"app_version", "icon_192_url", "icon_512_url", "icon_maskable_url",
+                         "apple_touch_icon_url"})
 TEXT_LIMITS = {"app_name": 100, "meta_description": 300, "receipt_footer_text": 500}
 
 
