@@ -146,7 +146,7 @@ VOLUME ["/app/uploads", "/app/wa-sessions", "/app/data", "/backups"]
 
 EXPOSE 8000
 
-# Probes the web server; docker-compose.yml gives worker/beat/backup their own.
+# Probes the web server; docker-compose.yml gives worker/beat/wa-gateway their own.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
     CMD ["curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:8000/api/health"]
 

@@ -73,6 +73,18 @@ def main(argv: list[str] | None = None) -> int:
     wg.add_argument("--test-mode", action="store_true",
                     default=os.environ.get("WA_GATEWAY_TEST_MODE", "") == "1",
                     help="klien WhatsApp tiruan untuk pengujian (tanpa jaringan)")
+    sub.add_parser("backup", help="backup database sekali sekarang (ke BACKUP_DIR)")
+    sub.add_parser("backups", help="daftar backup di BACKUP_DIR")
+    rs = sub.add_parser("restore", help="pulihkan backup ke database KOSONG lalu verifikasi")
+    rs.add_argument("file", help="berkas backup (path, atau nama di BACKUP_DIR)")
+    rs.add_argument("--database-url", required=True,
+                    help="database tujuan (URL SQLAlchemy), harus kosong")
+    rs.add_argument("--force", action="store_true",
+                    help="timpa database tujuan walaupun tidak kosong")
+    hc = sub.add_parser("health", help="cek kesehatan; keluar 1 bila tidak sehat")
+    hc.add_argument("--component", choices=["web", "worker", "beat"],
+                    help="cek satu proses saja (untuk healthcheck Docker)")
+    hc.add_argument("--hostname", help="nama worker Celery (bawaan: celery@<hostname>)")
     args = parser.parse_args(argv)
 
     try:
@@ -103,7 +115,60 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         port = args.port or urlsplit(settings.wa_gateway_url).port or 8765
         run(args.host, port, test_mode=args.test_mode)
+    elif args.cmd in ("backup", "backups", "restore"):
+        return _backup_command(args)
+    elif args.cmd == "health":
+        return _health_command(args)
     return 0
+
+
+def _backup_command(args: argparse.Namespace) -> int:
+    """``backup``, ``backups`` and ``restore``."""
+    import json
+
+    from fibernode.clock import JAKARTA
+    from fibernode.services import backup
+    from fibernode.services.context import Actor
+    from fibernode.services.errors import ServiceError
+
+    actor = Actor.system(f"cli.{args.cmd}")
+    try:
+        if args.cmd == "backup":
+            result = backup.run_backup(actor)
+            print(f"Backup selesai: {result.path} ({result.size} byte)")
+            for name in result.deleted:
+                print(f"Backup lama dihapus: {name}")
+        elif args.cmd == "backups":
+            for info in backup.list_backups(actor):
+                invoices = ((info.manifest or {}).get("invoices") or {}).get("rows", "?")
+                print(f"{info.created_at.astimezone(JAKARTA):%Y-%m-%d %H:%M:%S}  "
+                      f"{info.size:>12}  {info.path}  tagihan={invoices}"
+                      f"{'' if info.manifest else '  (tanpa manifest)'}")
+        else:
+            report = backup.restore_backup(actor, args.file, args.database_url,
+                                           force=args.force)
+            print(json.dumps(report.as_dict(), indent=2, sort_keys=True))
+            print("Restore selesai dan cocok dengan manifest.")
+    except ServiceError as exc:
+        details = getattr(exc, "details", None)
+        print(f"ERROR: {exc.message}{f' {details}' if details else ''}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _health_command(args: argparse.Namespace) -> int:
+    """``health``: the whole report, or one process for a container healthcheck."""
+    import json
+
+    from fibernode.services import health
+
+    if args.component:
+        healthy, why = health.check_component(args.component, hostname=args.hostname)
+        print(f"{args.component}: {'OK' if healthy else 'TIDAK SEHAT'} - {why}")
+        return 0 if healthy else 1
+    report = health.check()
+    print(json.dumps(report.as_dict(), indent=2, sort_keys=True))
+    return 0 if report.ok else 1
 
 
 if __name__ == "__main__":

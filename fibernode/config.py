@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -47,6 +48,35 @@ def _env_int(name: str, default: int) -> int:
         raise ConfigError(f"{name} harus berupa angka bulat, bukan {raw!r}.") from exc
 
 
+def _env_float(name: str, default: float) -> float:
+    raw = _env(name, str(default))
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} harus berupa angka, bukan {raw!r}.") from exc
+    if value <= 0:
+        raise ConfigError(f"{name} harus lebih dari 0.")
+    return value
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _env_duration(name: str, default: str) -> timedelta:
+    """A duration written as ``15m``, ``12h``, ``7d`` or plain seconds."""
+    raw = _env(name, default).lower()
+    unit = raw[-1] if raw[-1:] in _DURATION_UNITS else "s"
+    number = raw[:-1] if raw[-1:] in _DURATION_UNITS else raw
+    try:
+        seconds = int(number) * _DURATION_UNITS[unit]
+    except ValueError as exc:
+        raise ConfigError(f"{name} harus berupa durasi seperti 15m, 12h atau 7d, "
+                          f"bukan {raw!r}.") from exc
+    if seconds <= 0:
+        raise ConfigError(f"{name} harus lebih dari 0.")
+    return timedelta(seconds=seconds)
+
+
 def _sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
@@ -63,6 +93,9 @@ class Settings:
     celery_result_backend: str
     jwt_secret: str
     jwt_refresh_secret: str
+    access_token_ttl: timedelta
+    refresh_token_ttl: timedelta
+    rate_limit_factor: float
     encryption_key: str
     cors_origin: str
     log_level: str
@@ -186,6 +219,11 @@ def load_settings() -> Settings:
         celery_result_backend=_env("CELERY_RESULT_BACKEND", default_backend),
         jwt_secret=_env("JWT_SECRET", DEV_JWT_SECRET),
         jwt_refresh_secret=_env("JWT_REFRESH_SECRET", DEV_JWT_REFRESH_SECRET),
+        # REST API tokens (spec): a short access JWT and a rotating refresh token.
+        access_token_ttl=_env_duration("JWT_EXPIRES_IN", "15m"),
+        refresh_token_ttl=_env_duration("REFRESH_TOKEN_EXPIRES_IN", "7d"),
+        # Scales every request rate limit (e.g. 2 doubles them; the test suite raises it).
+        rate_limit_factor=_env_float("RATE_LIMIT_FACTOR", 1.0),
         encryption_key=_env("ENCRYPTION_KEY", DEV_ENCRYPTION_KEY),
         cors_origin=_env("CORS_ORIGIN", "http://localhost:3000"),
         log_level=_env("LOG_LEVEL", "info").upper(),

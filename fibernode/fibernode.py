@@ -6,8 +6,9 @@ import logging
 
 import reflex as rx
 
-from fibernode import __version__
-from fibernode.api import create_api
+from fibernode import __version__, logs
+from fibernode.api import create_api, security
+from fibernode.components import pwa
 from fibernode.components.splash import splash
 from fibernode.config import get_settings
 from fibernode.pages import (  # noqa: F401  (each module registers its route)
@@ -15,6 +16,7 @@ from fibernode.pages import (  # noqa: F401  (each module registers its route)
     admin_finance,
     admin_mitra,
     admin_packages,
+    admin_settings,
     customer_detail,
     customer_import,
     customers,
@@ -31,6 +33,8 @@ from fibernode.services import settings as settings_service
 from fibernode.services.context import Actor
 
 log = logging.getLogger("fibernode")
+# One JSON object per log line, with the request id (fibernode.logs).
+logs.configure(get_settings().log_level)
 
 # Refuse to serve production with development or placeholder secrets.
 get_settings().validate_for_startup()
@@ -49,15 +53,25 @@ app = rx.App(
     head_components=[
         rx.el.meta(name="theme-color", content="#3B82F6"),
         rx.el.meta(name="description", content=settings_service.DEFAULTS["meta_description"]),
-        rx.el.link(rel="icon", href="/favicon.svg", type="image/svg+xml"),
-        rx.el.link(rel="apple-touch-icon", href="/logo.svg"),
+        # Stable, uncached redirects to the uploaded (or shipped) icons: they follow the
+        # settings without a rebuild (fibernode/api/branding.py).
+        rx.el.link(rel="icon", href="/branding/current/favicon", type="image/png"),
+        rx.el.link(rel="apple-touch-icon", href="/branding/current/apple-touch-icon"),
         # Subscribers opening a receipt link get the receipt at once, not the app's splash.
         rx.el.script("if (location.pathname.indexOf('/receipt/') === 0) "
                      "document.documentElement.classList.add('fn-public');"),
+        # Manifest, build version, service worker + install/offline/update (assets/pwa.js).
+        *pwa.head_components(),
     ],
     # The splash sits inside the state and theme providers but outside the
     # pages, so it plays once per app open rather than on every navigation.
-    extra_app_wraps={(3, "Splash"): lambda stateful: splash() if stateful else None},
-    api_transformer=create_api(),
+    extra_app_wraps={
+        (3, "Splash"): lambda stateful: splash() if stateful else None,
+        # One Indonesian "Anda offline" banner instead of Reflex's connection toast.
+        (5, "Overlay"): lambda stateful: pwa.offline_banner() if stateful else None,
+    },
+    # The API (with the security middlewares) wraps Reflex; StrictCors wraps even
+    # Reflex's own CORS layer, which allows every origin.
+    api_transformer=[create_api(), security.StrictCors],
 )
 app.register_lifespan_task(_record_version)

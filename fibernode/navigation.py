@@ -31,6 +31,7 @@ ADMIN_NAV = [
     NavItem("Paket Internet", "package", "/admin/packages", admin_only=True),
     NavItem("Keuangan Mitra", "landmark", "/admin/finance", admin_only=True),
     NavItem("Log Aktivitas", "scroll_text", "/admin/activity", admin_only=True),
+    NavItem("Pengaturan", "settings", "/admin/settings", admin_only=True),
 ]
 ACCOUNT_NAV = [
     NavItem("Profil", "user_round", "/profile", in_bottom_nav=True),

@@ -280,7 +280,7 @@ else:
 services = model.get("services") or {}
 
 # --- services and images
-expected = ["postgres", "redis", "app", "worker", "beat", "backup"]
+expected = ["postgres", "redis", "app", "worker", "beat"]
 absent = [s for s in expected if s not in services]
 if absent:
     fail(f"services missing: {absent}")
@@ -302,7 +302,9 @@ def test_text(svc):
 
 
 for svc, needles in (("postgres", ["pg_isready"]), ("redis", ["redis-cli", "ping"]),
-                     ("app", ["/api/health"]), ("worker", ["inspect ping"])):
+                     ("app", ["/api/health"]),
+                     ("worker", ["fibernode.cli", "health", "--component", "worker"]),
+                     ("beat", ["fibernode.cli", "health", "--component", "beat"])):
     text = test_text(svc)
     if text and all(n in text for n in needles):
         ok(f"{svc} healthcheck: {text}")
@@ -342,8 +344,7 @@ else:
     ok(f"named volumes declared and used: {', '.join(sorted(declared))}")
 
 # --- startup order
-rules = {"app": {"postgres", "redis"}, "worker": {"app"}, "beat": {"app"},
-         "backup": {"postgres"}}
+rules = {"app": {"postgres", "redis"}, "worker": {"app"}, "beat": {"app"}}
 for svc, deps in rules.items():
     dep = services.get(svc, {}).get("depends_on") or {}
     if isinstance(dep, list):
@@ -358,7 +359,7 @@ for svc, deps in rules.items():
 entry = (root / "scripts" / "docker-entrypoint.sh").read_text()
 subcommands = set(re.findall(r"^\s+([a-z-]+)\) cmd_", entry, re.M))
 wrong = []
-for svc, cmd in (("app", "web"), ("worker", "worker"), ("beat", "beat"), ("backup", "backup")):
+for svc, cmd in (("app", "web"), ("worker", "worker"), ("beat", "beat")):
     got = services.get(svc, {}).get("command")
     got = got[0] if isinstance(got, list) and got else got
     if got != cmd or cmd not in subcommands:
@@ -384,15 +385,25 @@ if re.search(r"^HEALTHCHECK[\s\S]*?/api/health", dockerfile, re.M):
 else:
     fail("Dockerfile HEALTHCHECK does not probe /api/health")
 
-# --- backup target matches its volume
-backup = services.get("backup", {})
-backup_dir = (backup.get("environment") or {}).get("BACKUP_DIR", "/backups")
+# --- backups: beat schedules them, the worker writes them to its volume
+if "backup" in services:
+    fail("a separate backup service: beat schedules the daily backup (workers.tasks.backup)")
+worker = services.get("worker", {})
+backup_dir = (worker.get("environment") or {}).get("BACKUP_DIR", "/backups")
 targets = [v.get("target") if isinstance(v, dict) else v.split(":")[1]
-           for v in backup.get("volumes") or []]
+           for v in worker.get("volumes") or []]
 if backup_dir in targets:
-    ok(f"backup writes to its volume ({backup_dir})")
+    ok(f"worker writes backups to its volume ({backup_dir})")
 else:
-    fail(f"backup dir {backup_dir} is not a mounted volume ({targets})")
+    fail(f"worker's BACKUP_DIR {backup_dir} is not a mounted volume ({targets})")
+# pg_dump refuses a server newer than itself: the image's client must match postgres.
+pg_image = services.get("postgres", {}).get("image", "")
+pg_major = re.match(r"postgres:(\d+)", pg_image)
+client = re.search(r"^ARG PG_MAJOR=(\d+)$", dockerfile, re.M)
+if pg_major and client and pg_major.group(1) == client.group(1):
+    ok(f"image's postgresql-client-{client.group(1)} matches {pg_image}")
+else:
+    fail(f"Dockerfile PG_MAJOR {client and client.group(1)} does not match {pg_image!r}")
 
 # --- env anchor and .env.example coverage
 if re.search(r"^x-app-env: &app-env$", raw, re.M):

@@ -5,7 +5,7 @@
 #   worker   Celery worker
 #   beat     Celery beat (periodic jobs)
 #   migrate  run database migrations only
-#   backup   pg_dump the database once per BACKUP_INTERVAL_SECONDS, forever
+#   backup   back the database up once now (beat schedules the daily backup)
 #
 # Anything else is executed as given (e.g. `bash`, `python -m fibernode.cli ...`).
 set -Eeuo pipefail
@@ -84,67 +84,11 @@ cmd_beat() {
         --schedule "$data_dir/celerybeat-schedule"
 }
 
-# SQLAlchemy URL -> libpq URL: postgresql+psycopg://... -> postgresql://...
-libpq_url() {
-    local url="$1"
-    if [[ "$url" =~ ^postgres(ql)?(\+[A-Za-z0-9_]+)?:// ]]; then
-        printf 'postgresql://%s' "${url#*://}"
-    else
-        return 1
-    fi
-}
-
-backup_once() {
-    local dir="$1" url="$2" retention_days="$3"
-    local file tmp size
-    file="$dir/fibernode-$(date '+%Y%m%d-%H%M%S').dump"
-    tmp="$file.partial"
-
-    log "Backup dimulai: $file"
-    if ! pg_dump --format=custom --file="$tmp" --dbname="$url"; then
-        rm -f "$tmp"
-        log "Backup GAGAL: pg_dump keluar dengan error"
-        return 1
-    fi
-    mv "$tmp" "$file"
-    size="$(du -h "$file" | cut -f1)"
-    log "Backup selesai: $file ($size)"
-
-    local old deleted=0
-    while IFS= read -r -d '' old; do
-        rm -f "$old"
-        log "Backup lama dihapus: $old"
-        deleted=$((deleted + 1))
-    done < <(find "$dir" -maxdepth 1 -type f -name 'fibernode-*.dump' \
-        -mmin "+$((retention_days * 24 * 60))" -print0)
-    log "Retensi ${retention_days} hari: $deleted file lama dihapus"
-}
-
+# One backup now (the same job Celery beat runs daily at 02:00 Asia/Jakarta):
+# pg_dump into BACKUP_DIR with a manifest, then the retention.
 cmd_backup() {
-    local dir="${BACKUP_DIR:-/backups}"
-    local interval="${BACKUP_INTERVAL_SECONDS:-86400}"
-    local retention_days="${BACKUP_RETENTION_DAYS:-30}"
-    local url
-    require_uint BACKUP_INTERVAL_SECONDS "$interval"
-    require_uint BACKUP_RETENTION_DAYS "$retention_days"
-    (( interval > 0 )) || die "BACKUP_INTERVAL_SECONDS harus lebih dari 0"
-    [[ -n "${DATABASE_URL:-}" ]] || die "DATABASE_URL wajib diisi"
-    url="$(libpq_url "$DATABASE_URL")" \
-        || die "DATABASE_URL bukan URL PostgreSQL; backup hanya untuk PostgreSQL"
-    command -v pg_dump >/dev/null || die "pg_dump tidak ditemukan"
-    mkdir -p "$dir"
-
-    local sleep_pid=""
-    trap 'log "Berhenti"; [[ -n "$sleep_pid" ]] && kill "$sleep_pid" 2>/dev/null; exit 0' TERM INT
-    log "Backup tiap ${interval} detik ke $dir, retensi ${retention_days} hari"
-    while true; do
-        backup_once "$dir" "$url" "$retention_days" || true
-        log "Backup berikutnya dalam ${interval} detik"
-        # Background sleep + wait, so SIGTERM is handled without waiting it out.
-        sleep "$interval" &
-        sleep_pid=$!
-        wait "$sleep_pid"
-    done
+    log "Backup sekali ke ${BACKUP_DIR:-/backups}"
+    exec python -m fibernode.cli backup
 }
 
 usage() {

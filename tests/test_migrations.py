@@ -39,14 +39,17 @@ TABLES = {
     "users", "packages", "customers", "invoices", "payments", "wa_sessions",
     "wa_message_logs", "settings", "refresh_tokens", "activity_logs", "wa_message_queue",
     "login_attempts", "user_sessions", "import_jobs", "import_rows", "file_jobs",
-    "wa_numbers", "wa_outbox", "revenue_months",
+    "wa_numbers", "wa_outbox", "revenue_months", "payment_proofs", "payment_proof_steps",
+    "recovery_codes",
 }
 FK_VIOLATION = "(?i)foreign key"
 ENUM_TYPES = {"user_role", "payment_status", "customer_status", "wa_session_status",
               "payment_method", "import_status", "import_row_outcome", "file_job_status"}
-HEAD = "0005"
+HEAD = "0007"
 TABLES_0004 = {"wa_numbers", "wa_outbox"}
 TABLES_0005 = {"revenue_months"}
+TABLES_0006 = {"payment_proofs", "payment_proof_steps"}
+TABLES_0007 = {"recovery_codes"}
 
 
 def alembic(engine: sa.Engine, action: str, revision: str) -> None:
@@ -152,7 +155,8 @@ def test_import_tables_and_search_indexes_downgrade_to_0001_and_back(fresh):
     else:
         assert not customer_indexes(fresh) & search
     alembic(fresh, "downgrade", "0001")
-    later = {"import_jobs", "import_rows", "file_jobs"} | TABLES_0004 | TABLES_0005
+    later = ({"import_jobs", "import_rows", "file_jobs"} | TABLES_0004 | TABLES_0005
+             | TABLES_0006 | TABLES_0007)
     assert tables(fresh) == TABLES - later | {"alembic_version"}
     assert not customer_indexes(fresh) & search
     if fresh.dialect.name == "postgresql":
@@ -178,7 +182,8 @@ def test_file_jobs_and_invoice_indexes_downgrade_to_0002_and_back(fresh):
     alembic(fresh, "upgrade", "head")
     assert indexes_0003(fresh) == INDEXES_0003
     alembic(fresh, "downgrade", "0002")
-    assert tables(fresh) == TABLES - {"file_jobs"} - TABLES_0004 - TABLES_0005 | {"alembic_version"}
+    assert tables(fresh) == (TABLES - {"file_jobs"} - TABLES_0004 - TABLES_0005 - TABLES_0006
+                            - TABLES_0007 | {"alembic_version"})
     assert indexes_0003(fresh) == set()
     if fresh.dialect.name == "postgresql":
         assert pg_enum_types(fresh) == ENUM_TYPES - {"file_job_status"}
@@ -377,7 +382,8 @@ def test_whatsapp_revision_keeps_queued_rows_and_downgrades(fresh):
     assert str(owner).replace("-", "") == USER_ID.replace("-", "")
     assert key.startswith("legacy:")
     alembic(fresh, "downgrade", "0003")
-    assert tables(fresh) == TABLES - TABLES_0004 - TABLES_0005 | {"alembic_version"}
+    assert tables(fresh) == (TABLES - TABLES_0004 - TABLES_0005 - TABLES_0006 - TABLES_0007
+                            | {"alembic_version"})
     alembic(fresh, "upgrade", "head")
     assert drift(fresh) == []
 
@@ -385,3 +391,31 @@ def test_whatsapp_revision_keeps_queued_rows_and_downgrades(fresh):
 USER_ID = "11111111-1111-4111-8111-111111111111"
 SESSION_ID = "22222222-2222-4222-8222-222222222222"
 QUEUE_ID = "33333333-3333-4333-8333-333333333333"
+
+
+def test_payment_proof_tables_downgrade_to_0005_and_back(fresh):
+    """0006 adds the proof photos and their processing log, and goes down and up cleanly."""
+    alembic(fresh, "upgrade", "head")
+    proof_indexes = {ix["name"] for ix in sa.inspect(fresh).get_indexes("payment_proofs")}
+    assert {"idx_payment_proofs_owner_created", "idx_payment_proofs_payment",
+            "idx_payment_proofs_invoice"} <= proof_indexes
+    alembic(fresh, "downgrade", "0005")
+    assert tables(fresh) == TABLES - TABLES_0006 - TABLES_0007 | {"alembic_version"}
+    alembic(fresh, "upgrade", "head")
+    assert drift(fresh) == []
+
+
+def test_two_factor_and_token_reason_columns_downgrade_to_0006_and_back(fresh):
+    """0007 adds two-step login columns, recovery codes and refresh-token reasons."""
+    alembic(fresh, "upgrade", "head")
+    inspector = sa.inspect(fresh)
+    assert {"totp_secret", "totp_enabled_at", "totp_last_step"} <= {
+        c["name"] for c in inspector.get_columns("users")}
+    assert "revoked_reason" in {c["name"] for c in inspector.get_columns("refresh_tokens")}
+    assert "idx_refresh_tokens_family" in {
+        ix["name"] for ix in inspector.get_indexes("refresh_tokens")}
+    alembic(fresh, "downgrade", "0006")
+    assert tables(fresh) == TABLES - TABLES_0007 | {"alembic_version"}
+    assert "totp_secret" not in {c["name"] for c in sa.inspect(fresh).get_columns("users")}
+    alembic(fresh, "upgrade", "head")
+    assert drift(fresh) == []

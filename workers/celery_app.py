@@ -28,8 +28,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from celery import Celery
+from celery.beat import PersistentScheduler
 from celery.schedules import crontab
-from celery.signals import beat_init
+from celery.signals import beat_init, setup_logging
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -80,12 +81,35 @@ def beat_schedule() -> dict[str, dict]:
             # 00:20 Asia/Jakarta: the month that just ended is rolled up for the charts.
             "schedule": crontab(hour=0, minute=20),
         },
+        "daily-backup": {
+            "task": "workers.tasks.backup",
+            # 02:00 Asia/Jakarta: pg_dump / SQLite copy into BACKUP_DIR, 30-day retention.
+            "schedule": crontab(hour=2, minute=0),
+        },
         "wa-direct-sweep": {
             "task": "workers.tasks.wa_direct_sweep",
             # Receipts / isolir notices a crashed process left pending or mid-send.
             "schedule": timedelta(seconds=60),
         },
     }
+
+
+class LivenessScheduler(PersistentScheduler):
+    """Celery's default scheduler that also touches a file on every tick.
+
+    The beat container's healthcheck (``python -m fibernode.cli health --component
+    beat``) reads the file's age: beat ticks at least every 10 s (wa-queue-tick).
+    """
+
+    def tick(self, *args, **kwargs):
+        """Mark beat alive, then run the normal tick."""
+        from fibernode.services.health import touch_beat_alive
+
+        try:
+            touch_beat_alive()
+        except OSError:  # pragma: no cover - the healthcheck then reports beat down
+            log.warning("cannot touch beat's liveness file", exc_info=True)
+        return super().tick(*args, **kwargs)
 
 
 def _sqlite_file(url: str, prefix: str) -> Path | None:
@@ -133,6 +157,7 @@ def make_app(settings: Settings | None = None) -> Celery:
         accept_content=["json"],
         result_accept_content=["json"],
         beat_schedule=beat_schedule(),
+        beat_scheduler="workers.celery_app:LivenessScheduler",
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
     )
 
@@ -156,6 +181,14 @@ def make_app(settings: Settings | None = None) -> Celery:
 
 
 app = make_app()
+
+
+@setup_logging.connect
+def _json_logs(loglevel=None, **_kwargs) -> None:
+    """Worker and beat log JSON lines like the web app (connecting this replaces Celery's)."""
+    from fibernode import logs
+
+    logs.configure(loglevel or get_settings().log_level)
 
 
 @beat_init.connect

@@ -47,14 +47,16 @@ def heartbeat(source: str = "worker") -> str:
 
 @shared_task(name="workers.tasks.cleanup")
 def cleanup() -> dict[str, int]:
-    """Delete old login attempts and dead web sessions (daily housekeeping).
+    """Delete old rows, expired files and stale temporary files (daily housekeeping).
 
     Returns:
-        How many rows of each kind were removed.
+        How many rows and files of each kind were removed.
     """
     result = asdict(maintenance.cleanup(Actor.system("celery.cleanup")))
     log.info("maintenance cleanup removed %(login_attempts)d login attempts, "
-             "%(sessions)d sessions and %(import_jobs)d import jobs", result)
+             "%(sessions)d sessions and %(import_jobs)d import jobs; %(files)d expired "
+             "files, %(tmp_files)d temporary files, %(partial_backups)d partial backups",
+             result)
     return result
 
 
@@ -240,4 +242,35 @@ def wa_direct_sweep() -> dict[str, int]:
     result = wa_direct.sweep_pending(60)
     if any(result.values()):
         log.info("wa direct sweep: %s", result)
+    return result
+
+
+@shared_task(name="workers.tasks.backup")
+def backup() -> dict:
+    """Back up the database into BACKUP_DIR and apply the retention (daily, 02:00 Jakarta).
+
+    Returns:
+        The file written, its size and the old backups deleted.
+    """
+    from fibernode.services import backup as backup_service
+
+    result = backup_service.run_backup(Actor.system("celery.backup"))
+    return {"file": str(result.path), "size": result.size, "engine": result.engine,
+            "deleted": result.deleted}
+
+
+@shared_task(name="workers.tasks.process_payment_proof")
+def process_payment_proof(proof_id: str) -> dict:
+    """Clean up and check an uploaded transfer-slip photo (opencv pipeline).
+
+    Args:
+        proof_id: The ``payment_proofs`` id (as text: task arguments are JSON).
+
+    Returns:
+        The proof's status (``ready``, ``rejected``, ``failed`` or ``skipped``).
+    """
+    from fibernode.services import payment_proofs
+
+    result = payment_proofs.process_proof(proof_id)
+    log.info("payment proof %s: %s", proof_id, result)
     return result

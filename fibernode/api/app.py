@@ -7,9 +7,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from fibernode import __version__
+from fibernode.api import activity as activity_routes
+from fibernode.api import auth as auth_routes
+from fibernode.api import branding as branding_routes
 from fibernode.api import customers as customer_routes
+from fibernode.api import docs as api_docs
 from fibernode.api import finance as finance_routes
+from fibernode.api import invoices as invoice_routes
+from fibernode.api import packages as package_routes
+from fibernode.api import payment_proofs as payment_proof_routes
+from fibernode.api import pwa as pwa_routes
 from fibernode.api import receipts as receipt_routes
+from fibernode.api import security
+from fibernode.api import users as user_routes
 from fibernode.api import wa_webhook as wa_webhook_routes
 from fibernode.api import whatsapp as whatsapp_routes
 from fibernode.api.deps import error_response, request_problems
@@ -25,7 +35,7 @@ def create_api() -> FastAPI:
         title="FiberNode Internet API",
         version=__version__,
         openapi_url="/api/openapi.json",
-        # Interactive docs arrive with the REST API work, served without a CDN.
+        # /api/docs is added by fibernode.api.docs (Swagger UI without a CDN).
         docs_url=None,
         redoc_url=None,
     )
@@ -50,9 +60,20 @@ def create_api() -> FastAPI:
         report = health_service.check()
         return JSONResponse(report.as_dict(), status_code=200 if report.ok else 503)
 
+    api_docs.install(api)
+    # Request ids and JSON access logs, security headers, body limits, rate limits.
+    security.install(api)
+    api.include_router(auth_routes.router)
+    api.include_router(branding_routes.router)
     api.include_router(customer_routes.router)
     api.include_router(finance_routes.router)
+    api.include_router(payment_proof_routes.router)
+    api.include_router(pwa_routes.router)
     api.include_router(receipt_routes.router)
     api.include_router(wa_webhook_routes.router)
     api.include_router(whatsapp_routes.router)
+    api.include_router(user_routes.router)
+    api.include_router(package_routes.router)
+    api.include_router(invoice_routes.router)
+    api.include_router(activity_routes.router)
     return api

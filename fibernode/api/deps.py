@@ -6,7 +6,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from fibernode.services import auth
+from fibernode.services import api_tokens, auth
 from fibernode.services.context import Actor
 from fibernode.services.errors import (
     AuthenticationRequired,
@@ -17,12 +17,14 @@ from fibernode.services.errors import (
     PermissionDenied,
     RateLimited,
     ServiceError,
+    TwoFactorRequired,
     ValidationFailed,
 )
 
 STATUS = {
     AuthenticationRequired: 401,
     LoginFailed: 401,
+    TwoFactorRequired: 401,
     PermissionDenied: 403,
     NotFound: 404,
     Conflict: 409,
@@ -39,13 +41,19 @@ def client_of(request: Request) -> tuple[str, str]:
 
 
 def request_actor(request: Request) -> Actor:
-    """The user behind the request's web-session cookie, or an anonymous actor.
+    """The user behind the request's bearer token or web-session cookie, or anonymous.
 
-    Downloads started from the UI carry the same cookie as the app itself, so
-    they are checked against the same server-side session. Services decide
-    what an anonymous actor may do (usually nothing).
+    API clients send ``Authorization: Bearer <access JWT>``. Downloads started
+    from the UI carry the same cookie as the app itself, so they are checked
+    against the same server-side session. A bearer token that is not valid is
+    never silently replaced by the cookie. Services decide what an anonymous
+    actor may do (usually nothing).
     """
     ip, ua = client_of(request)
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        bearer = api_tokens.resolve_access_token(credentials.strip(), ip, ua)
+        return bearer if bearer is not None else Actor.anonymous(ip, ua)
     token = (request.cookies.get(auth.SESSION_COOKIE)
              or request.cookies.get(auth.REMEMBER_COOKIE))
     actor = auth.resolve_session(token, ip, ua)

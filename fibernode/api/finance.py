@@ -41,7 +41,8 @@ def user_actor(actor: Annotated[Actor, Depends(request_actor)]) -> Actor:
 
 ActorDep = Annotated[Actor, Depends(user_actor)]
 OwnerQuery = Annotated[uuid.UUID | None, Query(description="Superadmin: satu pemilik saja")]
-PageQuery = Annotated[int, Query(ge=1)]
+PageQuery = Annotated[int, Query(ge=1, le=1_000_000)]  # keeps the SQL OFFSET in a bigint
+PerPageQuery = Annotated[int, Query(ge=1, le=100, description="Baris per halaman (1–100)")]
 
 
 # --- response models -----------------------------------------------------------------------
@@ -346,7 +347,8 @@ def summary(actor: ActorDep, period: str | None = None,
 def by_period(actor: ActorDep, period: str | None = None,
               year: Annotated[str | None, Query(description="TTTT")] = None,
               owner_id: OwnerQuery = None, status: str | None = None, search: str = "",
-              page: PageQuery = 1) -> MonthDetailOut | YearSummaryOut:
+              page: PageQuery = 1,
+              per_page: PerPageQuery = finance.PAGE_SIZE) -> MonthDetailOut | YearSummaryOut:
     """One month or one year of figures; give exactly one of ``period`` and ``year``.
 
     ``period=YYYY-MM``: the month's totals, revenue and a page of its invoices
@@ -362,18 +364,19 @@ def by_period(actor: ActorDep, period: str | None = None,
             raise ValidationFailed({"year": "Tahun harus berupa 4 angka (contoh: 2026)."})
         return YearSummaryOut.model_validate(finance.year_summary(actor, int(year), owner_id))
     detail = finance.month_detail(actor, period, owner_id, page=page, status=status or None,
-                                  search=search)
+                                  search=search, per_page=per_page)
     return MonthDetailOut.model_validate(detail)
 
 
 @router.get("/finance/by-date", response_model=DateReportOut)
 def by_date(actor: ActorDep, day: Annotated[str | None, Query(alias="date")] = None,
             owner_id: OwnerQuery = None, status: str | None = None,
-            page: PageQuery = 1) -> DateReportOut:
+            page: PageQuery = 1, per_page: PerPageQuery = finance.PAGE_SIZE) -> DateReportOut:
     """Who is due on ``date`` (default today), who paid and who did not; that day's receipts."""
     on = _day(day, "date") or clock.today()
     return DateReportOut.model_validate(
-        finance.by_date(actor, on, owner_id, page=page, status=status or None))
+        finance.by_date(actor, on, owner_id, page=page, status=status or None,
+                        per_page=per_page))
 
 
 @router.get("/finance/by-mitra", response_model=ByMitraOut)

@@ -22,6 +22,7 @@ from fibernode.services.context import Actor
 
 router = APIRouter(prefix="/api/wa", tags=["whatsapp"])
 ActorDep = Annotated[Actor, Depends(request_actor)]
+PerPageQuery = Annotated[int, Query(ge=1, le=100, description="Baris per halaman (1–100)")]
 
 
 class _Body(BaseModel):
@@ -132,23 +133,25 @@ def check_number(actor: ActorDep, body: PhoneBody) -> dict:
 
 
 @router.get("/logs")
-def logs(actor: ActorDep, page: Annotated[int, Query(ge=1)] = 1,
+def logs(actor: ActorDep, page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
          type: str | None = None,  # noqa: A002 - the spec's filter name
          status: str | None = None, date_from: date | None = None,
-         date_to: date | None = None, owner_id: uuid.UUID | None = None) -> dict:
+         date_to: date | None = None, owner_id: uuid.UUID | None = None,
+         per_page: PerPageQuery = 20) -> dict:
     """The message log, 20 per page (filters: type, status, date range, owner)."""
     return _plain(whatsapp.list_logs(actor, page=page, message_type=type or None,
                                      status=status or None, date_from=date_from,
-                                     date_to=date_to, owner_id=owner_id))
+                                     date_to=date_to, owner_id=owner_id, per_page=per_page))
 
 
 @router.get("/queue")
-def queue(actor: ActorDep, page: Annotated[int, Query(ge=1)] = 1,
-          status: str | None = None, owner_id: uuid.UUID | None = None) -> dict:
+def queue(actor: ActorDep, page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+          status: str | None = None, owner_id: uuid.UUID | None = None,
+          per_page: PerPageQuery = 20) -> dict:
     """Queue counts per status and a page of queued messages."""
     return {"counts": wa_queue.queue_counts(actor, owner_id),
             "page": _plain(wa_queue.list_queue(actor, page=page, status=status or None,
-                                               owner_id=owner_id))}
+                                               owner_id=owner_id, per_page=per_page))}
 
 
 @router.post("/queue/{queue_id}/retry")

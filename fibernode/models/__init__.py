@@ -41,7 +41,11 @@ __all__ = [
     "Package",
     "Payment",
     "PaymentMethod",
+    "PaymentProof",
+    "PaymentProofStatus",
+    "PaymentProofStep",
     "PaymentStatus",
+    "RecoveryCode",
     "RefreshToken",
     "RevenueMonth",
     "Setting",
@@ -110,6 +114,16 @@ class PaymentMethod(enum.StrEnum):
     QRIS = "qris"
 
 
+class PaymentProofStatus(enum.StrEnum):
+    """Where a payment-proof photo stands (stored as text with a CHECK, no enum type)."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    READY = "ready"
+    REJECTED = "rejected"  # blurry or nearly blank: the user is asked to retake it
+    FAILED = "failed"  # an error while processing (the step log says where)
+
+
 class ImportStatus(enum.StrEnum):
     """Where a CSV subscriber import stands."""
 
@@ -167,8 +181,26 @@ class User(SQLModel, table=True):
     bank_holder: str | None = Field(default=None, max_length=255)
     is_active: bool = Field(default=True, nullable=False)
     last_login_at: datetime | None = Field(default=None, sa_column=ts_column())
+    # Two-step login (superadmin): the TOTP secret encrypted; enabled once confirmed;
+    # the last accepted time step, so a code cannot be used twice.
+    totp_secret: str | None = Field(default=None, max_length=500)
+    totp_enabled_at: datetime | None = Field(default=None, sa_column=ts_column())
+    totp_last_step: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger()))
     created_at: datetime = _created()
     updated_at: datetime = _updated()
+
+
+class RecoveryCode(SQLModel, table=True):
+    """A one-time recovery code for two-step login, stored as a hash."""
+
+    __tablename__ = "recovery_codes"
+    __table_args__ = (sa.Index("idx_recovery_codes_user", "user_id"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    user_id: uuid.UUID = Field(sa_column=fk("users.id", "CASCADE", nullable=False))
+    code_hash: str = Field(max_length=64, unique=True, nullable=False)
+    used_at: datetime | None = Field(default=None, sa_column=ts_column())
+    created_at: datetime = _created()
 
 
 class Package(SQLModel, table=True):
@@ -446,6 +478,7 @@ class RefreshToken(SQLModel, table=True):
     __table_args__ = (
         sa.Index("idx_refresh_tokens_user_id", "user_id"),
         sa.Index("idx_refresh_tokens_expires", "expires_at"),
+        sa.Index("idx_refresh_tokens_family", "family_id"),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
@@ -457,6 +490,8 @@ class RefreshToken(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=ts_column(nullable=False))
     last_used_at: datetime | None = Field(default=None, sa_column=ts_column())
     revoked_at: datetime | None = Field(default=None, sa_column=ts_column())
+    # rotated | reuse_detected | logout | password_changed | deactivated | ...
+    revoked_reason: str | None = Field(default=None, max_length=50)
     created_at: datetime = _created()
 
 
@@ -689,3 +724,71 @@ class RevenueMonth(SQLModel, table=True):
     received: int = Field(sa_column=sa.Column(sa.BigInteger(), nullable=False))
     reversed: int = Field(sa_column=sa.Column(sa.BigInteger(), nullable=False))
     computed_at: datetime = _created()
+
+
+class PaymentProof(SQLModel, table=True):
+    """A photo of a transfer slip (bukti transfer) attached to a payment.
+
+    Paths are relative to the uploads directory. The original is kept as uploaded;
+    a worker writes the processed JPEG (document found, perspective and skew
+    corrected, contrast improved, reduced) and the quality scores. A rejected proof
+    leaves the payment as it is: the proof is evidence, not the payment itself.
+    """
+
+    __tablename__ = "payment_proofs"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "status IN ('pending', 'processing', 'ready', 'rejected', 'failed')",
+            name="ck_payment_proofs_status"),
+        sa.Index("idx_payment_proofs_owner_created", "owner_id", "created_at"),
+        sa.Index("idx_payment_proofs_payment", "payment_id"),
+        sa.Index("idx_payment_proofs_invoice", "invoice_id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    owner_id: uuid.UUID = Field(sa_column=fk("users.id", "RESTRICT", nullable=False))
+    payment_id: uuid.UUID = Field(sa_column=fk("payments.id", "CASCADE", nullable=False))
+    invoice_id: uuid.UUID = Field(sa_column=fk("invoices.id", "CASCADE", nullable=False))
+    uploaded_by: uuid.UUID | None = Field(
+        default=None, sa_column=fk("users.id", "SET NULL", nullable=True)
+    )
+    status: str = Field(default=PaymentProofStatus.PENDING.value, max_length=20,
+                        nullable=False)
+    reject_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text()))
+    original_filename: str = Field(max_length=255, nullable=False)
+    original_path: str = Field(max_length=500, nullable=False)
+    original_mime: str = Field(max_length=50, nullable=False)
+    original_size: int = Field(nullable=False)
+    original_sha256: str = Field(max_length=64, nullable=False)
+    width: int | None = Field(default=None)
+    height: int | None = Field(default=None)
+    processed_path: str | None = Field(default=None, max_length=500)
+    processed_width: int | None = Field(default=None)
+    processed_height: int | None = Field(default=None)
+    blur_score: float | None = Field(default=None)
+    blank_score: float | None = Field(default=None)
+    document_found: bool | None = Field(default=None)
+    skew_angle: float | None = Field(default=None)
+    processed_at: datetime | None = Field(default=None, sa_column=ts_column())
+    created_at: datetime = _created()
+    updated_at: datetime = _updated()
+
+
+class PaymentProofStep(SQLModel, table=True):
+    """One step of processing a proof photo: its outcome and how long it took."""
+
+    __tablename__ = "payment_proof_steps"
+    __table_args__ = (
+        sa.CheckConstraint("outcome IN ('ok', 'flagged', 'error')",
+                           name="ck_payment_proof_steps_outcome"),
+        sa.Index("idx_payment_proof_steps_proof", "proof_id", "seq"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    proof_id: uuid.UUID = Field(sa_column=fk("payment_proofs.id", "CASCADE", nullable=False))
+    seq: int = Field(nullable=False)
+    step: str = Field(max_length=30, nullable=False)
+    outcome: str = Field(max_length=10, nullable=False)
+    duration_ms: int = Field(nullable=False)
+    detail: str | None = Field(default=None, sa_column=sa.Column(sa.Text()))
+    created_at: datetime = _created()

@@ -7,6 +7,7 @@ import uuid
 import reflex as rx
 
 from fibernode.components.layout import app_shell
+from fibernode.components.proof_panel import ProofState, proof_sheet
 from fibernode.components.ui import (
     confirm_dialog,
     empty_state,
@@ -73,7 +74,7 @@ class CustomerDetailState(CustomerFormMixin, rx.State):
             "updated": date_time(c.updated_at),
         }
         self.invoices = [
-            {"period": month_year(i.period), "due": long_date(i.due_date),
+            {"id": str(i.id), "period": month_year(i.period), "due": long_date(i.due_date),
              "total": rupiah(i.total_amount), "paid": rupiah(i.paid_amount),
              "status": i.status.value, "status_label": INVOICE_STATUS.get(i.status.value, ""),
              "paid_at": date_time(i.paid_at) if i.paid_at else "-", "paid_by": i.paid_by or "-"}
@@ -279,7 +280,7 @@ def _invoices() -> rx.Component:
             rx.el.div(rx.el.table(
                 rx.el.thead(rx.el.tr(*[rx.el.th(h) for h in (
                     "Periode", "Jatuh tempo", "Total", "Dibayar", "Status", "Tanggal bayar",
-                    "Dicatat oleh")])),
+                    "Dicatat oleh", "")])),
                 rx.el.tbody(rx.foreach(S.invoices, lambda i: rx.el.tr(
                     rx.el.td(i["period"]), rx.el.td(i["due"], class_name="fn-nowrap"),
                     rx.el.td(i["total"], class_name="fn-nowrap"),
@@ -288,6 +289,11 @@ def _invoices() -> rx.Component:
                         i["status"], ("paid", "fn-pill fn-pill-green"),
                         ("partial", "fn-pill fn-pill-amber"), "fn-pill fn-pill-red"))),
                     rx.el.td(i["paid_at"]), rx.el.td(i["paid_by"]),
+                    rx.el.td(rx.cond(i["status"] != "unpaid", rx.button(
+                        rx.icon("camera", size=14), "Bukti", size="1", variant="soft",
+                        on_click=ProofState.open_for(
+                            i["id"], S.customer["name"] + " · " + i["period"]),
+                        data_testid="history-proofs"))),
                 ))),
                 class_name="fn-table",
             ), class_name="fn-table-wrap"),
@@ -450,6 +456,7 @@ def customer_detail_page() -> rx.Component:
             ),
         ),
         customer_form(S),
+        proof_sheet(),
         _isolate_sheet(),
         _move_sheet(),
         _wa_sheet(),

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 import reflex as rx
 
 from fibernode.components.layout import app_shell
+from fibernode.components.pwa import pull_to_refresh
 from fibernode.components.ui import (
     empty_state,
     fab,
@@ -429,6 +430,7 @@ def customers_page() -> rx.Component:
     """The subscriber list."""
     return app_shell(
         "Pelanggan",
+        pull_to_refresh(S.load),
         _toolbar(),
         rx.el.div(
             _search_bar(),

@@ -15,6 +15,8 @@ import reflex as rx
 
 from fibernode import clock
 from fibernode.components.layout import app_shell
+from fibernode.components.proof_panel import ProofState, proof_sheet
+from fibernode.components.pwa import pull_to_refresh
 from fibernode.components.ui import (
     alert,
     empty_state,
@@ -229,8 +231,11 @@ class InvoicesState(PagedListMixin, rx.State):
             return None
         self.pay_open = False
         self._fetch(actor)
-        return [rx.call_script(VIBRATE),
+        done = [rx.call_script(VIBRATE),
                 rx.toast.success(f"Pembayaran {inv['customer']} tercatat.")]
+        if form.get("method") == "transfer":  # straight on to the photo of the slip
+            done.append(ProofState.open_for(inv["id"], f"{inv['customer']} · {inv['period']}"))
+        return done
 
     @rx.event
     def open_unpay(self, invoice_id: str):
@@ -460,6 +465,10 @@ def _row_actions(r) -> rx.Component:
         rx.cond(r["can_unpay"] != "", rx.button(
             "Batalkan", size="1", variant="soft", color_scheme="gray",
             on_click=S.open_unpay(r["id"]), data_testid="unpay-" + r["id"])),
+        rx.cond(r["can_unpay"] != "", rx.button(
+            rx.icon("camera", size=14), "Bukti", size="1", variant="soft",
+            on_click=ProofState.open_for(r["id"], r["customer"] + " · " + r["period"]),
+            data_testid="proofs-" + r["id"])),
         rx.cond(r["token"] != "", rx.link(rx.button(rx.icon("receipt", size=14), "Nota",
                                                     size="1", variant="soft"),
                                           href="/receipt/" + r["token"], is_external=True)),
@@ -523,6 +532,10 @@ def _cards() -> rx.Component:
                 href="/customers/" + r["customer_id"], underline="none",
                 class_name="fn-card-link",
             ),
+            rx.cond(r["can_unpay"] != "", rx.el.button(
+                rx.icon("camera", size=14), "Bukti transfer", type="button",
+                on_click=ProofState.open_for(r["id"], r["customer"] + " · " + r["period"]),
+                class_name="fn-chip", data_testid="card-proofs")),
             class_name="fn-swipe-main",
         ),
         rx.cond(r["can_pay"] != "",
@@ -598,7 +611,8 @@ def _pay_sheet() -> rx.Component:
                       rx.el.span(inv["remaining"], class_name="fn-total-preview"),
                       class_name="fn-card-row"),
             field("Metode", select_input("method", METHODS, "cash",
-                                         error=e.get("method", "")), e.get("method", "")),
+                                         error=e.get("method", "")), e.get("method", ""),
+                  hint="Transfer: setelah disimpan, langsung foto bukti transfernya."),
             field("Jumlah dibayar (Rp)",
                   text_input("amount", inv["remaining_raw"], error=e.get("amount", ""),
                              input_mode="numeric"),
@@ -698,6 +712,7 @@ def invoices_page() -> rx.Component:
     """Invoice list."""
     return app_shell(
         "Tagihan",
+        pull_to_refresh(S.refresh),
         rx.el.div(
             page_title("Tagihan", S.total_label + " tagihan pra-bayar"),
             rx.el.div(
@@ -729,6 +744,7 @@ def invoices_page() -> rx.Component:
             class_name="fn-card fn-stack fn-list-panel",
         ),
         _pay_sheet(),
+        proof_sheet(),
         _unpay_sheet(),
         _run_sheet(),
         _wa_sheet(),

@@ -7,7 +7,7 @@ import reflex as rx
 from fibernode.components.ui import field
 from fibernode.services import auth
 from fibernode.services.context import Actor
-from fibernode.services.errors import ServiceError, ValidationFailed
+from fibernode.services.errors import ServiceError, TwoFactorRequired, ValidationFailed
 from fibernode.state.branding import BrandingState
 from fibernode.state.session import SessionState
 
@@ -18,6 +18,8 @@ class LoginState(rx.State):
     error: str = ""
     field_errors: dict[str, str] = {}
     loading: bool = False
+    # The password was right and the account uses two-step login: ask for the code.
+    needs_code: bool = False
     # Alternates between two identical animations so every failure shakes again.
     shake: int = 0
 
@@ -33,7 +35,14 @@ class LoginState(rx.State):
         try:
             result = auth.login(Actor.anonymous(ip, ua), form.get("username", ""),
                                 form.get("password", ""),
-                                remember=form.get("remember") in ("on", "true", True))
+                                remember=form.get("remember") in ("on", "true", True),
+                                otp=form.get("otp") or None)
+        except TwoFactorRequired as exc:
+            # Not a failure: the typed username and password stay in the form.
+            self.needs_code = True
+            self.field_errors = {"otp": exc.message}
+            self.loading = False
+            return
         except ValidationFailed as exc:
             self.field_errors = exc.details
             self.error = exc.message
@@ -87,6 +96,17 @@ def login_page() -> rx.Component:
                                 auto_complete="current-password",
                                 class_name=LoginState.input_class, required=True),
                     LoginState.field_errors.get("password", ""),
+                ),
+                rx.cond(
+                    LoginState.needs_code,
+                    field(
+                        "Kode verifikasi",
+                        rx.el.input(name="otp", id="otp", auto_complete="one-time-code",
+                                    input_mode="numeric", auto_focus=True,
+                                    placeholder="6 digit atau kode pemulihan",
+                                    class_name=LoginState.input_class),
+                        LoginState.field_errors.get("otp", ""),
+                    ),
                 ),
                 rx.el.label(
                     rx.el.input(type="checkbox", name="remember", id="remember",

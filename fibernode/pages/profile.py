@@ -1,4 +1,4 @@
-"""``/profile``: own name, phone, bank details, password and active sessions."""
+"""``/profile``: own name, phone, bank details, password, two-step login and sessions."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import reflex as rx
 from fibernode.components.layout import app_shell
 from fibernode.components.ui import alert, field, page_title, text_input
 from fibernode.formatting import date_time
-from fibernode.services import auth, users
+from fibernode.services import auth, two_factor, users
 from fibernode.services.errors import ServiceError, ValidationFailed
 from fibernode.state.branding import BrandingState
 from fibernode.state.session import SessionState, current_actor, current_token, to_login
@@ -127,6 +127,179 @@ class ProfileState(rx.State):
         return None
 
 
+class TwoFactorState(rx.State):
+    """Two-step login (authenticator app) of a superadmin's own account."""
+
+    shown: bool = False  # superadmin accounts only
+    enabled: bool = False
+    codes_left: int = 0
+    # Enrolment in progress: the QR code and the secret for typing in by hand.
+    qr: str = ""
+    secret: str = ""
+    # Shown once, right after enabling or regenerating.
+    recovery_codes: list[str] = []
+    errors: dict[str, str] = {}
+    message: str = ""
+    form_key: int = 0
+
+    def _refresh(self, actor) -> None:
+        status = two_factor.status(actor)
+        self.enabled, self.codes_left = status.enabled, status.recovery_codes_left
+        self.form_key += 1
+
+    @rx.event
+    async def load(self):
+        """Show the section to superadmins with their current state."""
+        actor = await current_actor(self)
+        self.shown = bool(actor and actor.is_superadmin)
+        self.qr, self.secret, self.recovery_codes = "", "", []
+        self.errors, self.message = {}, ""
+        if self.shown:
+            self._refresh(actor)
+
+    @rx.event
+    async def start(self):
+        """Create a secret and show its QR code."""
+        actor = await current_actor(self)
+        if actor is None:
+            return await to_login(self)
+        try:
+            enrolment = two_factor.begin_enrolment(actor)
+        except ServiceError as exc:
+            self.errors = {"code": exc.message}
+            return None
+        self.qr, self.secret, self.errors, self.message = (
+            enrolment.qr_svg_data_uri, enrolment.secret, {}, "")
+        return None
+
+    @rx.event
+    async def confirm(self, form: dict):
+        """Turn two-step login on with the first code."""
+        actor = await current_actor(self)
+        if actor is None:
+            return await to_login(self)
+        try:
+            codes = two_factor.confirm_enrolment(actor, form.get("code", ""))
+        except ServiceError as exc:
+            self.errors = getattr(exc, "details", None) or {"code": exc.message}
+            return None
+        self.qr, self.secret, self.errors = "", "", {}
+        self.recovery_codes = codes
+        self.message = "Verifikasi dua langkah aktif. Simpan kode pemulihan di tempat aman."
+        self._refresh(actor)
+        return None
+
+    @rx.event
+    async def regenerate(self, form: dict):
+        """Replace the recovery codes (needs a current code)."""
+        actor = await current_actor(self)
+        if actor is None:
+            return await to_login(self)
+        try:
+            self.recovery_codes = two_factor.regenerate_recovery_codes(
+                actor, form.get("regen_code", ""))
+        except ServiceError as exc:
+            self.errors = {"regen_code": exc.message}
+            return None
+        self.errors, self.message = {}, "Kode pemulihan baru dibuat; kode lama tidak berlaku."
+        self._refresh(actor)
+        return None
+
+    @rx.event
+    async def disable(self, form: dict):
+        """Turn two-step login off (password and a code)."""
+        actor = await current_actor(self)
+        if actor is None:
+            return await to_login(self)
+        try:
+            two_factor.disable(actor, form.get("password", ""), form.get("code", ""))
+        except ServiceError as exc:
+            self.errors = getattr(exc, "details", None) or {"code": exc.message}
+            return None
+        self.errors, self.recovery_codes = {}, []
+        self.message = "Verifikasi dua langkah dinonaktifkan."
+        self._refresh(actor)
+        return None
+
+    @rx.event
+    def hide_codes(self):
+        """The user saved the codes; take them off the screen."""
+        self.recovery_codes = []
+
+
+def _code_input(error, name: str = "code") -> rx.Component:
+    return text_input(name, error=error, input_mode="numeric", autocomplete="one-time-code",
+                      placeholder="123456")
+
+
+def _two_factor() -> rx.Component:
+    t = TwoFactorState
+    e = t.errors
+    codes = rx.cond(
+        t.recovery_codes.length() > 0,
+        rx.el.div(
+            rx.el.p("Kode pemulihan (sekali pakai, hanya ditampilkan sekarang):",
+                    class_name="fn-muted"),
+            rx.el.div(rx.foreach(t.recovery_codes, lambda c: rx.el.code(c)),
+                      class_name="fn-recovery-codes", data_testid="recovery-codes"),
+            rx.button("Sudah saya simpan", size="2", variant="soft", on_click=t.hide_codes),
+            class_name="fn-stack",
+        ),
+    )
+    enrol = rx.cond(
+        t.qr != "",
+        rx.form(
+            rx.el.p("Pindai kode QR ini dengan aplikasi authenticator (Google Authenticator, "
+                    "Authy, dll.), lalu masukkan kode 6 digit yang muncul.",
+                    class_name="fn-muted"),
+            rx.el.img(src=t.qr, alt="Kode QR authenticator", class_name="fn-totp-qr",
+                      data_testid="totp-qr"),
+            rx.el.p("Atau ketik kunci ini: ", rx.el.code(t.secret, data_testid="totp-secret"),
+                    class_name="fn-muted"),
+            field("Kode verifikasi", _code_input(_err(e, "code")), _err(e, "code")),
+            rx.button("Aktifkan", type="submit", size="3", data_testid="totp-confirm"),
+            on_submit=t.confirm, reset_on_submit=True, class_name="fn-form",
+        ),
+        rx.button(rx.icon("shield_check", size=16), "Aktifkan verifikasi dua langkah",
+                  size="3", variant="soft", on_click=t.start, data_testid="totp-start"),
+    )
+    manage = rx.el.div(
+        rx.el.p("Aktif · sisa kode pemulihan: ", t.codes_left.to_string(),
+                class_name="fn-muted", data_testid="totp-status"),
+        rx.form(
+            field("Kode authenticator", _code_input(_err(e, "regen_code"), "regen_code"),
+                  _err(e, "regen_code")),
+            rx.button("Buat kode pemulihan baru", type="submit", size="2", variant="soft"),
+            on_submit=t.regenerate, reset_on_submit=True, class_name="fn-form",
+        ),
+        rx.form(
+            rx.el.h4("Nonaktifkan", class_name="fn-section-title"),
+            field("Password", text_input("password", type_="password",
+                                         error=_err(e, "password"),
+                                         autocomplete="current-password"),
+                  _err(e, "password")),
+            field("Kode authenticator atau kode pemulihan", _code_input(_err(e, "code")),
+                  _err(e, "code")),
+            rx.button("Nonaktifkan", type="submit", size="2", variant="outline",
+                      color_scheme="red"),
+            on_submit=t.disable, reset_on_submit=True, class_name="fn-form",
+        ),
+        class_name="fn-stack",
+    )
+    return rx.cond(
+        t.shown,
+        rx.el.div(
+            rx.el.h3("Verifikasi Dua Langkah", class_name="fn-section-title"),
+            alert(t.message, "success"),
+            codes,
+            rx.cond(t.enabled, manage, enrol),
+            key=t.form_key.to_string(),
+            class_name="fn-card fn-form",
+            data_testid="two-factor",
+        ),
+    )
+
+
 def _err(errors, key: str) -> rx.Var:
     return errors.get(key, "")
 
@@ -228,13 +401,13 @@ def _sessions() -> rx.Component:
 
 
 @rx.page(route="/profile", title="Profil — FiberNode Internet",
-         on_load=[BrandingState.load, ProfileState.load])
+         on_load=[BrandingState.load, ProfileState.load, TwoFactorState.load])
 def profile_page() -> rx.Component:
     """Own account settings."""
     return app_shell(
         "Profil",
         page_title("Profil", ProfileState.role_label),
-        rx.el.div(_profile_form(), rx.el.div(_password_form(), _sessions(),
+        rx.el.div(_profile_form(), rx.el.div(_password_form(), _two_factor(), _sessions(),
                                              class_name="fn-stack"),
                   class_name="fn-two-col"),
     )

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import select
 
+from fibernode import clock
 from fibernode.db import new_session
 from fibernode.models import ActivityLog, User
 from fibernode.services.context import Actor, require_superadmin
+from fibernode.services.errors import ValidationFailed
+from fibernode.services.paging import check_per_page
 
 PAGE_SIZE = 20
 
@@ -38,23 +41,58 @@ class ActivityPage:
     total: int
     page: int
     pages: int
+    per_page: int = PAGE_SIZE
 
 
 def list_activity(actor: Actor, *, page: int = 1, action_prefix: str = "",
-                  username: str = "") -> ActivityPage:
-    """Newest audit rows first, 20 a page, filtered by action prefix and username."""
+                  username: str = "", user_id: uuid.UUID | None = None,
+                  resource: str = "", resource_id: uuid.UUID | None = None,
+                  date_from: date | None = None, date_to: date | None = None,
+                  per_page: int | None = None) -> ActivityPage:
+    """Newest audit rows first, 20 a page, filtered in SQL.
+
+    Args:
+        actor: The superadmin.
+        page: 1-based page number.
+        action_prefix: Actions starting with this (``customer.`` or ``invoice.pay``).
+        username: Rows written by this user (exact, case-insensitive).
+        user_id: Rows written by this user id.
+        resource: Rows about this table (``customers``, ``invoices``, …).
+        resource_id: Rows about this row.
+        date_from: Rows written on or after this Jakarta day.
+        date_to: Rows written on or before this Jakarta day.
+        per_page: Rows a page (default 20, at most 100).
+
+    Raises:
+        PermissionDenied: for a mitra.
+        ValidationFailed: ``date_to`` before ``date_from`` or a bad ``per_page``.
+    """
     require_superadmin(actor)
     page = max(1, page)
+    size = check_per_page(per_page, PAGE_SIZE)
+    if date_from is not None and date_to is not None and date_to < date_from:
+        raise ValidationFailed({"date_to": "Tanggal akhir tidak boleh sebelum tanggal awal."})
     q = select(ActivityLog, User.username).outerjoin(User, User.id == ActivityLog.user_id)
     if action_prefix.strip():
-        q = q.where(ActivityLog.action.startswith(action_prefix.strip()))
+        q = q.where(ActivityLog.action.startswith(action_prefix.strip(), autoescape=True))
     if username.strip():
         q = q.where(sa.func.lower(User.username) == username.strip().lower())
+    if user_id is not None:
+        q = q.where(ActivityLog.user_id == user_id)
+    if resource.strip():
+        q = q.where(ActivityLog.resource == resource.strip())
+    if resource_id is not None:
+        q = q.where(ActivityLog.resource_id == resource_id)
+    if date_from is not None:
+        q = q.where(ActivityLog.created_at >= clock.jakarta_midnight(date_from))
+    if date_to is not None:
+        q = q.where(ActivityLog.created_at
+                    < clock.jakarta_midnight(date_to + timedelta(days=1)))
     with new_session() as s:
         total = s.exec(select(sa.func.count()).select_from(q.subquery())).one()
         rows = s.exec(
             q.order_by(ActivityLog.created_at.desc(), ActivityLog.id)
-            .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
+            .offset((page - 1) * size).limit(size)
         ).all()
     return ActivityPage(
         rows=[
@@ -65,5 +103,6 @@ def list_activity(actor: Actor, *, page: int = 1, action_prefix: str = "",
         ],
         total=total,
         page=page,
-        pages=max(1, -(-total // PAGE_SIZE)),
+        pages=max(1, -(-total // size)),
+        per_page=size,
     )

@@ -6,8 +6,10 @@ import hashlib
 import math
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import select
@@ -15,12 +17,13 @@ from sqlmodel import select
 from fibernode import clock
 from fibernode.config import get_settings
 from fibernode.db import new_session
-from fibernode.models import AwareDateTime, LoginAttempt, User, UserSession
+from fibernode.models import AwareDateTime, LoginAttempt, RefreshToken, User, UserSession
 from fibernode.services.context import Actor, require_user
 from fibernode.services.errors import (
     LockedOut,
     LoginFailed,
     NotFound,
+    TwoFactorRequired,
     ValidationFailed,
 )
 from fibernode.services.passwords import (
@@ -40,6 +43,7 @@ LAST_SEEN_RESOLUTION = timedelta(minutes=5)
 SESSION_COOKIE = "fn_session"
 REMEMBER_COOKIE = "fn_remember"
 _AWARE = AwareDateTime()
+T = TypeVar("T")
 
 
 def hash_token(raw: str) -> str:
@@ -102,14 +106,16 @@ def _minutes_left(until: datetime, now: datetime) -> int:
     return max(1, math.ceil((until - now).total_seconds() / 60))
 
 
-def login(actor: Actor, username: str, password: str, remember: bool = False) -> LoginResult:
-    """Check credentials and open a server-side session.
+def login(actor: Actor, username: str, password: str, remember: bool = False,
+          otp: str | None = None) -> LoginResult:
+    """Check credentials and open a server-side web session.
 
     Args:
         actor: The anonymous caller (its IP and user agent are recorded).
         username: As typed; compared case-insensitively after trimming.
         password: As typed.
         remember: Keep the session for REMEMBER_ME_DAYS instead of SESSION_HOURS.
+        otp: The authenticator or recovery code, for accounts with two-step login.
 
     Returns:
         The new session's raw token and the logged-in actor.
@@ -117,8 +123,57 @@ def login(actor: Actor, username: str, password: str, remember: bool = False) ->
     Raises:
         ValidationFailed: when a field is empty.
         LockedOut: after too many failures for this username or this IP.
-        LoginFailed: wrong credentials or an inactive account.
+        LoginFailed: wrong credentials, a wrong second-step code or an inactive account.
+        TwoFactorRequired: the password was right and the account needs its code.
     """
+    settings = get_settings()
+
+    def open_session(uow, user: User, logged_in: Actor, now: datetime) -> LoginResult:
+        token = secrets.token_urlsafe(32)
+        lifetime = (timedelta(days=settings.remember_days) if remember
+                    else timedelta(hours=settings.session_hours))
+        sess = UserSession(
+            user_id=user.id,
+            token_hash=hash_token(token),
+            user_agent=(actor.user_agent or "")[:500],
+            ip_address=(actor.ip or "")[:45],
+            remember=remember,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + lifetime,
+        )
+        uow.session.add(sess)
+        uow.session.flush()
+        uow.audit("auth.login", "user_sessions", sess.id, remember=remember)
+        return LoginResult(token, logged_in, sess.expires_at, remember)
+
+    return authenticate(actor, username, password, open_session, otp=otp)
+
+
+def authenticate(actor: Actor, username: str, password: str,
+                    issue: Callable[[Any, User, Actor, datetime], T],
+                    otp: str | None = None) -> T:
+    """The one credential check behind web and API logins (lockout, 2FA, audit).
+
+    Args:
+        actor: The anonymous caller (its IP and user agent are recorded).
+        username: As typed; compared case-insensitively after trimming.
+        password: As typed.
+        issue: Opens the login's session or tokens inside the same transaction,
+            given the unit of work, the user, the logged-in actor and the time.
+        otp: The second-step code, for accounts that have one.
+
+    Returns:
+        Whatever ``issue`` returned.
+
+    Raises:
+        ValidationFailed: when a field is empty.
+        LockedOut: after too many failures for this username or this IP.
+        LoginFailed: wrong credentials, a wrong second-step code or an inactive account.
+        TwoFactorRequired: the password was right and the account needs its code.
+    """
+    from fibernode.services import two_factor
+
     username = (username or "").strip().lower()
     problems = {}
     if not username:
@@ -130,11 +185,10 @@ def login(actor: Actor, username: str, password: str, remember: bool = False) ->
     if problems:
         raise ValidationFailed(problems)
 
-    settings = get_settings()
     now = clock.now()
     ip = (actor.ip or "-")[:45]  # login_attempts.ip_address is VARCHAR(45)
     failure: Exception | None = None
-    result: LoginResult | None = None
+    result: T | None = None
     with unit_of_work(actor) as uow:
         s = uow.session
         if s.get_bind().dialect.name == "postgresql":
@@ -157,40 +211,34 @@ def login(actor: Actor, username: str, password: str, remember: bool = False) ->
             user = s.exec(select(User).where(sa.func.lower(User.username) == username)).first()
             ok = verify_password(user.password_hash if user else None, password)
             success = bool(user and ok and user.is_active)
-            s.add(LoginAttempt(
-                username=username,
-                ip_address=ip,
-                success=success,
-                user_agent=(actor.user_agent or None) and actor.user_agent[:500],
-            ))
-            if user is not None and ok and not user.is_active:
-                failure = LoginFailed(INACTIVE_ACCOUNT)
-            elif not success:
-                failure = LoginFailed(WRONG_CREDENTIALS)
+            if success and two_factor.is_enabled(user) and not (otp or "").strip():
+                # Right password, code still to come: nothing is recorded either way,
+                # so the second request (with the code) is the one that counts.
+                failure = TwoFactorRequired()
             else:
-                if needs_rehash(user.password_hash):
-                    user.password_hash = hash_password(password)
-                user.last_login_at = now
-                token = secrets.token_urlsafe(32)
-                lifetime = (timedelta(days=settings.remember_days) if remember
-                            else timedelta(hours=settings.session_hours))
-                sess = UserSession(
-                    user_id=user.id,
-                    token_hash=hash_token(token),
-                    user_agent=(actor.user_agent or "")[:500],
-                    ip_address=(actor.ip or "")[:45],
-                    remember=remember,
-                    created_at=now,
-                    last_seen_at=now,
-                    expires_at=now + lifetime,
-                )
-                s.add(sess)
-                s.flush()
-                logged_in = Actor(user_id=user.id, role=user.role, name=user.name,
-                                  ip=actor.ip, user_agent=actor.user_agent)
-                uow.actor = logged_in
-                uow.audit("auth.login", "user_sessions", sess.id, remember=remember)
-                result = LoginResult(token, logged_in, sess.expires_at, remember)
+                second_ok = (not success or not two_factor.is_enabled(user)
+                             or two_factor.check_login_code(uow, user, otp or "", now))
+                s.add(LoginAttempt(
+                    username=username,
+                    ip_address=ip,
+                    success=success and second_ok,
+                    user_agent=(actor.user_agent or None) and actor.user_agent[:500],
+                ))
+                if user is not None and ok and not user.is_active:
+                    failure = LoginFailed(INACTIVE_ACCOUNT)
+                elif not success:
+                    failure = LoginFailed(WRONG_CREDENTIALS)
+                elif not second_ok:
+                    uow.audit("auth.two_factor_failed", "users", user.id)
+                    failure = LoginFailed(two_factor.WRONG_CODE)
+                else:
+                    if needs_rehash(user.password_hash):
+                        user.password_hash = hash_password(password)
+                    user.last_login_at = now
+                    logged_in = Actor(user_id=user.id, role=user.role, name=user.name,
+                                      ip=actor.ip, user_agent=actor.user_agent)
+                    uow.actor = logged_in
+                    result = issue(uow, user, logged_in, now)
     # The attempt is committed before the failure is raised, so lockout counts it.
     if failure is not None:
         raise failure
@@ -248,11 +296,21 @@ def logout(actor: Actor, token: str) -> None:
 
 def revoke_user_sessions(uow, user_id: uuid.UUID, reason: str,
                          keep_token: str | None = None) -> int:
-    """Revoke every live session of a user inside ``uow``; returns how many."""
+    """Revoke every live web session and API token family of a user inside ``uow``.
+
+    Returns:
+        How many web sessions were revoked.
+    """
+    now = clock.now()
+    uow.session.exec(
+        sa.update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+    )
     stmt = (
         sa.update(UserSession)
         .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
-        .values(revoked_at=clock.now(), revoked_reason=reason)
+        .values(revoked_at=now, revoked_reason=reason)
     )
     if keep_token:
         stmt = stmt.where(UserSession.token_hash != hash_token(keep_token))

@@ -20,6 +20,7 @@ class Actor:
         ip: Client IP address (empty for background jobs).
         user_agent: Client user agent (empty for background jobs).
         is_system: True for scheduled jobs and the seeder, which act for everyone.
+        token_family: For API callers, the refresh-token family of their access token.
     """
 
     user_id: uuid.UUID | None = None
@@ -28,6 +29,7 @@ class Actor:
     ip: str = ""
     user_agent: str = ""
     is_system: bool = False
+    token_family: uuid.UUID | None = None
 
     @classmethod
     def anonymous(cls, ip: str = "", user_agent: str = "") -> Actor:

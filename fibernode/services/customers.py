@@ -20,7 +20,7 @@ from fibernode.services import revenue_months, wa_direct
 from fibernode.services.context import Actor, require_superadmin, require_user
 from fibernode.services.crypto import decrypt_nik, encrypt_nik, mask_nik
 from fibernode.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from fibernode.services.paging import Page
+from fibernode.services.paging import Page, check_per_page
 from fibernode.services.scoping import scoped
 from fibernode.services.uow import UnitOfWork, apply_changes, unit_of_work
 from fibernode.services.validation import (
@@ -372,12 +372,14 @@ def filtered_query(actor: Actor, *, search: str = "",
 def list_customers(actor: Actor, *, page: int = 1, search: str = "",
                    status: CustomerStatus | str | None = None,
                    package_id: uuid.UUID | None = None, owner_id: uuid.UUID | None = None,
-                   billing_date: int | None = None, sort: str = "name") -> CustomerPage:
+                   billing_date: int | None = None, sort: str = "name",
+                   per_page: int | None = None) -> CustomerPage:
     """A page of the actor's subscribers (20 per page), filtered and sorted in SQL.
 
     Args:
         actor: Any logged-in user; a mitra sees only its own subscribers.
         page: 1-based page number.
+        per_page: Rows a page (default 20, at most 100).
         search: Part of the name (case-insensitive) or of the phone digits.
         status: Only this status.
         package_id: Only this package.
@@ -392,12 +394,13 @@ def list_customers(actor: Actor, *, page: int = 1, search: str = "",
     q, order = filtered_query(actor, search=search, status=status, package_id=package_id,
                               owner_id=owner_id, billing_date=billing_date, sort=sort)
     page = max(1, int(page or 1))
+    size = check_per_page(per_page, PAGE_SIZE)
     with new_session() as s:
         # One pass over the matches sorts out the page's ids and counts them all (a
         # window count); only those ids are then loaded with their package and owner.
         hits = s.execute(q.with_only_columns(Customer.id, sa.func.count().over())
                          .order_by(*order, Customer.id)
-                         .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+                         .offset((page - 1) * size).limit(size)).all()
         if hits or page == 1:
             total = hits[0][1] if hits else 0
         else:  # a page past the end still tells how many there are
@@ -407,7 +410,7 @@ def list_customers(actor: Actor, *, page: int = 1, search: str = "",
             _base(actor).where(Customer.id.in_(ids))).all()} if ids else {}
         # (A subscriber deleted between the two statements is simply left out.)
         items = [_view(*found[i], show_nik=False) for i in ids if i in found]
-    return CustomerPage(items, int(total), page, PAGE_SIZE)
+    return CustomerPage(items, int(total), page, size)
 
 
 def delete_customer(actor: Actor, customer_id: uuid.UUID) -> None:

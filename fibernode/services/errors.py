@@ -69,6 +69,15 @@ class LoginFailed(ServiceError):
     code = "login_failed"
 
 
+class TwoFactorRequired(ServiceError):
+    """The password was right; the account also needs its authenticator code (HTTP 401)."""
+
+    code = "two_factor_required"
+
+    def __init__(self, message: str = "Masukkan kode verifikasi dari aplikasi authenticator."):
+        super().__init__(message)
+
+
 class LockedOut(ServiceError):
     """Too many failed logins (HTTP 429)."""
 

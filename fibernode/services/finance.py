@@ -46,7 +46,7 @@ from fibernode.services import revenue_months, settings
 from fibernode.services.context import Actor, require_superadmin
 from fibernode.services.customers import name_or_phone_matches
 from fibernode.services.errors import NotFound, ValidationFailed
-from fibernode.services.paging import Page
+from fibernode.services.paging import Page, check_per_page
 from fibernode.services.scoping import check_owner_filter, scoped
 from fibernode.services.validation import PERIOD_RE
 
@@ -619,8 +619,8 @@ def _status_condition(status: str | None) -> Any:
 
 
 def _detail_page(s: Any, actor: Actor, owner_id: uuid.UUID | None, conds: list[Any],
-                 page: int, search: str = "") -> Page[DetailRow]:
-    """One page (``PAGE_SIZE``) of invoices in customer-name order.
+                 page: int, search: str = "", size: int = PAGE_SIZE) -> Page[DetailRow]:
+    """One page (``size`` rows, default ``PAGE_SIZE``) of invoices in customer-name order.
 
     First the page's ids from invoices and customers only, then those rows with
     everything shown (as the invoice list does), then the count unless the first
@@ -632,9 +632,9 @@ def _detail_page(s: Any, actor: Actor, owner_id: uuid.UUID | None, conds: list[A
     ids_q = _narrow(select(Invoice.id).join(Customer, Customer.id == Invoice.customer_id)
                     .where(*conds), actor, owner_id, Invoice.owner_id)
     ids_q = (ids_q.order_by(sa.func.lower(Customer.name), Invoice.id)
-             .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE))
+             .offset((page - 1) * size).limit(size))
     ids = list(s.exec(ids_q).all())
-    if page == 1 and len(ids) < PAGE_SIZE:
+    if page == 1 and len(ids) < size:
         total = len(ids)
     else:
         count_q = select(sa.func.count()).select_from(Invoice).where(*conds)
@@ -643,7 +643,7 @@ def _detail_page(s: Any, actor: Actor, owner_id: uuid.UUID | None, conds: list[A
         total = int(s.exec(_narrow(count_q, actor, owner_id, Invoice.owner_id)).one())
     rows = s.exec(_detail_select(actor).where(Invoice.id.in_(ids))).all() if ids else []
     by_id = {r[0]: r for r in rows}
-    return Page([_detail_row(by_id[i]) for i in ids if i in by_id], total, page, PAGE_SIZE)
+    return Page([_detail_row(by_id[i]) for i in ids if i in by_id], total, page, size)
 
 
 # --- use cases -------------------------------------------------------------------------------
@@ -824,7 +824,8 @@ def year_summary(actor: Actor, year: int, owner_id: uuid.UUID | None = None) -> 
 
 
 def month_detail(actor: Actor, period: str, owner_id: uuid.UUID | None = None, *,
-                 page: int = 1, status: str | None = None, search: str = "") -> MonthDetail:
+                 page: int = 1, status: str | None = None, search: str = "",
+                 per_page: int | None = None) -> MonthDetail:
     """A period's totals, revenue and one page of its invoices (name order).
 
     Args:
@@ -835,16 +836,18 @@ def month_detail(actor: Actor, period: str, owner_id: uuid.UUID | None = None, *
         status: ``paid`` (fully paid), ``unpaid`` (not fully paid) or ``None`` (all);
             filters the page only, the totals are the whole period's.
         search: Part of the customer's name or phone (filters the page only).
+        per_page: Invoices a page (default ``PAGE_SIZE``, at most 100).
 
     Raises:
         AuthenticationRequired: when nobody is logged in.
         PermissionDenied: when a mitra names another owner.
-        ValidationFailed: a malformed period or unknown status.
+        ValidationFailed: a malformed period, unknown status or bad ``per_page``.
     """
     check_owner_filter(actor, owner_id)
     period = check_period(period)
     status = _check_status(status)
     page = _page_number(page)
+    size = check_per_page(per_page, PAGE_SIZE)
     start, end = clock.month_bounds(period)
     i = _invoice_totals(actor, owner_id, Invoice.period == period).subquery("i")
     figures = select(i, *_ledger_columns(actor, owner_id, start, end)).select_from(i)
@@ -853,25 +856,28 @@ def month_detail(actor: Actor, period: str, owner_id: uuid.UUID | None = None, *
         conds.append(cond)
     with new_session() as s:
         row = s.exec(figures).one()
-        rows = _detail_page(s, actor, owner_id, conds, page, search)
+        rows = _detail_page(s, actor, owner_id, conds, page, search, size)
     m = row._mapping
     return MonthDetail(period=period, totals=_to_totals(m[n] for n in _TOTALS_NAMES),
                        revenue=int(m["received"]) - int(m["reversed"]), page=rows)
 
 
 def by_date(actor: Actor, day: date, owner_id: uuid.UUID | None = None, *, page: int = 1,
-            status: str | None = None) -> DateReport:
+            status: str | None = None, per_page: int | None = None) -> DateReport:
     """Invoices due on ``day``: totals, that day's receipts, one page (paid / unpaid / all).
+
+    ``per_page``: invoices a page (default ``PAGE_SIZE``, at most 100).
 
     Raises:
         AuthenticationRequired: when nobody is logged in.
         PermissionDenied: when a mitra names another owner.
-        ValidationFailed: not a date, or an unknown status.
+        ValidationFailed: not a date, an unknown status or a bad ``per_page``.
     """
     check_owner_filter(actor, owner_id)
     day = _check_day(day, "day")
     status = _check_status(status)
     page = _page_number(page)
+    size = check_per_page(per_page, PAGE_SIZE)
     start, end = clock.jakarta_midnight(day), clock.jakarta_midnight(day + timedelta(days=1))
     i = _invoice_totals(actor, owner_id, Invoice.due_date == day).subquery("i")
     figures = select(i, *_ledger_columns(actor, owner_id, start, end)).select_from(i)
@@ -880,7 +886,7 @@ def by_date(actor: Actor, day: date, owner_id: uuid.UUID | None = None, *, page:
         conds.append(cond)
     with new_session() as s:
         row = s.exec(figures).one()
-        rows = _detail_page(s, actor, owner_id, conds, page)
+        rows = _detail_page(s, actor, owner_id, conds, page, size=size)
     m = row._mapping
     return DateReport(day=day, due=_to_totals(m[n] for n in _TOTALS_NAMES),
                       received=int(m["received"]) - int(m["reversed"]), page=rows)

@@ -46,7 +46,7 @@ from fibernode.services import wa_direct, wa_queue
 from fibernode.services.context import Actor, require_superadmin, require_user
 from fibernode.services.customers import name_or_phone_matches
 from fibernode.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from fibernode.services.paging import Page
+from fibernode.services.paging import Page, check_per_page
 from fibernode.services.scoping import check_owner_filter, scoped
 from fibernode.services.uow import unit_of_work
 from fibernode.services.validation import PERIOD_RE, clean, too_long
@@ -196,7 +196,8 @@ def _fetch(session, actor: Actor, invoice_id: uuid.UUID) -> InvoiceView:
 def list_invoices(actor: Actor, *, page: int = 1, period: str | None = None,
                   status: str | None = None, due_date: date | None = None,
                   owner_id: uuid.UUID | None = None, customer_id: uuid.UUID | None = None,
-                  search: str = "") -> InvoicePage:
+                  search: str = "", due_from: date | None = None, due_to: date | None = None,
+                  per_page: int | None = None) -> InvoicePage:
     """A page of the actor's invoices (20 per page), filtered in SQL.
 
     Ordered by due date (newest first), then customer name.
@@ -211,13 +212,20 @@ def list_invoices(actor: Actor, *, page: int = 1, period: str | None = None,
         owner_id: Only this owner (a mitra may name only itself).
         customer_id: Only this subscriber's invoices.
         search: Part of the customer's name (case-insensitive) or phone digits.
+        due_from: Only invoices due on or after this day.
+        due_to: Only invoices due on or before this day.
+        per_page: Rows a page (default 20, at most 100).
 
     Raises:
         PermissionDenied: a mitra filters by another owner.
-        ValidationFailed: unknown status or malformed period.
+        ValidationFailed: unknown status, malformed period, ``due_to`` before
+            ``due_from`` or a bad ``per_page``.
     """
     require_user(actor)
     check_owner_filter(actor, owner_id)
+    size = check_per_page(per_page, PAGE_SIZE)
+    if due_from is not None and due_to is not None and due_to < due_from:
+        raise ValidationFailed({"due_to": "Tanggal akhir tidak boleh sebelum tanggal awal."})
     status = clean(status) or None
     if status is not None and status not in STATUS_FILTERS:
         raise ValidationFailed({"status": "Status tagihan tidak dikenal."})
@@ -238,6 +246,10 @@ def list_invoices(actor: Actor, *, page: int = 1, period: str | None = None,
         conds += [Invoice.status == PaymentStatus(status), _open()]
     if due_date is not None:
         conds.append(Invoice.due_date == due_date)
+    if due_from is not None:
+        conds.append(Invoice.due_date >= due_from)
+    if due_to is not None:
+        conds.append(Invoice.due_date <= due_to)
     if owner_id is not None:
         conds.append(Invoice.owner_id == owner_id)
     if customer_id is not None:
@@ -272,14 +284,14 @@ def list_invoices(actor: Actor, *, page: int = 1, period: str | None = None,
                 # than testing the search on every subscriber (which a broad term, like a
                 # phone prefix, makes the planner prefer).
                 s.execute(sa.text("SET LOCAL enable_hashjoin = off"))
-        ids = list(s.exec(ids_q.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all())
-        short_first_page = page == 1 and len(ids) < PAGE_SIZE  # then it holds them all
+        ids = list(s.exec(ids_q.offset((page - 1) * size).limit(size)).all())
+        short_first_page = page == 1 and len(ids) < size  # then it holds them all
         total = len(ids) if short_first_page else s.exec(count_q).one()
         rows = s.exec(_base(actor).where(Invoice.id.in_(ids))).all() if ids else []
     by_id = {row[0].id: row for row in rows}
     # (An invoice deleted between the two statements is simply left out.)
     items = [_to_view(by_id[i], today) for i in ids if i in by_id]
-    return InvoicePage(items, int(total), page, PAGE_SIZE)
+    return InvoicePage(items, int(total), page, size)
 
 
 def get_invoice(actor: Actor, invoice_id: uuid.UUID) -> InvoiceView:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from fibernode import clock
+from fibernode.config import get_settings
 from fibernode.models import ImportJob, ImportStatus, LoginAttempt, UserSession
 from fibernode.services import filejobs
 from fibernode.services.context import Actor, require_superadmin
@@ -19,6 +25,12 @@ DEAD_SESSION_RETENTION = timedelta(days=7)
 # month for the error report, and drop previews nobody confirmed within a week.
 FINISHED_IMPORT_RETENTION = timedelta(days=30)
 STALE_PREVIEW_RETENTION = timedelta(days=7)
+# Scratch files (uploads being processed, half-built files) and backups a crash left
+# half-written (``*.partial``; a real backup run takes minutes, not a day).
+TMP_FILE_RETENTION = timedelta(hours=24)
+PARTIAL_BACKUP_RETENTION = timedelta(hours=24)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -29,15 +41,80 @@ class CleanupResult:
     sessions: int
     import_jobs: int = 0
     files: int = 0  # expired background files (receipt bundles, exports) and their jobs
+    tmp_files: int = 0  # files under ``tmp_dir`` older than 24 h
+    partial_backups: int = 0  # ``*.partial`` files in ``backup_dir`` older than 24 h
+    branding_files: int = 0  # logo pipeline outputs no setting refers to (branding.py)
+    proof_files: int = 0  # payment-proof photos whose rows are gone (payment_proofs.py)
+
+
+def _older_than(path: Path, cutoff: float) -> bool:
+    try:
+        return path.lstat().st_mtime < cutoff
+    except OSError:
+        return False
+
+
+def delete_old_tmp_files(root: Path, cutoff: float) -> int:
+    """Delete files under ``root`` last modified before ``cutoff`` (POSIX time).
+
+    Old empty directories go too; symlinks are removed, never followed.
+
+    Returns:
+        How many files were deleted.
+    """
+    if not root.is_dir():
+        return 0
+    deleted = 0
+    for dirpath, dirnames, filenames in os.walk(root, topdown=False):
+        here = Path(dirpath)
+        for name in filenames + [d for d in dirnames if (here / d).is_symlink()]:
+            path = here / name
+            if _older_than(path, cutoff):
+                try:
+                    path.unlink()
+                    deleted += 1
+                except OSError:
+                    log.warning("cannot delete temporary file %s", path, exc_info=True)
+        if here != root and _older_than(here, cutoff):
+            with contextlib.suppress(OSError):
+                here.rmdir()  # only when empty
+    return deleted
+
+
+def delete_stale_partials(directory: Path, cutoff: float) -> int:
+    """Delete ``*.partial`` files in ``directory`` (not below) older than ``cutoff``."""
+    if not directory.is_dir():
+        return 0
+    deleted = 0
+    for path in directory.glob("*.partial"):
+        if path.is_file() and _older_than(path, cutoff):
+            path.unlink(missing_ok=True)
+            deleted += 1
+    return deleted
 
 
 def cleanup(actor: Actor) -> CleanupResult:
-    """Delete old login attempts, dead web sessions, old imports and expired files.
+    """Delete old rows and files nobody needs any more.
 
-    Files of expired ``file_jobs`` are removed from disk after the commit.
+    Old login attempts, dead web sessions, old imports, expired files, temporary
+    files older than 24 h, stale half-written backups and unreferenced branding files
+    (the branding service audits those itself).
+
+    Files of expired ``file_jobs`` are removed from disk after the commit; the
+    counts go into the ``maintenance.cleanup`` audit row and a log line.
     """
     require_superadmin(actor)
     now = clock.now()
+    settings = get_settings()
+    tmp_files = delete_old_tmp_files(settings.tmp_dir,
+                                     (now - TMP_FILE_RETENTION).timestamp())
+    partials = delete_stale_partials(settings.backup_dir,
+                                     (now - PARTIAL_BACKUP_RETENTION).timestamp())
+    # opencv: only loaded when cleaning up
+    from fibernode.services import branding, payment_proofs
+
+    branding_files = branding.prune_unreferenced(actor)
+    proof_files = payment_proofs.prune_orphan_files(actor)
     with unit_of_work(actor) as uow:
         attempts = uow.session.exec(
             sa.delete(LoginAttempt).where(LoginAttempt.created_at < now - LOGIN_ATTEMPT_RETENTION)
@@ -58,6 +135,9 @@ def cleanup(actor: Actor) -> CleanupResult:
             ))
         ).rowcount or 0
         files = filejobs.delete_expired(uow, now)
-        uow.audit("maintenance.cleanup", None, None, login_attempts=attempts,
-                  sessions=sessions, import_jobs=imports, files=files)
-    return CleanupResult(attempts, sessions, imports, files)
+        result = CleanupResult(attempts, sessions, imports, files, tmp_files, partials,
+                               branding_files, proof_files)
+        uow.audit("maintenance.cleanup", None, None, **asdict(result))
+    log.info("maintenance.cleanup %s", json.dumps(asdict(result), sort_keys=True),
+             extra={"event": "maintenance.cleanup"})
+    return result

@@ -308,11 +308,14 @@ def _latin1(text: str) -> str:
 
 
 def _logo_file(url: str) -> Path | None:
-    """A logo URL served by this app (``/logo.svg``, ``/uploads/…``) as a file on disk."""
+    """A logo URL served by this app (``/logo.svg``, ``/uploads/…``, ``/branding/…``) as a file."""
     if not url.startswith("/") or url.startswith("//"):
         return None  # remote logos are not fetched for the PDF
     relative = url.split("?", 1)[0].lstrip("/")
-    if relative.startswith("uploads/"):  # uploaded logos (the app's uploads volume)
+    if relative.startswith("branding/"):  # the logo pipeline's files (/branding/…)
+        roots = (get_settings().uploads_dir / "branding",)
+        relative = relative[len("branding/"):]
+    elif relative.startswith("uploads/"):  # uploaded logos (the app's uploads volume)
         relative = relative[len("uploads/"):]
         roots = (PROJECT_ROOT / "uploads", get_settings().data_dir / "uploads")
     else:  # files the app ships, like the default /logo.svg
@@ -506,8 +509,10 @@ def start_receipt_bundle(actor: Actor, *, owner_id: uuid.UUID, period: str) -> F
 def build_bundle_job(job_id: uuid.UUID | str) -> dict[str, Any]:
     """Render and merge the paid receipts of a bundle job (the ``build_receipt_bundle`` task).
 
-    Progress is stored every ``PROGRESS_EVERY`` receipts; the merged PDF goes to
-    ``files/receipts/<job id>.pdf``. Any unexpected error fails the job.
+    Each receipt is followed by the ready transfer-slip photos of its payments (one
+    page each, see :func:`payment_proofs.bundle_pages`). Progress is stored every
+    ``PROGRESS_EVERY`` receipts; the merged PDF goes to ``files/receipts/<job id>.pdf``.
+    Any unexpected error fails the job.
 
     Returns:
         The job's status and the number of receipts (for the task result).
@@ -531,10 +536,17 @@ def build_bundle_job(job_id: uuid.UUID | str) -> dict[str, Any]:
         if not rows:  # unpaid again since the request
             filejobs.fail(job_id, NOTHING_PAID)
             return {"status": "failed", "receipts": 0}
+        from fibernode.services import payment_proofs
+
+        proofs = payment_proofs.ready_proof_files(row[0].id for row in rows)
         writer = PdfWriter()
         for done, row in enumerate(rows, 1):
             view = _build(row, values, with_qr=False)
             writer.append(PdfReader(io.BytesIO(render_pdf(view))))
+            if proofs.get(row[0].id):  # the transfer slips right after their receipt
+                title = f"{view.customer_name}, {view.period_label}"
+                writer.append(PdfReader(io.BytesIO(
+                    payment_proofs.bundle_pages(proofs[row[0].id], title))))
             if done % PROGRESS_EVERY == 0:
                 filejobs.progress(job_id, done)
         buf = io.BytesIO()

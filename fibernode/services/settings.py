@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -148,6 +149,65 @@ TOGGLE_KEYS = frozenset(k for k in DEFAULTS if k.startswith("receipt_") and k no
 SYSTEM_KEYS = frozenset({"app_version", "icon_192_url", "icon_512_url", "icon_maskable_url",
                          "apple_touch_icon_url"})
 TEXT_LIMITS = {"app_name": 100, "meta_description": 300, "receipt_footer_text": 500}
+COLOR_KEYS = frozenset({"theme_color", "splash_bg_color"})
+# Logo and favicon addresses: normally written by the logo pipeline (/branding/…).
+URL_KEYS = frozenset({"logo_url", "splash_logo_url", "favicon_url"})
+SSL_METHODS = ("none", "letsencrypt", "cloudflare")
+HEX_COLOR_RE = re.compile(r"^#(?:[0-9A-Fa-f]{3}|[0-9A-Fa-f]{6})$")
+HOSTNAME_RE = re.compile(
+    r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def normalize_hex_color(value: str) -> str | None:
+    """``#abc`` / ``#AABBCC`` as ``#AABBCC``; ``None`` when it is not a hex colour."""
+    text = value.strip()
+    if not HEX_COLOR_RE.match(text):
+        return None
+    if len(text) == 4:
+        text = "#" + "".join(c * 2 for c in text[1:])
+    return text.upper()
+
+
+def _check_value(key: str, text: str) -> tuple[str, str | None]:
+    """A text value normalised, or the Indonesian reason it is refused."""
+    if key in COLOR_KEYS:
+        color = normalize_hex_color(text)
+        if color is None:
+            return text, "Warna harus kode hex, contoh #3B82F6."
+        return color, None
+    if key == "ssl_method":
+        if text not in SSL_METHODS:
+            return text, "Pilih salah satu: none, letsencrypt atau cloudflare."
+        return text, None
+    if key == "domain":
+        host = text.lower().rstrip(".")
+        if "://" in host or "/" in host:
+            return text, ("Isi nama domain saja tanpa http:// atau garis miring, "
+                          "contoh tagihan.fibernode.id.")
+        if host and not HOSTNAME_RE.match(host):
+            return text, "Nama domain tidak valid, contoh tagihan.fibernode.id."
+        return host, None
+    if key in URL_KEYS and text and not (
+            (text.startswith("/") and not text.startswith("//"))
+            or text.startswith("https://")):
+        return text, "Alamat harus diawali / (file aplikasi) atau https://."
+    return text, None
+
+
+def store_values(session, values: dict[str, str]) -> dict[str, dict]:
+    """Write already-checked values in ``session``; returns ``{key: {from, to}}``.
+
+    The caller owns the transaction and its audit row (the logo pipeline writes
+    the system icon keys this way).
+    """
+    changes = {}
+    for key, value in values.items():
+        old = _upsert(session, key, value)
+        if old is None:
+            old = DEFAULTS.get(key, "")
+        if old != value:
+            changes[key] = {"from": old, "to": value}
+    return changes
 
 
 def update_settings(actor: Actor, values: dict[str, str | bool]) -> dict[str, dict]:
@@ -184,17 +244,15 @@ def update_settings(actor: Actor, values: dict[str, str | bool]) -> dict[str, di
         if len(text) > limit:
             problems[key] = f"Maksimal {limit} karakter."
             continue
+        text, problem = _check_value(key, text)
+        if problem:
+            problems[key] = problem
+            continue
         clean_values[key] = text
     if problems:
         raise ValidationFailed(problems)
     with unit_of_work(actor) as uow:
-        changes = {}
-        for key, value in clean_values.items():
-            old = _upsert(uow.session, key, value)
-            if old is None:
-                old = DEFAULTS[key]
-            if old != value:
-                changes[key] = {"from": old, "to": value}
+        changes = store_values(uow.session, clean_values)
         if changes:
             uow.audit("settings.update", "settings", None, changes=changes)
         return changes

@@ -26,7 +26,7 @@ from fibernode.models import (
 from fibernode.services.auth import revoke_user_sessions
 from fibernode.services.context import Actor, require_superadmin, require_user
 from fibernode.services.errors import Conflict, NotFound, ValidationFailed
-from fibernode.services.paging import Page
+from fibernode.services.paging import Page, check_per_page
 from fibernode.services.passwords import hash_password, password_problem
 from fibernode.services.uow import UnitOfWork, apply_changes, unit_of_work
 from fibernode.services.validation import (
@@ -305,12 +305,13 @@ def _lock_mitra(uow: UnitOfWork, user_id: uuid.UUID) -> User:
 
 
 def list_mitra(actor: Actor, *, page: int = 1, search: str = "",
-               include_inactive: bool = True) -> MitraPage:
+               include_inactive: bool = True, per_page: int | None = None) -> MitraPage:
     """A page of mitra (20 per page) ordered by business name, with subscriber counts.
 
     Args:
         actor: The superadmin.
         page: 1-based page number.
+        per_page: Rows a page (default 20, at most 100).
         search: Part of the username, name or business name (case-insensitive).
         include_inactive: Also list deactivated mitra.
 
@@ -319,6 +320,7 @@ def list_mitra(actor: Actor, *, page: int = 1, search: str = "",
     """
     require_superadmin(actor)
     page = max(1, int(page or 1))
+    size = check_per_page(per_page, MITRA_PAGE_SIZE)
     q = _mitra_select()
     term = clean(search).lower()
     if term:
@@ -329,9 +331,9 @@ def list_mitra(actor: Actor, *, page: int = 1, search: str = "",
     with new_session() as s:
         total = s.exec(select(sa.func.count()).select_from(q.subquery())).one()
         rows = s.exec(q.order_by(sa.func.lower(User.business_name), User.id)
-                      .offset((page - 1) * MITRA_PAGE_SIZE).limit(MITRA_PAGE_SIZE)).all()
+                      .offset((page - 1) * size).limit(size)).all()
         items = [_mitra_row(*row) for row in rows]
-    return MitraPage(items, int(total), page, MITRA_PAGE_SIZE)
+    return MitraPage(items, int(total), page, size)
 
 
 def get_mitra(actor: Actor, user_id: uuid.UUID) -> MitraRow:

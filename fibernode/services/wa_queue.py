@@ -51,7 +51,7 @@ from fibernode.models import (
 from fibernode.services import wa_numbers, wa_sessions, wa_templates, wa_throttle
 from fibernode.services.context import Actor, require_superadmin, require_user
 from fibernode.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from fibernode.services.paging import Page
+from fibernode.services.paging import Page, check_per_page
 from fibernode.services.scoping import can_touch_owner, scoped
 from fibernode.services.uow import UnitOfWork, unit_of_work
 from fibernode.services.wa_config import load_rate_config, load_reminder_offsets
@@ -916,7 +916,7 @@ QueuePage = Page[QueueRow]
 
 
 def list_queue(actor: Actor, *, page: int = 1, status: str | None = None,
-               owner_id: uuid.UUID | None = None) -> QueuePage:
+               owner_id: uuid.UUID | None = None, per_page: int | None = None) -> QueuePage:
     """A page of queued messages (20 per page), waiting ones soonest first.
 
     Args:
@@ -924,12 +924,14 @@ def list_queue(actor: Actor, *, page: int = 1, status: str | None = None,
         page: 1-based page number.
         status: One of :data:`STATUSES`, or ``None`` for all.
         owner_id: Narrow to one owner.
+        per_page: Rows a page (default 20, at most 100).
 
     Raises:
         PermissionDenied: a mitra naming another owner.
-        ValidationFailed: an unknown status.
+        ValidationFailed: an unknown status or a bad ``per_page``.
     """
     owner = _owner_scope(actor, owner_id)
+    size = check_per_page(per_page, PAGE_SIZE)
     if status and status not in STATUSES:
         raise ValidationFailed({"status": "Status antrian tidak dikenal."})
     page = max(1, int(page or 1))
@@ -945,7 +947,7 @@ def list_queue(actor: Actor, *, page: int = 1, status: str | None = None,
                       Q.c.retry_count, Q.c.max_retries, Q.c.error_message, Q.c.content)
             .select_from(Q.outerjoin(Customer.__table__, Customer.id == Q.c.customer_id))
             .where(*where).order_by(*order)
-            .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE))
+            .offset((page - 1) * size).limit(size))
     with new_session() as s:
         total = s.execute(sa.select(sa.func.count()).select_from(Q).where(*where)).scalar()
         rows = s.execute(stmt).all()
@@ -953,7 +955,7 @@ def list_queue(actor: Actor, *, page: int = 1, status: str | None = None,
                       phone=r[4], message_type=r[5], status=r[6], scheduled_at=r[7],
                       sent_at=r[8], retry_count=r[9], max_retries=r[10], error=r[11],
                       content=r[12]) for r in rows]
-    return QueuePage(items=items, total=int(total or 0), page=page, per_page=PAGE_SIZE)
+    return QueuePage(items=items, total=int(total or 0), page=page, per_page=size)
 
 
 def _visible_row(uow: UnitOfWork, queue_id: uuid.UUID) -> WaMessageQueue:

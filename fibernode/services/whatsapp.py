@@ -37,7 +37,7 @@ from fibernode.models import (
 from fibernode.services import wa_direct, wa_numbers, wa_templates
 from fibernode.services.context import Actor, require_user
 from fibernode.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from fibernode.services.paging import Page
+from fibernode.services.paging import Page, check_per_page
 from fibernode.services.scoping import scoped
 from fibernode.services.uow import unit_of_work
 from fibernode.services.validation import clean, normalize_phone, phone_problem
@@ -806,7 +806,8 @@ def _day_start(day: date) -> datetime:
 
 def list_logs(actor: Actor, *, page: int = 1, message_type: str | None = None,
               status: str | None = None, date_from: date | None = None,
-              date_to: date | None = None, owner_id: uuid.UUID | None = None) -> LogPage:
+              date_to: date | None = None, owner_id: uuid.UUID | None = None,
+              per_page: int | None = None) -> LogPage:
     """A page of the message log (20 per page, newest first), filtered in SQL.
 
     Args:
@@ -817,12 +818,15 @@ def list_logs(actor: Actor, *, page: int = 1, message_type: str | None = None,
         date_from: First day (Jakarta), inclusive.
         date_to: Last day (Jakarta), inclusive.
         owner_id: Only this owner's messages (a mitra may name only itself).
+        per_page: Rows a page (default 20, at most 100).
 
     Raises:
         PermissionDenied: a mitra names another owner.
-        ValidationFailed: unknown type or status, or ``date_to`` before ``date_from``.
+        ValidationFailed: unknown type or status, ``date_to`` before ``date_from``, or
+            a bad ``per_page``.
     """
     _require_person(actor)
+    size = check_per_page(per_page, PAGE_SIZE)
     if owner_id is not None and owner_id != actor.user_id and not actor.is_superadmin:
         raise PermissionDenied()
     problems = {}
@@ -854,8 +858,8 @@ def list_logs(actor: Actor, *, page: int = 1, message_type: str | None = None,
                      actor, WaMessageLog.owner_id)
     with new_session() as s:
         rows = s.exec(base.order_by(WaMessageLog.sent_at.desc(), WaMessageLog.id)
-                      .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
-        total = len(rows) if page == 1 and len(rows) < PAGE_SIZE else s.exec(count_q).one()
+                      .offset((page - 1) * size).limit(size)).all()
+        total = len(rows) if page == 1 and len(rows) < size else s.exec(count_q).one()
     items = [LogView(
         id=m.id, owner_id=m.owner_id, owner_name=owner or "", customer_id=m.customer_id,
         customer_name=name or "", invoice_id=m.invoice_id, message_type=m.message_type,
@@ -863,7 +867,7 @@ def list_logs(actor: Actor, *, page: int = 1, message_type: str | None = None,
         content=m.content, status=m.status, status_label=STATUS_TEXT.get(m.status, m.status),
         error_message=m.error_message, sent_at=m.sent_at, sent_at_text=date_time(m.sent_at),
         delivered_at=m.delivered_at, read_at=m.read_at) for m, name, owner in rows]
-    return LogPage(items, int(total), page, PAGE_SIZE)
+    return LogPage(items, int(total), page, size)
 
 
 def _spike_text(failed: int, total: int) -> str | None:

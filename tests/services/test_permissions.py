@@ -6,9 +6,11 @@ import importlib
 import inspect
 import io
 import pkgutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,8 +22,11 @@ from fibernode.db import new_session
 from fibernode.models import ActivityLog, Customer, Package, User, UserSession
 from fibernode.services import (
     activity,
+    api_tokens,
     auth,
+    backup,
     billing,
+    branding,
     customers,
     dashboard,
     exports,
@@ -33,10 +38,12 @@ from fibernode.services import (
     invoices,
     maintenance,
     packages,
+    payment_proofs,
     receipts,
     revenue_months,
     seed,
     settings,
+    two_factor,
     users,
     wa_config,
     wa_queue,
@@ -49,6 +56,7 @@ from fibernode.services.errors import (
     Conflict,
     NotFound,
     PermissionDenied,
+    ValidationFailed,
 )
 from tests.factories import ADMIN_PASSWORD, MITRA_PASSWORD
 
@@ -168,6 +176,26 @@ MATRIX = [
              lambda w, a: auth.login(a, "mitra1", MITRA_PASSWORD)),
     # The session token is the credential: whoever holds it may end that session.
     everyone("auth.logout", logout_mitra1),
+    everyone("auth.authenticate",
+             lambda w, a: auth.authenticate(a, "mitra1", MITRA_PASSWORD,
+                                            lambda uow, user, actor, now: user.id)),
+    everyone("api_tokens.login",
+             lambda w, a: api_tokens.login(a, "mitra1", MITRA_PASSWORD)),
+    # The refresh token is the credential, whoever presents it.
+    everyone("api_tokens.refresh",
+             lambda w, a: api_tokens.refresh(a, api_tokens.login(
+                 Actor.anonymous("10.9.9.8", "pytest"), "mitra1", MITRA_PASSWORD).refresh_token)),
+    logged_in("api_tokens.logout", lambda w, a: api_tokens.logout(a)),
+    superadmin_only("two_factor.status", lambda w, a: two_factor.status(a)),
+    superadmin_only("two_factor.begin_enrolment", lambda w, a: two_factor.begin_enrolment(a)),
+    # Allowed for the superadmin, who then needs an enrolment / a code first.
+    Case("two_factor.confirm_enrolment", lambda w, a: two_factor.confirm_enrolment(a, "123456"),
+         ValidationFailed, PermissionDenied, PermissionDenied, AuthenticationRequired),
+    Case("two_factor.regenerate_recovery_codes",
+         lambda w, a: two_factor.regenerate_recovery_codes(a, "123456"),
+         ValidationFailed, PermissionDenied, PermissionDenied, AuthenticationRequired),
+    Case("two_factor.disable", lambda w, a: two_factor.disable(a, "x", "123456"),
+         ValidationFailed, PermissionDenied, PermissionDenied, AuthenticationRequired),
     logged_in("auth.list_my_sessions",
               lambda w, a: auth.list_my_sessions(a)),
     Case("auth.revoke_my_session",
@@ -212,6 +240,12 @@ MATRIX = [
                     lambda w, a: settings.update_settings(a, {"receipt_show_area": False})),
     superadmin_only("settings.record_app_version",
                     lambda w, a: settings.record_app_version(a, "9.9.9")),
+    superadmin_only("branding.upload_logo",
+                    lambda w, a: in_tmp_uploads(lambda: branding.upload_logo(
+                        a, small_logo_png(), "logo.png"))),
+    superadmin_only("branding.reset_logo", lambda w, a: branding.reset_logo(a, "logo")),
+    superadmin_only("branding.prune_unreferenced",
+                    lambda w, a: in_tmp_uploads(lambda: branding.prune_unreferenced(a))),
     logged_in("dashboard.dashboard_stats", lambda w, a: dashboard.dashboard_stats(a)),
     Case("dashboard.dashboard_stats",
          lambda w, a: dashboard.dashboard_stats(a, owner_id=w.mitra_a.user_id),
@@ -219,6 +253,15 @@ MATRIX = [
          anonymous=AuthenticationRequired, variant="owner_id=mitra1"),
     superadmin_only("activity.list_activity", lambda w, a: activity.list_activity(a)),
     superadmin_only("maintenance.cleanup", lambda w, a: maintenance.cleanup(a)),
+    superadmin_only("backup.run_backup", lambda w, a: run_backup_in_tmp(a)),
+    superadmin_only("backup.list_backups",
+                    lambda w, a: backup.list_backups(a, backup_dir=Path(tempfile.gettempdir()))),
+    # The superadmin gets past the permission check to the missing file.
+    Case("backup.restore_backup",
+         lambda w, a: backup.restore_backup(a, "/nonexistent/fibernode-20000101-000000.dump",
+                                            "sqlite:////nonexistent/restore.db"),
+         superadmin=NotFound, owning_mitra=PermissionDenied, other_mitra=PermissionDenied,
+         anonymous=AuthenticationRequired, variant="missing-file"),
     superadmin_only("revenue_months.close_months", lambda w, a: revenue_months.close_months(a)),
     superadmin_only("seed.seed", lambda w, a: seed.seed(a, demo=True)),
     logged_in("packages.list_packages", lambda w, a: packages.list_packages(a)),
@@ -400,6 +443,23 @@ MATRIX = [
     Case("receipts.start_receipt_bundle", lambda w, a: start_bundle_of_mitra1(w, a),
          superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,
          anonymous=AuthenticationRequired, variant="owner=mitra1"),
+    Case("payment_proofs.attach_proof", lambda w, a: with_proof_of_mitra1(w, a, "attach"),
+         superadmin=OK, owning_mitra=OK, other_mitra=NotFound,
+         anonymous=AuthenticationRequired, variant="invoice-of-mitra1"),
+    Case("payment_proofs.list_proofs", lambda w, a: with_proof_of_mitra1(w, a, "list"),
+         superadmin=OK, owning_mitra=OK, other_mitra=NotFound,
+         anonymous=AuthenticationRequired, variant="invoice-of-mitra1"),
+    Case("payment_proofs.get_proof", lambda w, a: with_proof_of_mitra1(w, a, "get"),
+         superadmin=OK, owning_mitra=OK, other_mitra=NotFound,
+         anonymous=AuthenticationRequired, variant="proof-of-mitra1"),
+    Case("payment_proofs.proof_file", lambda w, a: with_proof_of_mitra1(w, a, "file"),
+         superadmin=OK, owning_mitra=OK, other_mitra=NotFound,
+         anonymous=AuthenticationRequired, variant="proof-of-mitra1"),
+    Case("payment_proofs.delete_proof", lambda w, a: with_proof_of_mitra1(w, a, "delete"),
+         superadmin=OK, owning_mitra=OK, other_mitra=NotFound,
+         anonymous=AuthenticationRequired, variant="proof-of-mitra1"),
+    superadmin_only("payment_proofs.prune_orphan_files",
+                    lambda w, a: payment_proofs.prune_orphan_files(a)),
     logged_in("finance_files.write_recap",
               lambda w, a: finance_files.write_recap(a, io.BytesIO(), start=FIN_RANGE[0],
                                                      end=FIN_RANGE[1], fmt="csv")),
@@ -688,6 +748,83 @@ def finished_file_of_mitra1(world, actor: Actor):
             return filejobs.file_job_path(actor, job_id)
         finally:
             reset_settings()
+
+
+def in_tmp_uploads(call):
+    """Run ``call`` with a throw-away uploads volume (the logo pipeline writes files)."""
+    import os
+    import tempfile
+    from unittest import mock
+
+    from fibernode.config import reset_settings
+
+    with tempfile.TemporaryDirectory() as tmp, mock.patch.dict(os.environ, {"UPLOADS_DIR": tmp}):
+        reset_settings()
+        try:
+            return call()
+        finally:
+            reset_settings()
+
+
+def small_logo_png() -> bytes:
+    """A 64 × 64 PNG logo."""
+    import cv2
+    import numpy as np
+
+    img = np.zeros((64, 64, 4), np.uint8)
+    cv2.circle(img, (32, 32), 24, (40, 40, 220, 255), -1)
+    return cv2.imencode(".png", img)[1].tobytes()
+
+
+def with_proof_of_mitra1(world, actor: Actor, action: str):
+    """A proof photo use case on mitra1's paid invoice, with a proof (its original file
+    in a temporary uploads directory) inserted directly, so that making it writes no
+    audit row; nothing goes to a Celery broker."""
+    import os
+    import tempfile
+    from unittest import mock
+
+    from fibernode.config import reset_settings
+    from fibernode.models import Payment, PaymentProof
+    from tests.services import proof_image_data as gen
+
+    slip = gen.encode(gen.screenshot())
+    with tempfile.TemporaryDirectory() as tmp, \
+            mock.patch.dict(os.environ, {"UPLOADS_DIR": tmp}), \
+            mock.patch.object(payment_proofs, "_enqueue_process", lambda proof_id: None):
+        reset_settings()
+        try:
+            invoice_id = mitra1_invoice_id(world, paid=True)
+            relative = f"proofs/{world.mitra_a.user_id}/2026-03/p-orig.jpg"
+            (Path(tmp) / relative).parent.mkdir(parents=True)
+            (Path(tmp) / relative).write_bytes(slip)
+            with new_session() as s:
+                payment = s.exec(select(Payment).where(Payment.invoice_id == invoice_id)).one()
+                proof = PaymentProof(owner_id=world.mitra_a.user_id, payment_id=payment.id,
+                                     invoice_id=invoice_id, original_filename="slip.jpg",
+                                     original_path=relative, original_mime="image/jpeg",
+                                     original_size=len(slip), original_sha256="0" * 64)
+                s.add(proof)
+                s.commit()
+                proof_id = proof.id
+            return {
+                "attach": lambda: payment_proofs.attach_proof(actor, invoice_id, slip, "a.jpg"),
+                "list": lambda: payment_proofs.list_proofs(actor, invoice_id),
+                "get": lambda: payment_proofs.get_proof(actor, proof_id),
+                "file": lambda: payment_proofs.proof_file(actor, proof_id, "original"),
+                "delete": lambda: payment_proofs.delete_proof(actor, proof_id),
+            }[action]()
+        finally:
+            reset_settings()
+
+
+def run_backup_in_tmp(actor: Actor):
+    """A real backup of the test database into a throwaway directory."""
+    from fibernode.db import get_engine
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return backup.run_backup(actor, backup_dir=Path(tmp), database_url=get_engine().url
+                                 .render_as_string(hide_password=False))
 
 
 def unknown_id():

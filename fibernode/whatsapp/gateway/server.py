@@ -19,6 +19,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from fibernode import logs
 from fibernode.config import get_settings
 from fibernode.whatsapp.base import GatewayError
 from fibernode.whatsapp.gateway.clients import FakeBackend, NeonizeBackend
@@ -192,8 +193,7 @@ def run(host: str, port: int, *, test_mode: bool = False) -> None:
     import uvicorn
 
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_level)
     manager = build_manager(test_mode=test_mode)
     app = create_app(manager, token=settings.wa_gateway_token, test_mode=test_mode)
     log.info("wa-gateway on %s:%s (test mode: %s, sessions: %s)", host, port, test_mode,
