@@ -52,6 +52,12 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libmagic\.so\.1'; then
   apt_install libmagic1
 fi
 
+# cairosvg (SVG logos rasterised for icons) loads the system's libcairo.
+if ! ldconfig -p 2>/dev/null | grep -q 'libcairo\.so\.2'; then
+  say "Memasang libcairo untuk logo SVG"
+  apt_install libcairo2
+fi
+
 if [[ $WITH_TEST == 1 ]]; then
   if [[ ! -x /usr/bin/chromium ]]; then
     say "Memasang Chromium (Debian) untuk tes browser"
