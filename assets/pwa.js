@@ -56,7 +56,13 @@
   function fetchBranding() {
     return fetch("/api/settings/branding", { cache: "no-store", credentials: "same-origin" })
       .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.json(); })
-      .then(function (b) { if (b && b.app_name) appName = b.app_name; return b; });
+      .then(function (b) {
+        if (b && b.app_name) appName = b.app_name;
+        // The browser chrome follows the superadmin's colour without a rebuild.
+        var meta = document.querySelector('meta[name="theme-color"]');
+        if (b && b.theme_color && meta) meta.setAttribute("content", b.theme_color);
+        return b;
+      });
   }
 
   /* ---------- service worker ---------- */

@@ -50,6 +50,7 @@ def _record_version() -> None:
 
 app = rx.App(
     stylesheets=["/styles.css"],
+    html_lang="id",
     head_components=[
         rx.el.meta(name="theme-color", content="#3B82F6"),
         rx.el.meta(name="description", content=settings_service.DEFAULTS["meta_description"]),

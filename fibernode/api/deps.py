@@ -6,7 +6,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from fibernode.services import api_tokens, auth
+from fibernode.services import api_tokens, auth, ratelimit
 from fibernode.services.context import Actor
 from fibernode.services.errors import (
     AuthenticationRequired,
@@ -53,11 +53,23 @@ def request_actor(request: Request) -> Actor:
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         bearer = api_tokens.resolve_access_token(credentials.strip(), ip, ua)
-        return bearer if bearer is not None else Actor.anonymous(ip, ua)
+        return _limited(bearer) if bearer is not None else Actor.anonymous(ip, ua)
     token = (request.cookies.get(auth.SESSION_COOKIE)
              or request.cookies.get(auth.REMEMBER_COOKIE))
     actor = auth.resolve_session(token, ip, ua)
-    return actor if actor is not None else Actor.anonymous(ip, ua)
+    return _limited(actor) if actor is not None else Actor.anonymous(ip, ua)
+
+
+def _limited(actor: Actor) -> Actor:
+    """Count the request against the user's own limit (addresses are limited upstream).
+
+    Raises:
+        RateLimited: the user sent too many requests this minute.
+    """
+    decision = ratelimit.hit_scaled("user", str(actor.user_id), ratelimit.USER_PER_MINUTE)
+    if not decision.allowed:
+        raise RateLimited(decision.retry_after)
+    return actor
 
 
 def error_response(exc: ServiceError) -> JSONResponse:

@@ -244,7 +244,7 @@ class RateRule:
 
 # The first matching rule applies, then the general one.
 RATE_RULES = (
-    RateRule("login", "/api/auth/login", 10, 60, frozenset({"POST"})),
+    RateRule("login", "/api/auth/login", ratelimit.LOGIN_PER_MINUTE, 60, frozenset({"POST"})),
     RateRule("refresh", "/api/auth/refresh", 30, 60, frozenset({"POST"})),
     RateRule("receipt", "/api/receipt", 30, 60),
     RateRule("import", "/api/customers/import", 10, 300, frozenset({"POST"})),

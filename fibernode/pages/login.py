@@ -5,9 +5,14 @@ from __future__ import annotations
 import reflex as rx
 
 from fibernode.components.ui import field
-from fibernode.services import auth
+from fibernode.services import auth, ratelimit
 from fibernode.services.context import Actor
-from fibernode.services.errors import ServiceError, TwoFactorRequired, ValidationFailed
+from fibernode.services.errors import (
+    RateLimited,
+    ServiceError,
+    TwoFactorRequired,
+    ValidationFailed,
+)
 from fibernode.state.branding import BrandingState
 from fibernode.state.session import SessionState
 
@@ -32,6 +37,13 @@ class LoginState(rx.State):
         yield
         session = await self.get_state(SessionState)
         ip, ua = session.client()
+        # The same per-address limit as POST /api/auth/login, on top of the lockout.
+        decision = ratelimit.hit_scaled("login", ip or "unknown", ratelimit.LOGIN_PER_MINUTE)
+        if not decision.allowed:
+            self.error = RateLimited(decision.retry_after).message
+            self.loading = False
+            self.shake = 1 - self.shake
+            return
         try:
             result = auth.login(Actor.anonymous(ip, ua), form.get("username", ""),
                                 form.get("password", ""),

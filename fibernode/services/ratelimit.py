@@ -137,3 +137,15 @@ def hit(bucket: str, key: str, limit: int, window_s: int) -> RateDecision:
 def reset_memory() -> None:
     """Forget the in-process counters (tests)."""
     _memory.reset()
+
+
+# Requests per minute. The API's per-address limits live in fibernode.api.security;
+# these are shared with the UI, which has no HTTP middleware in front of its events.
+LOGIN_PER_MINUTE = 10  # per address: web login submits and POST /api/auth/login
+USER_PER_MINUTE = 600  # per logged-in user, across every API route
+
+
+def hit_scaled(bucket: str, key: str, per_minute: int) -> RateDecision:
+    """:func:`hit` with a one-minute window and the limit scaled by ``RATE_LIMIT_FACTOR``."""
+    limit = max(1, round(per_minute * get_settings().rate_limit_factor))
+    return hit(bucket, key, limit, 60)

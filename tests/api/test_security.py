@@ -146,7 +146,7 @@ def test_default_limits_scale_with_the_factor(monkeypatch):
         assert limiter.general.limit == security.GENERAL.limit * 2
         assert limiter.rules[0].limit == security.RATE_RULES[0].limit * 2
     finally:
-        monkeypatch.delenv("RATE_LIMIT_FACTOR")
+        monkeypatch.undo()
         reset_settings()
 
 
@@ -200,3 +200,27 @@ def test_the_real_app_sends_the_headers_on_api_routes(world):
     response = TestClient(create_api()).get("/api/settings/branding")
     assert response.status_code == 200
     assert "content-security-policy" in response.headers and "x-request-id" in response.headers
+
+
+def test_each_user_has_a_limit_of_their_own(world, monkeypatch):
+    from fibernode.api import create_api
+    from fibernode.services import api_tokens
+    from fibernode.services.context import Actor
+    from tests.factories import MITRA_PASSWORD
+
+    monkeypatch.setenv("RATE_LIMIT_FACTOR", "1")
+    monkeypatch.setattr(ratelimit, "USER_PER_MINUTE", 3)
+    reset_settings()
+    try:
+        client = TestClient(create_api())
+        tokens = [api_tokens.login(Actor.anonymous("10.6.0.1", "t"), name, MITRA_PASSWORD)
+                  .access_token for name in ("mitra1", "mitra2")]
+        first = [client.get("/api/auth/me", headers={"Authorization": f"Bearer {tokens[0]}"})
+                 .status_code for _ in range(4)]
+        assert first == [200, 200, 200, 429]
+        # Another user from the same address is not affected.
+        other = client.get("/api/auth/me", headers={"Authorization": f"Bearer {tokens[1]}"})
+        assert other.status_code == 200
+    finally:
+        monkeypatch.undo()
+        reset_settings()
