@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from fibernode.api.deps import client_of, request_actor
+from fibernode.api.deps import client_of, request_actor, single_change
 from fibernode.models import UserRole
 from fibernode.services import api_tokens, auth, two_factor, users
 from fibernode.services.context import Actor, require_user
@@ -177,14 +177,17 @@ def me(actor: ActorDep) -> ProfileOut:
 
 @router.patch("/me", response_model=ProfileOut)
 def update_me(body: ProfileIn, actor: ActorDep) -> ProfileOut:
-    """Change own name, phone, bank details and/or password.
+    """Change own name, phone and bank details, or the password (one per request).
 
     A password change ends every web session and API login of the account,
     this one included: log in again with the new password.
     """
-    current = users.get_profile(actor)
     fields = body.model_dump(exclude_unset=True)
     profile_keys = {"name", "phone", "bank_name", "bank_account", "bank_holder"}
+    single_change(fields, {"profil": profile_keys,
+                           "password": {"current_password", "new_password",
+                                        "confirm_password"}})
+    current = users.get_profile(actor)
     if profile_keys & fields.keys():
         merged = {k: getattr(current, k) for k in profile_keys}
         merged.update({k: v for k, v in fields.items() if k in profile_keys})

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, File, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 
-from fibernode.api.deps import request_actor
+from fibernode.api.deps import request_actor, single_change
 from fibernode.api.pagination import (
     ActorDep,
     Body,
@@ -356,8 +356,14 @@ def customer_history(customer_id: uuid.UUID, actor: ActorDep) -> HistoryOut:
 @router.patch("/customers/{customer_id}", response_model=CustomerOut)
 def update_customer(customer_id: uuid.UUID, actor: ActorDep,
                     body: CustomerUpdate) -> CustomerOut:
-    """Change a subscriber (mitra: only ``phone`` and ``discount``)."""
+    """Change a subscriber (mitra: only ``phone`` and ``discount``).
+
+    Data, a move to another owner and stopping billing are separate use cases:
+    one of them per request (422 otherwise), so nothing is half applied.
+    """
     given = body.model_dump(exclude_unset=True)
+    single_change(given, {"data pelanggan": given.keys() - {"owner_id", "inactive"},
+                          "pemilik": {"owner_id"}, "status berlangganan": {"inactive"}})
     new_owner = given.pop("owner_id", None)
     inactive = given.pop("inactive", None)
     if given:

@@ -90,3 +90,27 @@ def request_problems(exc: RequestValidationError) -> dict[str, str]:
         name = str(err.get("loc", ["", "?"])[-1])
         problems.setdefault(name, f"Nilai '{name}' tidak valid.")
     return problems
+
+
+SEPARATE_CHANGES = "Kirim perubahan {parts} dalam permintaan terpisah."
+
+
+def single_change(given: dict, parts: dict[str, set[str]]) -> None:
+    """Refuse a PATCH body that mixes changes made by different use cases.
+
+    Each use case is its own transaction; running two for one request could apply
+    the first and refuse the second. One kind of change per request keeps every
+    request all-or-nothing.
+
+    Args:
+        given: The fields the client sent.
+        parts: Label of each kind of change -> its fields.
+
+    Raises:
+        ValidationFailed: more than one kind of change was sent.
+    """
+    touched = [label for label, fields in parts.items() if fields & given.keys()]
+    if len(touched) > 1:
+        message = SEPARATE_CHANGES.format(parts=" dan ".join(touched))
+        raise ValidationFailed({name: message for label in touched
+                                for name in sorted(parts[label] & given.keys())}, message)

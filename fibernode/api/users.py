@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from pydantic import Field
 
+from fibernode.api.deps import single_change
 from fibernode.api.pagination import (
     ActorDep,
     Body,
@@ -106,11 +107,14 @@ def get_user(user_id: uuid.UUID, actor: ActorDep) -> MitraOut:
 
 @router.patch("/{user_id}", response_model=MitraOut)
 def update_user(user_id: uuid.UUID, actor: ActorDep, body: MitraUpdate) -> MitraOut:
-    """Change a mitra: details, password reset and/or (de)activation.
+    """Change a mitra: details, a password reset or (de)activation, one per request.
 
-    Each part is its own audited step, in this order: details, password, activation.
+    Each is its own audited use case, so a body mixing them is refused (422) rather
+    than half applied.
     """
     given = body.model_dump(exclude_unset=True)
+    single_change(given, {"data mitra": set(DETAIL_FIELDS), "password": {"new_password"},
+                          "status aktif": {"is_active"}})
     current = users.get_mitra(actor, user_id)
     if any(name in given for name in DETAIL_FIELDS):
         details = {name: given.get(name, getattr(current, name)) for name in DETAIL_FIELDS}

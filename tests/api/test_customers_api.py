@@ -99,8 +99,14 @@ def test_update_rules(world):
         world.mitra_b.user_id)}), 403)
     error(admin.patch(f"/api/customers/{dewi.id}", json={"colour": "red"}), 422)
     pkg = _package(world, "Paket 30 Mbps")
+    mixed = admin.patch(f"/api/customers/{dewi.id}", json={
+        "name": "Dewi Lestari S", "owner_id": str(world.mitra_b.user_id)})
+    assert error(mixed, 422)["message"] == (
+        "Kirim perubahan data pelanggan dan pemilik dalam permintaan terpisah.")
+    edited = admin.patch(f"/api/customers/{dewi.id}", json={
+        "name": "Dewi Lestari S", "package_id": str(pkg.id), "address": "Jl. Mawar 1"})
+    assert edited.status_code == 200, edited.text
     moved = admin.patch(f"/api/customers/{dewi.id}", json={
-        "name": "Dewi Lestari S", "package_id": str(pkg.id), "address": "Jl. Mawar 1",
         "owner_id": str(world.mitra_b.user_id)})
     assert moved.status_code == 200, moved.text
     body = moved.json()

@@ -113,3 +113,20 @@ def test_mitra_and_anonymous_are_refused(world):
     error(admin.get(f"/api/users/{world.admin.user_id}"), 404)
     error(admin.get("/api/users/00000000-0000-0000-0000-000000000000"), 404)
     assert error(admin.get("/api/users/bukan-id"), 422)
+
+
+def test_patch_mixing_use_cases_is_refused_whole(world):
+    from fibernode.services import users
+    from tests.api.rest_helpers import client_for
+
+    client = client_for("superadmin")
+    before = users.get_mitra(world.admin, world.mitra_a.user_id)
+    mixed = client.patch(f"/api/users/{world.mitra_a.user_id}",
+                         json={"name": "Nama Baru", "is_active": False})
+    assert mixed.status_code == 422
+    body = mixed.json()["error"]
+    assert body["message"] == ("Kirim perubahan data mitra dan status aktif dalam "
+                               "permintaan terpisah.")
+    assert set(body["details"]) == {"name", "is_active"}
+    after = users.get_mitra(world.admin, world.mitra_a.user_id)
+    assert (after.name, after.is_active) == (before.name, before.is_active)
