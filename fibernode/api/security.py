@@ -43,12 +43,14 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
-# Reflex's compiled pages run inline bootstrap scripts and Radix/Emotion inject
-# styles at run time, hence 'unsafe-inline' for scripts and styles; everything
-# else is same-origin only. QR codes and previews use data: and blob: images.
+# Reflex's compiled pages run inline bootstrap scripts, its server-sent scripts
+# (rx.call_script: toasts after an await, downloads, focus) are evaluated with
+# eval, and Radix/Emotion inject styles at run time, hence 'unsafe-inline' and
+# 'unsafe-eval'; everything else is same-origin only (no plugins, no framing, no
+# foreign form targets or connections). QR codes and previews use data:/blob:.
 CSP = "; ".join([
     "default-src 'self'",
-    "script-src 'self' 'unsafe-inline'",
+    "script-src 'self' 'unsafe-inline' 'unsafe-eval'",
     "style-src 'self' 'unsafe-inline'",
     "img-src 'self' data: blob:",
     "font-src 'self' data:",
