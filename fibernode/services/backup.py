@@ -43,6 +43,7 @@ from fibernode import __version__, clock
 from fibernode.config import get_settings, normalize_database_url
 from fibernode.db import create_engine_for, get_engine
 from fibernode.models import ActivityLog, Invoice, Setting
+from fibernode.services import storage
 from fibernode.services.context import Actor, require_superadmin
 from fibernode.services.errors import Conflict, NotFound, ServiceError, ValidationFailed
 from fibernode.services.uow import unit_of_work
@@ -315,12 +316,6 @@ def read_manifest(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    os.replace(partial, path)
-
-
 def _name_time(stamp: str) -> datetime:
     return datetime.strptime(stamp, "%Y%m%d-%H%M%S").replace(tzinfo=clock.JAKARTA)
 
@@ -461,7 +456,7 @@ def run_backup(actor: Actor, *, backup_dir: Path | None = None,
             "tables": facts["tables"],
             "invoices": facts["invoices"],
         }
-        _write_atomic(manifest_path(path), json.dumps(manifest, indent=2, sort_keys=True))
+        storage.write_atomic(manifest_path(path), json.dumps(manifest, indent=2, sort_keys=True))
         deleted = prune(directory, settings.backup_retention_days)
     except Exception as exc:
         message = exc.message if isinstance(exc, ServiceError) else f"{type(exc).__name__}: {exc}"

@@ -36,9 +36,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import os
 import re
-import secrets
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -50,6 +48,7 @@ import numpy as np
 
 from fibernode.config import get_settings
 from fibernode.services import settings as settings_service
+from fibernode.services import storage
 from fibernode.services.context import Actor, require_superadmin
 from fibernode.services.errors import ValidationFailed
 from fibernode.services.uow import unit_of_work
@@ -149,20 +148,10 @@ def file_for_url(url: str) -> Path | None:
     return branding_file(url[len(URL_PREFIX):].split("?", 1)[0])
 
 
-def _write_atomic(directory: Path, name: str, data: bytes) -> bool:
-    """Write ``data`` as ``directory/name`` via a temporary file and a rename.
-
-    Returns:
-        True when the file is new (it did not exist before).
-    """
-    path = directory / name
+def _write_new(path: Path, data: bytes) -> bool:
+    """Write ``path`` atomically; true when the file did not exist before."""
     existed = path.is_file()
-    tmp = directory / f".{name}.{secrets.token_hex(4)}.tmp"
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    storage.write_atomic(path, data)
     return not existed
 
 
@@ -576,11 +565,11 @@ def upload_logo(actor: Actor, data: bytes, filename: str, *,
         for key, (stem, blob) in outputs.items():
             ext = "webp" if key in TARGETS.values() else "png"
             name = f"{stem}-{sha}.{ext}"
-            if _write_atomic(directory, name, blob):
+            if _write_new(directory / name, blob):
                 created.append(directory / name)
             urls[key] = URL_PREFIX + name
         original = f"{target}-original-{sha}.{ORIGINAL_EXT[checked.kind]}"
-        if _write_atomic(directory, original, checked.original):
+        if _write_new(directory / original, checked.original):
             created.append(directory / original)
         with unit_of_work(actor) as uow:
             changes = settings_service.store_values(uow.session, urls)
@@ -636,27 +625,17 @@ def prune_unreferenced(actor: Actor, *, min_age_seconds: int = PRUNE_AGE_SECONDS
         How many files were removed.
     """
     require_superadmin(actor)
-    directory = branding_dir()
-    if not directory.is_dir():
-        return 0
-    keep = referenced_hashes()
-    cutoff = time.time() - min_age_seconds
-    removed = []
-    for path in directory.iterdir():
-        if not path.is_file():
-            continue
+    referenced = referenced_hashes()
+
+    def keep(path: Path) -> bool:
         match = FILENAME_RE.match(path.name)
-        if match and match.group(1) in keep:
-            continue
-        if not match and not path.name.endswith(".tmp"):
-            continue  # not ours: leave it alone
-        try:
-            if path.stat().st_mtime > cutoff:
-                continue
-            path.unlink()
-        except FileNotFoundError:
-            continue
-        removed.append(path.name)
+        if match:
+            return match.group(1) in referenced
+        # Not a pipeline output: only our own interrupted writes may go.
+        return not path.name.endswith((".part", ".tmp"))
+
+    removed = [p.name for p in storage.delete_old_files(
+        branding_dir(), time.time() - min_age_seconds, keep=keep, recursive=False)]
     if removed:
         with unit_of_work(actor) as uow:
             uow.audit("settings.branding_prune", "settings", None, files=removed[:100],

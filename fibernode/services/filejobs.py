@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,7 +27,7 @@ from fibernode import clock
 from fibernode.config import get_settings
 from fibernode.db import get_engine, new_session
 from fibernode.models import FileJob, FileJobStatus, User
-from fibernode.services import validation
+from fibernode.services import storage, validation
 from fibernode.services.context import Actor, require_user
 from fibernode.services.errors import Conflict, NotFound
 from fibernode.services.uow import UnitOfWork, unit_of_work
@@ -211,11 +210,7 @@ def progress(job_id: uuid.UUID, done: int) -> None:
 def write_file(job_id: uuid.UUID, subdir: str, suffix: str, data: bytes) -> str:
     """Write a job's file atomically; returns its path relative to :func:`files_root`."""
     relative = f"{subdir}/{job_id}{suffix}"
-    path = absolute(relative)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    storage.write_atomic(absolute(relative), data)
     return relative
 
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import os
 import re
 import uuid
 import zipfile
@@ -45,7 +44,7 @@ from fibernode.clock import JAKARTA
 from fibernode.db import new_session
 from fibernode.formatting import date_time, long_date, month_year, number, rupiah
 from fibernode.models import User
-from fibernode.services import filejobs, finance, report_charts, validation
+from fibernode.services import filejobs, finance, report_charts, storage, validation
 from fibernode.services import settings as settings_service
 from fibernode.services.context import Actor, require_user
 from fibernode.services.errors import NotFound, PermissionDenied, ServiceError, ValidationFailed
@@ -1339,15 +1338,8 @@ def _creator_actor(user_id: uuid.UUID | None) -> Actor | None:
 def _write_streamed(job_id: uuid.UUID, suffix: str, fill: Callable[[BinaryIO], Any]) -> str:
     """As :func:`filejobs.write_file`, but streamed to disk (a recap can be large)."""
     relative = f"{FILES_SUBDIR}/{job_id}{suffix}"
-    path = filejobs.absolute(relative)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    try:
-        with open(tmp, "wb") as out:
-            fill(out)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with storage.atomic_writer(filejobs.absolute(relative)) as out:
+        fill(out)
     return relative
 
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from fibernode import clock
 from fibernode.config import get_settings
 from fibernode.models import ImportJob, ImportStatus, LoginAttempt, UserSession
-from fibernode.services import filejobs
+from fibernode.services import filejobs, storage
 from fibernode.services.context import Actor, require_superadmin
 from fibernode.services.uow import unit_of_work
 
@@ -47,13 +47,6 @@ class CleanupResult:
     proof_files: int = 0  # payment-proof photos whose rows are gone (payment_proofs.py)
 
 
-def _older_than(path: Path, cutoff: float) -> bool:
-    try:
-        return path.lstat().st_mtime < cutoff
-    except OSError:
-        return False
-
-
 def delete_old_tmp_files(root: Path, cutoff: float) -> int:
     """Delete files under ``root`` last modified before ``cutoff`` (POSIX time).
 
@@ -62,35 +55,14 @@ def delete_old_tmp_files(root: Path, cutoff: float) -> int:
     Returns:
         How many files were deleted.
     """
-    if not root.is_dir():
-        return 0
-    deleted = 0
-    for dirpath, dirnames, filenames in os.walk(root, topdown=False):
-        here = Path(dirpath)
-        for name in filenames + [d for d in dirnames if (here / d).is_symlink()]:
-            path = here / name
-            if _older_than(path, cutoff):
-                try:
-                    path.unlink()
-                    deleted += 1
-                except OSError:
-                    log.warning("cannot delete temporary file %s", path, exc_info=True)
-        if here != root and _older_than(here, cutoff):
-            with contextlib.suppress(OSError):
-                here.rmdir()  # only when empty
-    return deleted
-
-
-def delete_stale_partials(directory: Path, cutoff: float) -> int:
-    """Delete ``*.partial`` files in ``directory`` (not below) older than ``cutoff``."""
-    if not directory.is_dir():
-        return 0
-    deleted = 0
-    for path in directory.glob("*.partial"):
-        if path.is_file() and _older_than(path, cutoff):
-            path.unlink(missing_ok=True)
-            deleted += 1
-    return deleted
+    deleted = storage.delete_old_files(root, cutoff)
+    if root.is_dir():
+        for dirpath, _dirnames, _filenames in os.walk(root, topdown=False):
+            here = Path(dirpath)
+            if here != root and storage.older_than(here, cutoff):
+                with contextlib.suppress(OSError):
+                    here.rmdir()  # only when empty
+    return len(deleted)
 
 
 def cleanup(actor: Actor) -> CleanupResult:
@@ -108,8 +80,11 @@ def cleanup(actor: Actor) -> CleanupResult:
     settings = get_settings()
     tmp_files = delete_old_tmp_files(settings.tmp_dir,
                                      (now - TMP_FILE_RETENTION).timestamp())
-    partials = delete_stale_partials(settings.backup_dir,
-                                     (now - PARTIAL_BACKUP_RETENTION).timestamp())
+    # Dumps being written (``*.partial``) and interrupted manifest writes (``*.part``);
+    # top level only, and one being written right now is younger than the cutoff.
+    partials = len(storage.delete_old_files(
+        settings.backup_dir, (now - PARTIAL_BACKUP_RETENTION).timestamp(),
+        pattern="*.part*", recursive=False))
     # opencv: only loaded when cleaning up
     from fibernode.services import branding, payment_proofs
 

@@ -46,7 +46,7 @@ from fibernode.models import (
     PaymentProofStep,
     User,
 )
-from fibernode.services import proof_images
+from fibernode.services import proof_images, storage
 from fibernode.services.context import Actor, require_superadmin, require_user
 from fibernode.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fibernode.services.scoping import scoped
@@ -150,16 +150,7 @@ def absolute(relative: str) -> Path:
 
 def _write_atomic(relative: str, data: bytes) -> Path:
     path = absolute(relative)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    storage.write_atomic(path, data)
     return path
 
 
@@ -197,21 +188,9 @@ def prune_orphan_files(actor: Actor, *, min_age_seconds: int = ORPHAN_AGE_SECOND
             referenced.add(original)
             if processed:
                 referenced.add(processed)
-    cutoff = time.time() - min_age_seconds
-    removed: list[str] = []
-    for path in root.rglob("*"):
-        if path.is_symlink() or not path.is_file():
-            continue
-        relative = path.relative_to(uploads_root()).as_posix()
-        if relative in referenced:
-            continue
-        try:
-            if path.stat().st_mtime > cutoff:
-                continue
-            path.unlink()
-        except FileNotFoundError:
-            continue
-        removed.append(relative)
+    removed = [p.relative_to(uploads_root()).as_posix() for p in storage.delete_old_files(
+        root, time.time() - min_age_seconds,
+        keep=lambda p: p.relative_to(uploads_root()).as_posix() in referenced)]
     if removed:
         with unit_of_work(actor) as uow:
             uow.audit("payment_proof.prune_files", "payment_proofs", None,
