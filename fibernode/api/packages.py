@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from fibernode.api.deps import single_change
 from fibernode.api.pagination import (
     ActorDep,
     Body,
@@ -22,10 +23,8 @@ from fibernode.api.pagination import (
     page_out,
 )
 from fibernode.services import packages
-from fibernode.services.errors import NotFound
 
 router = APIRouter(prefix="/api/packages", tags=["packages"])
-NOT_FOUND = "Paket tidak ditemukan."
 
 
 class PackageOut(Out):
@@ -60,12 +59,7 @@ class PackageUpdate(Body):
 
 
 def _find(actor, package_id: uuid.UUID) -> PackageOut:
-    # Packages are few: the list use case is the one place that decides what the
-    # caller may see (inactive ones for the superadmin only) and counts subscribers.
-    for row in packages.list_packages(actor, include_inactive=True):
-        if row.id == package_id:
-            return PackageOut.model_validate(row)
-    raise NotFound(NOT_FOUND)
+    return PackageOut.model_validate(packages.get_package(actor, package_id))
 
 
 @router.get("", response_model=PageOut[PackageOut])
@@ -96,6 +90,8 @@ def get_package(package_id: uuid.UUID, actor: ActorDep) -> PackageOut:
 def update_package(package_id: uuid.UUID, actor: ActorDep, body: PackageUpdate) -> PackageOut:
     """Change a package; a new price applies to future invoices only."""
     given = body.model_dump(exclude_unset=True)
+    single_change(given, {"data paket": given.keys() - {"is_active"},
+                          "status aktif": {"is_active"}})
     active = given.pop("is_active", None)
     for field in ("name", "speed", "price"):
         if field in given and given[field] is None:

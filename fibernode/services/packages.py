@@ -40,6 +40,23 @@ class PackageRow:
     subscriber_count: int
 
 
+def _rows(actor: Actor, include_inactive: bool):
+    """Packages with the actor's subscriber counts (inactive ones: superadmin only)."""
+    counts = scoped(
+        select(Customer.package_id, sa.func.count().label("n")),
+        actor, Customer.owner_id,
+    ).group_by(Customer.package_id).subquery()
+    q = (select(Package, sa.func.coalesce(counts.c.n, 0))
+         .outerjoin(counts, counts.c.package_id == Package.id))
+    if not (include_inactive and (actor.is_superadmin or actor.is_system)):
+        q = q.where(Package.is_active.is_(True))
+    return q
+
+
+def _row(p: Package, n: Any) -> PackageRow:
+    return PackageRow(p.id, p.name, p.speed, p.price, p.description or "", p.is_active, int(n))
+
+
 def list_packages(actor: Actor, include_inactive: bool = False) -> list[PackageRow]:
     """Packages ordered by price, each with its subscriber count.
 
@@ -49,18 +66,24 @@ def list_packages(actor: Actor, include_inactive: bool = False) -> list[PackageR
             superadmin only; a mitra never sees inactive packages).
     """
     require_user(actor)
-    counts = scoped(
-        select(Customer.package_id, sa.func.count().label("n")),
-        actor, Customer.owner_id,
-    ).group_by(Customer.package_id).subquery()
-    q = (select(Package, sa.func.coalesce(counts.c.n, 0))
-         .outerjoin(counts, counts.c.package_id == Package.id)
-         .order_by(Package.price, Package.name, Package.id))
-    if not (include_inactive and (actor.is_superadmin or actor.is_system)):
-        q = q.where(Package.is_active.is_(True))
+    q = _rows(actor, include_inactive).order_by(Package.price, Package.name, Package.id)
     with new_session() as s:
-        return [PackageRow(p.id, p.name, p.speed, p.price, p.description or "", p.is_active,
-                           int(n)) for p, n in s.exec(q).all()]
+        return [_row(p, n) for p, n in s.exec(q).all()]
+
+
+def get_package(actor: Actor, package_id: uuid.UUID) -> PackageRow:
+    """One package with its subscriber count, as the list shows it.
+
+    Raises:
+        NotFound: no such package, or an inactive one asked by a mitra.
+    """
+    require_user(actor)
+    with new_session() as s:
+        found = s.exec(_rows(actor, include_inactive=True)
+                       .where(Package.id == package_id)).first()
+    if found is None:
+        raise NotFound("Paket tidak ditemukan.")
+    return _row(*found)
 
 
 def _price_problem(price: Any) -> str | None:

@@ -187,3 +187,13 @@ def test_inactive_package_keeps_existing_subscribers(world):
         customers.create_customer(world.admin, name="Y", phone="081200000003",
                                   package_id=pid, billing_date=1)
     assert exc.value.details == {"package_id": "Paket tidak ditemukan atau sudah tidak aktif."}
+
+
+def test_get_package_shows_what_the_list_shows(world):
+    rows = {r.id: r for r in packages.list_packages(world.mitra_a)}
+    some = next(iter(rows.values()))
+    assert packages.get_package(world.mitra_a, some.id) == some
+    packages.set_package_active(world.admin, some.id, False)
+    with pytest.raises(NotFound, match="Paket tidak ditemukan"):
+        packages.get_package(world.mitra_a, some.id)  # a mitra never sees inactive ones
+    assert packages.get_package(world.admin, some.id).is_active is False

@@ -268,6 +268,8 @@ MATRIX = [
     logged_in("packages.list_packages",
               lambda w, a: packages.list_packages(a, include_inactive=True),
               variant="include_inactive"),
+    logged_in("packages.get_package",
+              lambda w, a: packages.get_package(a, package_id("Paket 10 Mbps"))),
     superadmin_only("packages.create_package",
                     lambda w, a: packages.create_package(a, "Paket 200 Mbps", "200 Mbps",
                                                          500_000)),
