@@ -34,11 +34,9 @@ removed again; anything left behind is swept by :func:`prune_unreferenced`.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import re
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -47,8 +45,8 @@ import cv2
 import numpy as np
 
 from fibernode.config import get_settings
+from fibernode.services import image_headers, storage
 from fibernode.services import settings as settings_service
-from fibernode.services import storage
 from fibernode.services.context import Actor, require_superadmin
 from fibernode.services.errors import ValidationFailed
 from fibernode.services.uow import unit_of_work
@@ -160,12 +158,8 @@ def _write_new(path: Path, data: bytes) -> bool:
 
 def _sniff(data: bytes) -> str | None:
     """The type the bytes really are: png, jpeg, webp, svg or ``None``."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
+    if kind := image_headers.raster_kind(data):
+        return kind
     head = data[:4096].lstrip(b"\xef\xbb\xbf").lstrip()
     if head.startswith(b"<") and b"<svg" in data[:65536].lower():
         return "svg"
@@ -183,21 +177,13 @@ def _problem(message: str) -> ValidationFailed:
 
 def _raster_size(data: bytes, kind: str) -> tuple[int, int]:
     """Width and height from the image header only (no pixel is decoded)."""
-    from PIL import Image
-
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(io.BytesIO(data)) as img:  # lazy: reads the header
-                fmt = (img.format or "").lower()
-                size = img.size
-    except Image.DecompressionBombError:
-        raise _problem(MSG_PIXELS) from None
-    except Exception:  # noqa: BLE001 - any header Pillow cannot read is a broken file
-        raise _problem(MSG_BROKEN) from None
+        fmt, width, height = image_headers.header_size(data)
+    except image_headers.HeaderError as exc:
+        raise _problem(MSG_PIXELS if exc.bomb else MSG_BROKEN) from None
     if fmt != kind:
         raise _problem(MSG_BROKEN)
-    return size
+    return width, height
 
 
 def _check_dimensions(width: int, height: int) -> None:

@@ -28,7 +28,6 @@ bomb).
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +35,8 @@ from typing import Any
 
 import cv2
 import numpy as np
+
+from fibernode.services import image_headers
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 50_000_000  # a 50 MP phone photo; more is refused before decoding
@@ -133,12 +134,8 @@ def sniff(data: bytes) -> str:
     """
     if not data:
         raise ImageRejected(EMPTY)
-    if data[:3] == b"\xff\xd8\xff":
-        return "jpeg"
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return "png"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
+    if kind := image_headers.raster_kind(data):
+        return kind
     if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
         raise ImageRejected(HEIC)
     raise ImageRejected(NOT_AN_IMAGE)
@@ -150,15 +147,11 @@ def header_size(data: bytes) -> tuple[int, int]:
     Raises:
         ImageRejected: the header cannot be read.
     """
-    from PIL import Image
-
     try:
-        with Image.open(io.BytesIO(data)) as img:  # reads the header only
-            return int(img.width), int(img.height)
-    except Image.DecompressionBombError as exc:
-        raise ImageRejected(TOO_MANY_PIXELS) from exc
-    except Exception as exc:  # noqa: BLE001 - any unreadable header is the same answer
-        raise ImageRejected(UNREADABLE) from exc
+        _fmt, width, height = image_headers.header_size(data)
+    except image_headers.HeaderError as exc:
+        raise ImageRejected(TOO_MANY_PIXELS if exc.bomb else UNREADABLE) from exc
+    return width, height
 
 
 def inspect_upload(data: bytes) -> UploadInfo:
