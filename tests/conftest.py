@@ -27,6 +27,9 @@ os.environ.setdefault("LOGIN_LOCKOUT_MINUTES", "15")
 # Tests send thousands of API requests from one address; tests/api/test_security.py
 # checks the limits themselves with explicit rules.
 os.environ.setdefault("RATE_LIMIT_FACTOR", "1000")
+# Every unit of work that changes data must write its audit row: a use case that
+# forgets fails its tests (fibernode/services/uow.py).
+os.environ.setdefault("AUDIT_STRICT", "1")
 
 from argon2 import PasswordHasher  # noqa: E402
 

@@ -1162,6 +1162,7 @@ def validate_job(job_id: uuid.UUID | str) -> dict[str, Any]:
         for start in range(0, len(stored), CHUNK):
             part = slice(start, start + CHUNK)
             with unit_of_work(actor) as uow:
+                uow.bookkeeping("validation progress of an import; its outcome is audited")
                 still = uow.session.execute(
                     sa.update(_jobs).where(_jobs.c.id == job_id,
                                            _jobs.c.status == ImportStatus.VALIDATING)
@@ -1184,6 +1185,8 @@ def validate_job(job_id: uuid.UUID | str) -> dict[str, Any]:
                         progress_done=len(stored), progress_total=len(stored),
                         pending_rows=None, updated_at=clock.now())
             )
+            uow.audit("import.validate", "import_jobs", job_id, valid_rows=valid,
+                      invalid_rows=invalid)
         return {"status": ImportStatus.PREVIEWED.value, "valid_rows": valid,
                 "invalid_rows": invalid}
     except _Superseded:

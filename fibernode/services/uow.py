@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState
 from sqlmodel import Session
 
 from fibernode.db import new_session
@@ -15,6 +18,30 @@ from fibernode.models import ActivityLog
 from fibernode.services.context import Actor
 
 log = logging.getLogger(__name__)
+
+# Tables whose rows are bookkeeping of another audited act (or telemetry) and so do
+# not need an audit row of their own when a unit of work writes only them.
+UNAUDITED_TABLES = frozenset({
+    "activity_logs",
+    "login_attempts",  # the lockout counter; the login itself is audited
+    "user_sessions",  # touched on every request (last seen); login/logout are audited
+    "refresh_tokens",  # issued with an audited login/refresh
+    "wa_numbers",  # cache of "is this number on WhatsApp" answers
+    "wa_outbox",  # the local gateway's record of sends
+})
+
+
+class UnauditedMutation(AssertionError):
+    """A unit of work changed audited tables without writing an audit row.
+
+    Raised only in strict mode (``AUDIT_STRICT=1``, set by the test suite) so that
+    every use case is held to the rule; in production the commit goes ahead and
+    the omission is logged, because losing the user's change would be worse.
+    """
+
+
+def _strict() -> bool:
+    return os.environ.get("AUDIT_STRICT", "").strip().lower() in ("1", "true", "yes")
 
 
 def _jsonable(value: Any) -> Any:
@@ -51,6 +78,47 @@ class UnitOfWork:
         self.session = session
         self.actor = actor
         self._after_commit: list[Callable[[], None]] = []
+        self.audited = False
+        self.bookkeeping_reason = ""
+        self.touched: set[str] = set()
+        event.listen(session, "after_flush", self._note_flush)
+        event.listen(session, "do_orm_execute", self._note_statement)
+
+    def _note_flush(self, session: Session, _context: Any) -> None:
+        for obj in (*session.new, *session.deleted):
+            self.touched.add(obj.__table__.name)
+        for obj in session.dirty:
+            if session.is_modified(obj, include_collections=False):
+                self.touched.add(obj.__table__.name)
+
+    def _note_statement(self, state: ORMExecuteState) -> Any:
+        if not (state.is_update or state.is_delete or state.is_insert):
+            return None
+        table = getattr(state.statement, "table", None)
+        result = state.invoke_statement()
+        # An UPDATE or DELETE that matched no row (a lost race, a guard) changed nothing.
+        if table is not None and getattr(result, "rowcount", -1) != 0:
+            self.touched.add(table.name)
+        return result
+
+    def bookkeeping(self, reason: str) -> None:
+        """Declare that this work only records state the system keeps its own log of.
+
+        Delivery outcomes of WhatsApp messages (each is a row of ``wa_message_logs``
+        or ``wa_message_queue`` with its times and error) and gateway telemetry such
+        as QR rotation would flood the audit trail with one row per message; the
+        decisions around them (sending, retrying, cancelling, pausing) are audited.
+
+        Args:
+            reason: Why no audit row is needed, for the strict-mode message and review.
+        """
+        self.bookkeeping_reason = reason
+
+    def unaudited_tables(self) -> set[str]:
+        """Audited tables this unit of work changed, if it wrote no audit row."""
+        if self.audited or self.bookkeeping_reason:
+            return set()
+        return self.touched - UNAUDITED_TABLES
 
     def audit(
         self,
@@ -70,6 +138,7 @@ class UnitOfWork:
         Returns:
             The pending log row.
         """
+        self.audited = True
         if self.actor.is_system and self.actor.name != "system":
             meta.setdefault("job", self.actor.name)
         row = ActivityLog(
@@ -94,11 +163,22 @@ def unit_of_work(actor: Actor) -> Iterator[UnitOfWork]:
 
     After-commit hooks run only after a successful commit; a failing hook is
     logged and does not undo what was committed.
+
+    Raises:
+        UnauditedMutation: in strict mode, when the work changed audited tables
+            without an audit row (the transaction is rolled back).
     """
     session = new_session()
     uow = UnitOfWork(session, actor)
     try:
         yield uow
+        session.flush()
+        missing = uow.unaudited_tables()
+        if missing:
+            if _strict():
+                raise UnauditedMutation(
+                    f"unit of work changed {sorted(missing)} without an audit row")
+            log.error("unaudited mutation", extra={"tables": sorted(missing)})
         session.commit()
     except BaseException:
         session.rollback()

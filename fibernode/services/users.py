@@ -204,9 +204,10 @@ def set_user_active(actor: Actor, user_id: uuid.UUID, active: bool) -> None:
                     "Pindahkan atau hapus pelanggan tersebut terlebih dahulu."
                 )
             revoke_user_sessions(uow, user.id, "deactivated")
-        user.is_active = active
+        changes = apply_changes(user, is_active=active)
         user.updated_at = clock.now()
-        uow.audit("user.activate" if active else "user.deactivate", "users", user.id)
+        uow.audit("user.activate" if active else "user.deactivate", "users", user.id,
+                  changes=changes)
 
 
 @dataclass(frozen=True)

@@ -201,6 +201,7 @@ def _finish(row: WaMessageLog, result: SendResult) -> str:
     now = clock.now()
     status = "sent" if result.ok else "failed"
     with unit_of_work(Actor.system("wa.direct")) as uow:
+        uow.bookkeeping("delivery outcome, kept in wa_message_logs")
         s = uow.session
         s.execute(sa.update(_logs).where(_logs.c.id == row.id, _logs.c.status == "sending")
                   .values(status=status, provider_message_id=result.provider_message_id,

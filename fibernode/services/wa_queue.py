@@ -670,6 +670,7 @@ def _record(c: Claim, result: SendResult, finished: datetime, config: RateConfig
     delay = timedelta(seconds=c.delay_s)
     next_send = finished + delay
     with unit_of_work(Actor.system(WORKER_ACTOR)) as uow:
+        uow.bookkeeping("send outcome, kept in wa_message_queue")
         s = uow.session
         status = "sending"
         if skipped:
@@ -843,6 +844,7 @@ def reconcile_stale(gateway: Gateway, *, older_than_s: float = 120,
                    else Q.c.claimed_at == row.claimed_at)
         guard = sa.and_(Q.c.id == row.id, Q.c.status == "sending", claimed)
         with unit_of_work(Actor.system(WORKER_ACTOR)) as uow:
+            uow.bookkeeping("settling a crashed send, kept in wa_message_queue")
             s = uow.session
             if answer == SentLookup.SENT:
                 if _mark_sent(s, claim, now, None, guard):
@@ -1007,7 +1009,7 @@ def cancel_message(actor: Actor, queue_id: uuid.UUID) -> None:
         if not done:
             raise Conflict(CANCEL_CONFLICT)
         uow.audit("wa.queue.cancel", "wa_message_queue", row.id, owner_id=row.owner_id,
-                  phone=row.phone)
+                  status={"from": row.status, "to": "cancelled"}, phone=row.phone)
 
 
 def resume_queue(actor: Actor, owner_id: uuid.UUID | None = None) -> bool:

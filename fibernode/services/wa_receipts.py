@@ -54,6 +54,7 @@ def record_status_updates(updates: list[StatusUpdate], *, source: str = "gateway
         return 0
     changed = 0
     with unit_of_work(Actor.system(f"wa.{source}")) as uow:
+        uow.bookkeeping("provider delivery statuses, kept in wa_message_logs")
         ids = sorted({u.provider_message_id for u in updates})
         rows = {row.provider_message_id: row for row in uow.session.exec(
             sa.select(WaMessageLog).where(WaMessageLog.provider_message_id.in_(ids))

@@ -175,4 +175,6 @@ def record_event(owner_id: uuid.UUID, event: SessionEvent, *, source: str = "gat
                       status={"from": before, "to": row.status},
                       phone=row.phone_number, error=event.error,
                       queue_paused=row.queue_paused_at is not None)
+        else:
+            uow.bookkeeping("gateway telemetry (QR, last seen), not a change of state")
         return bool(changes)

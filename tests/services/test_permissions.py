@@ -177,8 +177,10 @@ MATRIX = [
     # The session token is the credential: whoever holds it may end that session.
     everyone("auth.logout", logout_mitra1),
     everyone("auth.authenticate",
-             lambda w, a: auth.authenticate(a, "mitra1", MITRA_PASSWORD,
-                                            lambda uow, user, actor, now: user.id)),
+             lambda w, a: auth.authenticate(
+                 a, "mitra1", MITRA_PASSWORD,
+                 # Issuing a credential is what audits a login (auth.login / api.login).
+                 lambda uow, user, actor, now: uow.audit("test.login") and user.id)),
     everyone("api_tokens.login",
              lambda w, a: api_tokens.login(a, "mitra1", MITRA_PASSWORD)),
     # The refresh token is the credential, whoever presents it.

@@ -219,6 +219,7 @@ def test_uncertain_send_stays_sending_for_the_sweep(world):
 
 def _record(owner_id, status="pending", age_s=600, key=None):
     with unit_of_work(Actor.system("test")) as uow:
+        uow.bookkeeping("test data")
         log_id = uuid.uuid4()
         uow.session.add(WaMessageLog(
             id=log_id, session_id=ensure_session(uow.session, owner_id).id, owner_id=owner_id,
@@ -259,6 +260,7 @@ def test_sweep_settles_stale_sending_rows_by_lookup(world, lookup, status):
 
 def test_recording_the_same_key_twice_is_a_no_op(world):
     with unit_of_work(Actor.system("test")) as uow:
+        uow.bookkeeping("test data")
         owner = uow.session.exec(select(User.id).where(User.username == "mitra1")).one()
         args = dict(owner_id=owner, customer_id=None, invoice_id=None, message_type="custom",
                     phone="6281234567890", content="Halo", idempotency_key="manual:same",
