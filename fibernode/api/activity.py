@@ -36,6 +36,8 @@ def list_activity_logs(
     actor: ActorDep, page: PageQuery = 1, per_page: PerPageQuery = 20,
     action: Annotated[str, Query(description="Awalan aksi, mis. customer. atau invoice.pay")] = "",
     username: str = "", user_id: uuid.UUID | None = None,
+    system: Annotated[bool, Query(description="Hanya baris tanpa pengguna (tugas sistem)")]
+    = False,
     resource: Annotated[str, Query(description="Tabel, mis. customers atau invoices")] = "",
     resource_id: uuid.UUID | None = None,
     date_from: date | None = None, date_to: date | None = None,
@@ -43,7 +45,7 @@ def list_activity_logs(
     """Newest audit rows first, filtered by action prefix, user, row and Jakarta days."""
     result = activity.list_activity(
         actor, page=page, per_page=per_page, action_prefix=action, username=username,
-        user_id=user_id, resource=resource, resource_id=resource_id, date_from=date_from,
-        date_to=date_to)
+        user_id=user_id, system_only=system, resource=resource, resource_id=resource_id,
+        date_from=date_from, date_to=date_to)
     return page_out(result.rows, total=result.total, page=result.page,
                     per_page=result.per_page, convert=ActivityOut.model_validate)

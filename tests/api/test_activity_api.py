@@ -40,6 +40,11 @@ def test_filters_and_paging(world):
     paged = admin.get("/api/activity-logs", params={"per_page": 2, "page": 2}).json()
     assert len(paged["items"]) == 2 and paged["pages"] == -(-everything["total"] // 2)
     assert paged["items"][0]["id"] == everything["items"][2]["id"]
+    system = admin.get("/api/activity-logs", params={"system": "true"}).json()
+    assert system["total"] and all(r["username"] == "sistem" for r in system["items"])
+    assert system["total"] + mine["total"] + admin.get(
+        "/api/activity-logs", params={"user_id": str(mitra1)}).json()["total"] \
+        <= everything["total"]
     error(admin.get("/api/activity-logs", params={"per_page": 101}), 422)
     error(admin.get("/api/activity-logs", params={"date_from": "kemarin"}), 422)
 
