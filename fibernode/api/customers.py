@@ -26,6 +26,7 @@ from fibernode.api.pagination import (
     PageQuery,
     PerPageQuery,
     from_page,
+    page_out,
 )
 from fibernode.models import (
     CustomerStatus,
@@ -239,8 +240,8 @@ class ImportRowOut(Out):
     problems: list[str]
 
 
-class ImportJobOut(Out):
-    """An import: counts, progress and one page of its rows (``rows``)."""
+class ImportJobSummaryOut(Out):
+    """An import in the list of recent imports: counts and state, without its rows."""
 
     id: uuid.UUID
     filename: str
@@ -260,13 +261,25 @@ class ImportJobOut(Out):
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    status_url: str | None = None
+
+    @classmethod
+    def of(cls, view: imports.ImportJobView) -> ImportJobSummaryOut:
+        """The summary of one import, with the URL of its full view."""
+        out = cls.model_validate(view)
+        out.status_url = f"/api/customers/import/{view.id}"
+        return out
+
+
+class ImportJobOut(ImportJobSummaryOut):
+    """An import: counts, progress and one page of its rows (``rows``)."""
+
     rows: list[ImportRowOut]
     page: int
     per_page: int
     pages: int
     row_count: int
     outcome_filter: ImportRowOutcome | None
-    status_url: str | None = None
     confirm_url: str | None = None
     error_report_url: str | None = None
 
@@ -320,6 +333,14 @@ async def upload_import(actor: ActorDep, file: Annotated[UploadFile, File()]) ->
     view = await run_in_threadpool(imports.upload_import, actor,
                                    file.filename or "pelanggan.csv", content)
     return _import_out(view)
+
+
+@router.get("/customers/import", response_model=PageOut[ImportJobSummaryOut])
+def list_imports(actor: ActorDep, page: PageQuery = 1, per_page: PerPageQuery = 20) -> dict:
+    """Recent subscriber imports, newest first (superadmin only)."""
+    jobs = imports.list_imports(actor, page=page, per_page=per_page)
+    return page_out(jobs.items, total=jobs.total, page=jobs.page, per_page=jobs.per_page,
+                    convert=ImportJobSummaryOut.of)
 
 
 @router.get("/customers/import/{job_id}", response_model=ImportJobOut)

@@ -55,11 +55,12 @@ from fibernode.models import (
     Package,
     User,
 )
+from fibernode.services import ratelimit
 from fibernode.services.context import Actor, require_superadmin
 from fibernode.services.crypto import decrypt_nik, encrypt_nik
 from fibernode.services.errors import Conflict, NotFound, ValidationFailed
 from fibernode.services.exports import neutralise, unneutralise
-from fibernode.services.paging import Page
+from fibernode.services.paging import Page, check_per_page
 from fibernode.services.uow import UnitOfWork, unit_of_work
 from fibernode.services.validation import (  # parse_amount: also this module's API
     as_uuid,
@@ -784,8 +785,10 @@ def upload_import(actor: Actor, filename: str, content: bytes) -> ImportJobView:
         PermissionDenied: a mitra calls.
         ValidationFailed: ``{"file": …}`` when the file itself is unusable; no
             import is created then.
+        RateLimited: more than ``ratelimit.IMPORTS_PER_5_MIN`` uploads in 5 minutes.
     """
     require_superadmin(actor)
+    ratelimit.require_quota(actor, "import", ratelimit.IMPORTS_PER_5_MIN, 300)
     parsed = parse_csv(content)
     filename = _safe_filename(filename)
     total = len(parsed.rows)
@@ -859,23 +862,25 @@ def get_import(actor: Actor, job_id: uuid.UUID, *, page: int = 1,
                      outcome_filter=outcome)
 
 
-def list_imports(actor: Actor, page: int = 1) -> ImportJobPage:
+def list_imports(actor: Actor, page: int = 1, per_page: int | None = None) -> ImportJobPage:
     """Recent imports, newest first, ``PAGE_SIZE`` per page (superadmin only).
 
     Raises:
         PermissionDenied: a mitra calls.
+        ValidationFailed: ``per_page`` outside 1–100.
     """
     require_superadmin(actor)
     page = max(1, int(page or 1))
+    size = check_per_page(per_page, PAGE_SIZE)
     with new_session() as s:
         total = s.execute(sa.select(sa.func.count()).select_from(ImportJob)).scalar_one()
         rows = s.exec(
             select(ImportJob, User.name).outerjoin(User, User.id == ImportJob.created_by)
             .order_by(ImportJob.created_at.desc(), ImportJob.id)
-            .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
+            .offset((page - 1) * size).limit(size)
         ).all()
         items = [_job_view(job, creator) for job, creator in rows]
-    return ImportJobPage(items, int(total), page, PAGE_SIZE)
+    return ImportJobPage(items, int(total), page, size)
 
 
 def confirm_import(actor: Actor, job_id: uuid.UUID) -> ImportJobView:

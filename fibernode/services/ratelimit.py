@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from fibernode.config import get_settings
+from fibernode.services.context import Actor
+from fibernode.services.errors import RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +145,28 @@ def reset_memory() -> None:
 # these are shared with the UI, which has no HTTP middleware in front of its events.
 LOGIN_PER_MINUTE = 10  # per address: web login submits and POST /api/auth/login
 USER_PER_MINUTE = 600  # per logged-in user, across every API route
+
+
+# Per user, for the heavy actions, through the UI and the API alike.
+IMPORTS_PER_5_MIN = 10
+BULK_SENDS_PER_5_MIN = 5
+
+
+def require_quota(actor: Actor, bucket: str, limit: int, window_s: int) -> None:
+    """Count one heavy action of a logged-in user (scaled by ``RATE_LIMIT_FACTOR``).
+
+    System jobs and anonymous callers are not counted here (the address limits
+    cover the latter).
+
+    Raises:
+        RateLimited: the user did this ``limit`` times within the window already.
+    """
+    if actor.user_id is None:
+        return
+    scaled = max(1, round(limit * get_settings().rate_limit_factor))
+    decision = hit(f"user-{bucket}", str(actor.user_id), scaled, window_s)
+    if not decision.allowed:
+        raise RateLimited(decision.retry_after)
 
 
 def hit_scaled(bucket: str, key: str, per_minute: int) -> RateDecision:

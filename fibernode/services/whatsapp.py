@@ -34,7 +34,7 @@ from fibernode.models import (
     WaSession,
     WaSessionStatus,
 )
-from fibernode.services import wa_direct, wa_numbers, wa_templates
+from fibernode.services import ratelimit, wa_direct, wa_numbers, wa_templates
 from fibernode.services.context import Actor, require_user
 from fibernode.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fibernode.services.paging import Page, check_per_page
@@ -785,12 +785,14 @@ def send_bulk(actor: Actor, *, customer_ids: list[uuid.UUID] | None = None,
             customer_id=r.customer.id, invoice_id=r.invoice.id if r.invoice else None,
             phone=r.customer.phone, content=r.text,
             idempotency_key=f"bulk:{batch}:{r.customer.id}"))
+    ratelimit.require_quota(actor, "bulk-send", ratelimit.BULK_SENDS_PER_5_MIN, 300)
     queued = 0
-    for owner_id, items in by_owner.items():
-        queued += int(wa_queue.enqueue_bulk(actor, owner_id=owner_id, items=items,
-                                            message_type="custom",
-                                            created_by=actor.user_id) or 0)
+    # One transaction for every owner's messages: all are queued, or none.
     with unit_of_work(actor) as uow:
+        for owner_id, items in by_owner.items():
+            queued += int(wa_queue.enqueue_bulk(actor, owner_id=owner_id, items=items,
+                                                message_type="custom",
+                                                created_by=actor.user_id, uow=uow) or 0)
         uow.audit("wa.send_bulk", "wa_message_queue", None, template=template, filter=filter,
                   queued=queued, skipped=len(skipped), owners=[str(o) for o in by_owner],
                   batch=batch)

@@ -171,3 +171,20 @@ def test_import_preview_confirm_status(world):
     cancelled = admin.post(f"/api/customers/import/{other['id']}/cancel")
     assert cancelled.json()["status"] == "cancelled"
     error(admin.get("/api/customers/import/00000000-0000-0000-0000-000000000000"), 404)
+
+
+def test_recent_imports_are_listed_newest_first_and_paginated(world):
+    admin, mitra1 = client_for("superadmin"), client_for("mitra1")
+    files = {"file": ("pelanggan.csv", CSV, "text/csv")}
+    made = [admin.post("/api/customers/import", files=files).json()["id"] for _ in range(3)]
+    error(mitra1.get("/api/customers/import"), 403)
+    error(client_for(None).get("/api/customers/import"), 401)
+    first = admin.get("/api/customers/import", params={"per_page": 2}).json()
+    assert (first["total"], first["pages"], first["per_page"]) == (3, 2, 2)
+    second = admin.get("/api/customers/import", params={"per_page": 2, "page": 2}).json()
+    listed = [j["id"] for j in first["items"] + second["items"]]
+    assert sorted(listed) == sorted(made) and len(set(listed)) == 3
+    job = first["items"][0]
+    assert (job["status"], job["valid_rows"], job["invalid_rows"]) == ("previewed", 1, 1)
+    assert "rows" not in job and admin.get(job["status_url"]).status_code == 200
+    assert error(admin.get("/api/customers/import", params={"per_page": 101}), 422)

@@ -284,6 +284,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/customers/export"): Rule("super"),
     ("POST", "/api/customers/import"): Rule(
         "super", files=lambda: {"file": ("uji.csv", CSV, "text/csv")}),
+    ("GET", "/api/customers/import"): Rule("super"),
     ("GET", "/api/customers/import/{job_id}"): Rule(
         "super_row", "/api/customers/import/{row}", row="import_job"),
     ("POST", "/api/customers/import/{job_id}/confirm"): Rule(

@@ -155,3 +155,25 @@ def test_unreachable_redis_falls_back_to_memory(monkeypatch):
     finally:
         ratelimit.reset_memory()
         reset_settings()
+
+
+def test_quota_counts_per_user_in_redis_and_skips_jobs(on_redis, monkeypatch):
+    import uuid
+
+    from fibernode.models import UserRole
+    from fibernode.services.context import Actor
+    from fibernode.services.errors import RateLimited
+
+    monkeypatch.setenv("RATE_LIMIT_FACTOR", "1")
+    reset_settings()
+    alice = Actor(user_id=uuid.uuid4(), role=UserRole.MITRA)
+    bob = Actor(user_id=uuid.uuid4(), role=UserRole.MITRA)
+    for _ in range(3):
+        ratelimit.require_quota(alice, "bulk-send", 3, 300)
+    with pytest.raises(RateLimited) as refused:
+        ratelimit.require_quota(alice, "bulk-send", 3, 300)
+    assert 290 <= refused.value.retry_after <= 300
+    ratelimit.require_quota(bob, "bulk-send", 3, 300)
+    for _ in range(10):  # jobs and anonymous callers are limited elsewhere
+        ratelimit.require_quota(Actor.system("beat"), "bulk-send", 3, 300)
+    assert on_redis.get(f"fibernode:ratelimit:user-bulk-send:{alice.user_id}") == b"4"

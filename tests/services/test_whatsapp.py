@@ -9,10 +9,17 @@ import pytest
 from sqlmodel import select
 
 from fibernode import clock
+from fibernode.config import reset_settings
 from fibernode.db import new_session
 from fibernode.models import WaMessageLog, WaMessageQueue, WaOutbox, WaSessionStatus
-from fibernode.services import invoices, wa_direct, wa_numbers, whatsapp
-from fibernode.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from fibernode.services import invoices, ratelimit, wa_direct, wa_numbers, wa_queue, whatsapp
+from fibernode.services.errors import (
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    ValidationFailed,
+)
 from fibernode.services.wa_sessions import SessionEvent, ensure_session, record_event
 from fibernode.whatsapp import set_gateway
 from fibernode.whatsapp.outbox import OutboxGateway
@@ -130,6 +137,54 @@ def test_bulk_preview_and_send_split_per_owner(world):
     assert owners[customer("Ahmad Fauzi").id] == world.mitra_a.user_id
     assert {t for _o, t, _c in rows} == {"custom"}
     assert len(logs("wa.send_bulk")) == 1
+
+
+def test_bulk_send_is_all_or_nothing_across_owners(world, monkeypatch):
+    connect(world.mitra_a.user_id)
+    connect(world.admin.user_id)
+    make_invoice("Ahmad Fauzi")
+    make_invoice("Rudi Hartono")
+    real = wa_queue.enqueue_bulk
+    calls = []
+
+    def second_owner_fails(*args, **kwargs):
+        calls.append(kwargs["owner_id"])
+        if len(calls) == 2:
+            raise RuntimeError("database hilang")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(wa_queue, "enqueue_bulk", second_owner_fails)
+    with pytest.raises(RuntimeError):
+        whatsapp.send_bulk(world.admin, filter="unpaid", template="reminder")
+    assert len(calls) == 2
+    with new_session() as s:
+        assert s.exec(select(WaMessageQueue)).all() == []  # the first owner's rows too
+    assert logs("wa.send_bulk") == [] and logs("wa.queue.enqueue_bulk") == []
+
+
+def test_bulk_sends_have_a_per_user_quota(world, monkeypatch):
+    monkeypatch.setenv("RATE_LIMIT_FACTOR", "1")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    reset_settings()
+    ratelimit.reset_memory()
+    connect(world.mitra_a.user_id)
+    make_invoice("Ahmad Fauzi")
+    try:
+        for _ in range(ratelimit.BULK_SENDS_PER_5_MIN):
+            whatsapp.send_bulk(world.mitra_a, filter="unpaid", template="custom", text="Halo")
+        with pytest.raises(RateLimited) as refused:
+            whatsapp.send_bulk(world.mitra_a, filter="unpaid", template="custom", text="Halo")
+        assert refused.value.message == "Terlalu banyak permintaan. Coba lagi sebentar lagi."
+        assert 0 < refused.value.retry_after <= 300
+        assert len(logs("wa.send_bulk")) == ratelimit.BULK_SENDS_PER_5_MIN
+        # Another user's quota is their own.
+        connect(world.admin.user_id)
+        make_invoice("Rudi Hartono")
+        assert whatsapp.send_bulk(world.admin, customer_ids=[customer("Rudi Hartono").id],
+                                  template="custom", text="Halo") == 1
+    finally:
+        ratelimit.reset_memory()
+        reset_settings()
 
 
 def test_mitra_bulk_sees_only_its_subscribers(world):
