@@ -72,11 +72,15 @@ def _limited(actor: Actor) -> Actor:
     return actor
 
 
+def error_body(code: str, message: str, details: dict | None = None) -> dict:
+    """The one JSON shape of every refusal: ``{"error": {code, message, details}}``."""
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
 def error_response(exc: ServiceError) -> JSONResponse:
-    """One JSON shape for every refusal: ``{"error": {code, message, details}}``."""
+    """A service refusal as its HTTP status and the one error shape."""
     status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
-    body = {"error": {"code": type(exc).__name__, "message": exc.message,
-                      "details": getattr(exc, "details", None) or {}}}
+    body = error_body(type(exc).__name__, exc.message, getattr(exc, "details", None))
     headers = {"Retry-After": str(exc.minutes * 60)} if isinstance(exc, LockedOut) else {}
     if isinstance(exc, RateLimited):
         headers = {"Retry-After": str(exc.retry_after)}

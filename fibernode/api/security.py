@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 import anyio.to_thread
 
 from fibernode import logs
+from fibernode.api.deps import error_body
 from fibernode.config import get_settings
 from fibernode.services import ratelimit
 
@@ -87,7 +88,7 @@ def is_https(scope: Scope) -> bool:
 
 async def _json_error(send: Send, status: int, code: str, message: str,
                       headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    body = json.dumps({"error": {"code": code, "message": message, "details": {}}}).encode()
+    body = json.dumps(error_body(code, message)).encode()
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
         *(headers or [])]})
