@@ -31,6 +31,7 @@ from fibernode.pages import (  # noqa: F401  (each module registers its route)
 )
 from fibernode.services import settings as settings_service
 from fibernode.services.context import Actor
+from fibernode.state.session import backend_error
 
 log = logging.getLogger("fibernode")
 # One JSON object per log line, with the request id (fibernode.logs).
@@ -74,5 +75,6 @@ app = rx.App(
     # The API (with the security middlewares) wraps Reflex; StrictCors wraps even
     # Reflex's own CORS layer, which allows every origin.
     api_transformer=[create_api(), security.StrictCors],
+    backend_exception_handler=backend_error,
 )
 app.register_lifespan_task(_record_version)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 import reflex as rx
+from reflex.event import EventSpec
 
 from fibernode.config import get_settings
-from fibernode.services import auth
+from fibernode.services import auth, ratelimit
 from fibernode.services.context import Actor
+from fibernode.services.errors import RateLimited, ServiceError
+
+log = logging.getLogger(__name__)
 
 SESSION_COOKIE = auth.SESSION_COOKIE
 REMEMBER_COOKIE = auth.REMEMBER_COOKIE
@@ -93,9 +99,37 @@ class SessionState(rx.State):
 
 
 async def current_actor(state: rx.State) -> Actor | None:
-    """The acting user for a handler of any page state, fresh from the database."""
+    """The acting user for a handler of any page state, fresh from the database.
+
+    Each call counts against the user's own limit, the same bucket as their API
+    requests (the websocket has no HTTP middleware in front of its events).
+
+    Raises:
+        RateLimited: the user sent too many requests this minute (shown as a toast
+            by :func:`backend_error`).
+    """
     session = await state.get_state(SessionState)
-    return session.resolve_actor()
+    actor = session.resolve_actor()
+    if actor is not None:
+        decision = ratelimit.hit_scaled("user", str(actor.user_id), ratelimit.USER_PER_MINUTE)
+        if not decision.allowed:
+            raise RateLimited(decision.retry_after)
+    return actor
+
+
+def backend_error(exception: Exception) -> EventSpec:
+    """What the user sees when an event handler fails (``App.backend_exception_handler``).
+
+    A refusal a handler did not catch itself (a rate limit) shows its Indonesian
+    message; anything else is logged with its traceback and shown as a short
+    Indonesian notice, never as an English stack trace.
+    """
+    if isinstance(exception, ServiceError):
+        return rx.toast.error(exception.message, id="backend_error", position="top-center")
+    log.error("event handler failed", exc_info=exception)
+    return rx.toast.error("Terjadi kesalahan di server.", id="backend_error",
+                          position="top-center",
+                          description="Silakan coba lagi. Jika berulang, hubungi admin.")
 
 
 async def to_login(state: rx.State):
