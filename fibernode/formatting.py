@@ -44,8 +44,9 @@ def long_date(value: date | None) -> str:
     return format_date(value, "d MMMM yyyy", locale=LOCALE) if value else "-"
 
 
-def date_time(value: datetime | None) -> str:
-    """``5 Mar 2026 14.05`` in Jakarta time."""
+def date_time(value: datetime | None, *, seconds: bool = False) -> str:
+    """``5 Mar 2026 14.05`` (or ``14.05.09`` with ``seconds``) in Jakarta time."""
     if value is None:
         return "-"
-    return format_datetime(value.astimezone(JAKARTA), "d MMM yyyy HH.mm", locale=LOCALE)
+    pattern = "d MMM yyyy HH.mm.ss" if seconds else "d MMM yyyy HH.mm"
+    return format_datetime(value.astimezone(JAKARTA), pattern, locale=LOCALE)

@@ -139,3 +139,18 @@ def world(db):
     from tests.factories import World
 
     return World.seeded()
+
+
+@pytest.fixture
+def real_rate_limits(monkeypatch) -> Iterator[None]:
+    """The production limits (factor 1) on fresh in-process counters, for one test."""
+    from fibernode.config import reset_settings
+    from fibernode.services import ratelimit
+
+    monkeypatch.setenv("RATE_LIMIT_FACTOR", "1")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    reset_settings()
+    ratelimit.reset_memory()
+    yield
+    ratelimit.reset_memory()
+    reset_settings()

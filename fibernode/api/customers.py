@@ -285,8 +285,7 @@ class ImportJobOut(ImportJobSummaryOut):
 
 
 def _import_out(view: imports.ImportJobView) -> ImportJobOut:
-    out = ImportJobOut.model_validate(view)
-    out.status_url = f"/api/customers/import/{view.id}"
+    out = ImportJobOut.of(view)
     if view.can_confirm:
         out.confirm_url = f"/api/customers/import/{view.id}/confirm"
     if view.invalid_rows or view.skipped_rows:

@@ -66,9 +66,7 @@ def _limited(actor: Actor) -> Actor:
     Raises:
         RateLimited: the user sent too many requests this minute.
     """
-    decision = ratelimit.hit_scaled("user", str(actor.user_id), ratelimit.USER_PER_MINUTE)
-    if not decision.allowed:
-        raise RateLimited(decision.retry_after)
+    ratelimit.count_user_request(actor)
     return actor
 
 

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import reflex as rx
-from babel.dates import format_datetime
 
-from fibernode.clock import JAKARTA
 from fibernode.components.layout import app_shell
 from fibernode.components.ui import alert, empty_state, page_title, pager, superadmin_page
-from fibernode.formatting import LOCALE, number
+from fibernode.formatting import date_time, number
 from fibernode.models import UserRole
 from fibernode.services import activity
 from fibernode.services.errors import PermissionDenied, ValidationFailed
@@ -122,11 +120,6 @@ def describe(meta: dict | None) -> tuple[str, str]:
     return "\n".join(lines), _cut(rest, META_CHARS)
 
 
-def _when(moment: datetime) -> str:
-    # With seconds: several changes often fall in the same minute.
-    return format_datetime(moment.astimezone(JAKARTA), "d MMM yyyy HH.mm.ss", locale=LOCALE)
-
-
 def _parse_day(text: str) -> date | None:
     try:
         return date.fromisoformat(text) if text else None
@@ -202,7 +195,8 @@ class ActivityState(rx.State):
             row_id = str(r.id)
             self.rows.append({
                 "id": row_id,
-                "time": _when(r.created_at),
+                # With seconds: several changes often fall in the same minute.
+                "time": date_time(r.created_at, seconds=True),
                 "user": r.username,
                 "action": r.action,
                 "resource": r.resource,
@@ -217,16 +211,19 @@ class ActivityState(rx.State):
                 self._json[row_id] = _cut(json.dumps(r.meta, ensure_ascii=False, indent=2),
                                           JSON_CHARS)
 
+    def _forbid(self) -> None:
+        self.forbidden, self.rows, self._json, self.ready = True, [], {}, True
+
     @rx.event
-    async def load(self):
-        """Fetch the current page and the pick lists; a mitra gets the no-access view."""
+    async def open(self):
+        """Opening the page: the pick lists (once per visit), then the rows."""
         actor = await current_actor(self)
         if actor is None:
             return await to_login(self)
         try:
             options = activity.filter_options(actor)
         except PermissionDenied:
-            self.forbidden, self.rows, self._json, self.ready = True, [], {}, True
+            self._forbid()
             return None
         self.user_options = (
             [{"value": str(u.id), "label": _user_label(u)} for u in options.users]
@@ -234,11 +231,22 @@ class ActivityState(rx.State):
         self.resource_options = [
             {"value": r, "label": f"{RESOURCE_LABELS[r]} ({r})" if r in RESOURCE_LABELS else r}
             for r in options.resources]
-        self.forbidden, self.ready, self.error = False, True, ""
-        self.open_id = self.open_json = ""
+        return ActivityState.load
+
+    @rx.event
+    async def load(self):
+        """Fetch the current page of rows; a mitra gets the no-access view."""
+        actor = await current_actor(self)
+        if actor is None:
+            return await to_login(self)
+        self.error, self.open_id, self.open_json = "", "", ""
         try:
             self._show(activity.list_activity(actor, **self._query()))
+            self.forbidden, self.ready = False, True
+        except PermissionDenied:
+            self._forbid()
         except ValidationFailed as exc:
+            self.forbidden, self.ready = False, True
             self.error = exc.message
             self.rows, self._json, self.total, self.pages = [], {}, "0", 1
         return None
@@ -416,7 +424,7 @@ def _pager() -> rx.Component:
 
 
 @rx.page(route="/admin/activity", title="Log Aktivitas — FiberNode Internet",
-         on_load=[BrandingState.load, ActivityState.load])
+         on_load=[BrandingState.load, ActivityState.open])
 def activity_page() -> rx.Component:
     """Who did what, newest first."""
     return app_shell(

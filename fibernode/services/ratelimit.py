@@ -144,12 +144,25 @@ def reset_memory() -> None:
 # Requests per minute. The API's per-address limits live in fibernode.api.security;
 # these are shared with the UI, which has no HTTP middleware in front of its events.
 LOGIN_PER_MINUTE = 10  # per address: web login submits and POST /api/auth/login
-USER_PER_MINUTE = 600  # per logged-in user, across every API route
+USER_PER_MINUTE = 600  # per logged-in user, across every API route and app event
 
 
 # Per user, for the heavy actions, through the UI and the API alike.
 IMPORTS_PER_5_MIN = 10
 BULK_SENDS_PER_5_MIN = 5
+
+
+def count_user_request(actor: Actor) -> None:
+    """Count one request of a logged-in user: an API call or an event of the app.
+
+    Raises:
+        RateLimited: the user sent more than ``USER_PER_MINUTE`` this minute.
+    """
+    if actor.user_id is None:
+        return
+    decision = hit_scaled("user", str(actor.user_id), USER_PER_MINUTE)
+    if not decision.allowed:
+        raise RateLimited(decision.retry_after)
 
 
 def require_quota(actor: Actor, bucket: str, limit: int, window_s: int) -> None:

@@ -10,7 +10,7 @@ from reflex.event import EventSpec
 from fibernode.config import get_settings
 from fibernode.services import auth, ratelimit
 from fibernode.services.context import Actor
-from fibernode.services.errors import RateLimited, ServiceError
+from fibernode.services.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +111,7 @@ async def current_actor(state: rx.State) -> Actor | None:
     session = await state.get_state(SessionState)
     actor = session.resolve_actor()
     if actor is not None:
-        decision = ratelimit.hit_scaled("user", str(actor.user_id), ratelimit.USER_PER_MINUTE)
-        if not decision.allowed:
-            raise RateLimited(decision.retry_after)
+        ratelimit.count_user_request(actor)
     return actor
 
 

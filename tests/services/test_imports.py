@@ -13,7 +13,6 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from fibernode.config import reset_settings
 from fibernode.db import new_session
 from fibernode.models import (
     ActivityLog,
@@ -382,22 +381,14 @@ def test_file_size_limit(world):
     assert table_counts() == before
 
 
-def test_uploads_have_a_per_user_quota(world, monkeypatch):
-    monkeypatch.setenv("RATE_LIMIT_FACTOR", "1")
-    monkeypatch.delenv("REDIS_URL", raising=False)
-    reset_settings()
-    ratelimit.reset_memory()
-    try:
-        for _ in range(ratelimit.IMPORTS_PER_5_MIN):
-            imports.upload_import(world.admin, "pelanggan.csv", csv_rows(1))
-        before = table_counts()
-        with pytest.raises(RateLimited) as refused:
-            imports.upload_import(world.admin, "pelanggan.csv", csv_rows(1))
-        assert refused.value.message == "Terlalu banyak permintaan. Coba lagi sebentar lagi."
-        assert table_counts() == before  # no job, no audit row
-    finally:
-        ratelimit.reset_memory()
-        reset_settings()
+def test_uploads_have_a_per_user_quota(world, real_rate_limits):
+    for _ in range(ratelimit.IMPORTS_PER_5_MIN):
+        imports.upload_import(world.admin, "pelanggan.csv", csv_rows(1))
+    before = table_counts()
+    with pytest.raises(RateLimited) as refused:
+        imports.upload_import(world.admin, "pelanggan.csv", csv_rows(1))
+    assert refused.value.message == "Terlalu banyak permintaan. Coba lagi sebentar lagi."
+    assert table_counts() == before  # no job, no audit row
 
 
 def test_row_count_limit(world):

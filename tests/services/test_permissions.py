@@ -72,6 +72,7 @@ NOT_USE_CASES = {
     "scoping.check_owner_filter",
     "uow.unit_of_work",
     "ratelimit.require_quota",  # a guard inside use cases (imports, bulk sends)
+    "ratelimit.count_user_request",  # a guard in front of every API call and app event
     "customers.filtered_query",  # builds the select behind list_customers and the export
     "invoices.visible_invoices",  # the scoped select behind list_invoices and due_soon
 }

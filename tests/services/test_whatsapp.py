@@ -9,7 +9,6 @@ import pytest
 from sqlmodel import select
 
 from fibernode import clock
-from fibernode.config import reset_settings
 from fibernode.db import new_session
 from fibernode.models import WaMessageLog, WaMessageQueue, WaOutbox, WaSessionStatus
 from fibernode.services import invoices, ratelimit, wa_direct, wa_numbers, wa_queue, whatsapp
@@ -162,29 +161,21 @@ def test_bulk_send_is_all_or_nothing_across_owners(world, monkeypatch):
     assert logs("wa.send_bulk") == [] and logs("wa.queue.enqueue_bulk") == []
 
 
-def test_bulk_sends_have_a_per_user_quota(world, monkeypatch):
-    monkeypatch.setenv("RATE_LIMIT_FACTOR", "1")
-    monkeypatch.delenv("REDIS_URL", raising=False)
-    reset_settings()
-    ratelimit.reset_memory()
+def test_bulk_sends_have_a_per_user_quota(world, real_rate_limits):
     connect(world.mitra_a.user_id)
     make_invoice("Ahmad Fauzi")
-    try:
-        for _ in range(ratelimit.BULK_SENDS_PER_5_MIN):
-            whatsapp.send_bulk(world.mitra_a, filter="unpaid", template="custom", text="Halo")
-        with pytest.raises(RateLimited) as refused:
-            whatsapp.send_bulk(world.mitra_a, filter="unpaid", template="custom", text="Halo")
-        assert refused.value.message == "Terlalu banyak permintaan. Coba lagi sebentar lagi."
-        assert 0 < refused.value.retry_after <= 300
-        assert len(logs("wa.send_bulk")) == ratelimit.BULK_SENDS_PER_5_MIN
-        # Another user's quota is their own.
-        connect(world.admin.user_id)
-        make_invoice("Rudi Hartono")
-        assert whatsapp.send_bulk(world.admin, customer_ids=[customer("Rudi Hartono").id],
-                                  template="custom", text="Halo") == 1
-    finally:
-        ratelimit.reset_memory()
-        reset_settings()
+    for _ in range(ratelimit.BULK_SENDS_PER_5_MIN):
+        whatsapp.send_bulk(world.mitra_a, filter="unpaid", template="custom", text="Halo")
+    with pytest.raises(RateLimited) as refused:
+        whatsapp.send_bulk(world.mitra_a, filter="unpaid", template="custom", text="Halo")
+    assert refused.value.message == "Terlalu banyak permintaan. Coba lagi sebentar lagi."
+    assert 0 < refused.value.retry_after <= 300
+    assert len(logs("wa.send_bulk")) == ratelimit.BULK_SENDS_PER_5_MIN
+    # Another user's quota is their own.
+    connect(world.admin.user_id)
+    make_invoice("Rudi Hartono")
+    assert whatsapp.send_bulk(world.admin, customer_ids=[customer("Rudi Hartono").id],
+                              template="custom", text="Halo") == 1
 
 
 def test_mitra_bulk_sees_only_its_subscribers(world):
