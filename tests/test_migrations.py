@@ -45,7 +45,7 @@ TABLES = {
 FK_VIOLATION = "(?i)foreign key"
 ENUM_TYPES = {"user_role", "payment_status", "customer_status", "wa_session_status",
               "payment_method", "import_status", "import_row_outcome", "file_job_status"}
-HEAD = "0007"
+HEAD = "0008"
 TABLES_0004 = {"wa_numbers", "wa_outbox"}
 TABLES_0005 = {"revenue_months"}
 TABLES_0006 = {"payment_proofs", "payment_proof_steps"}
@@ -419,3 +419,16 @@ def test_two_factor_and_token_reason_columns_downgrade_to_0006_and_back(fresh):
     assert "totp_secret" not in {c["name"] for c in sa.inspect(fresh).get_columns("users")}
     alembic(fresh, "upgrade", "head")
     assert drift(fresh) == []
+
+
+def test_session_claim_columns_downgrade_to_0007_and_back(fresh):
+    """0008 adds the one-time claim of a web login (the HttpOnly cookie hand-off)."""
+    alembic(fresh, "upgrade", "head")
+    columns = {c["name"] for c in sa.inspect(fresh).get_columns("user_sessions")}
+    assert {"claim_hash", "claim_expires_at"} <= columns
+    alembic(fresh, "downgrade", "0007")
+    columns = {c["name"] for c in sa.inspect(fresh).get_columns("user_sessions")}
+    assert not {"claim_hash", "claim_expires_at"} & columns
+    alembic(fresh, "upgrade", "head")
+    assert drift(fresh) == []
+

@@ -515,6 +515,10 @@ class UserSession(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=ts_column(nullable=False))
     revoked_at: datetime | None = Field(default=None, sa_column=ts_column())
     revoked_reason: str | None = Field(default=None, max_length=50)
+    # A fresh login waits here until the page claims its HttpOnly cookie over HTTP
+    # (fibernode/services/web_login.py): the hash of a one-time code, and its deadline.
+    claim_hash: str | None = Field(default=None, max_length=64, unique=True)
+    claim_expires_at: datetime | None = Field(default=None, sa_column=ts_column())
 
 
 class ActivityLog(SQLModel, table=True):

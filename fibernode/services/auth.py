@@ -252,7 +252,13 @@ def resolve_session(token: str | None, ip: str = "", user_agent: str = "") -> Ac
     Returns ``None`` for unknown, expired or revoked sessions and for
     deactivated users, so logout and deactivation take effect on the next call.
     """
-    if not token:
+    return resolve_session_hash(hash_token(token) if token else None, ip, user_agent)
+
+
+def resolve_session_hash(token_hash: str | None, ip: str = "",
+                         user_agent: str = "") -> Actor | None:
+    """:func:`resolve_session` given the token's hash (the websocket only ever sees that)."""
+    if not token_hash:
         return None
     now = clock.now()
     with new_session() as s:
@@ -260,7 +266,7 @@ def resolve_session(token: str | None, ip: str = "", user_agent: str = "") -> Ac
             select(UserSession, User)
             .join(User, User.id == UserSession.user_id)
             .where(
-                UserSession.token_hash == hash_token(token),
+                UserSession.token_hash == token_hash,
                 UserSession.revoked_at.is_(None),
                 UserSession.expires_at > now,
                 User.is_active.is_(True),
@@ -281,9 +287,16 @@ def resolve_session(token: str | None, ip: str = "", user_agent: str = "") -> Ac
 
 def logout(actor: Actor, token: str) -> None:
     """Revoke the session behind ``token`` (no-op if it is already gone)."""
+    logout_hash(actor, hash_token(token or ""))
+
+
+def logout_hash(actor: Actor, token_hash: str) -> None:
+    """:func:`logout` given the token's hash."""
+    if not token_hash:
+        return
     with unit_of_work(actor) as uow:
         sess = uow.session.exec(
-            select(UserSession).where(UserSession.token_hash == hash_token(token or ""))
+            select(UserSession).where(UserSession.token_hash == token_hash)
         ).first()
         if sess is None or sess.revoked_at is not None:
             return
@@ -295,7 +308,7 @@ def logout(actor: Actor, token: str) -> None:
 
 
 def revoke_user_sessions(uow, user_id: uuid.UUID, reason: str,
-                         keep_token: str | None = None) -> int:
+                         keep_token: str | None = None, keep_hash: str | None = None) -> int:
     """Revoke every live web session and API token family of a user inside ``uow``.
 
     Returns:
@@ -312,8 +325,9 @@ def revoke_user_sessions(uow, user_id: uuid.UUID, reason: str,
         .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
         .values(revoked_at=now, revoked_reason=reason)
     )
-    if keep_token:
-        stmt = stmt.where(UserSession.token_hash != hash_token(keep_token))
+    keep_hash = hash_token(keep_token) if keep_token else keep_hash
+    if keep_hash:
+        stmt = stmt.where(UserSession.token_hash != keep_hash)
     return uow.session.exec(stmt).rowcount or 0
 
 
@@ -331,10 +345,11 @@ class SessionInfo:
     current: bool
 
 
-def list_my_sessions(actor: Actor, current_token: str | None = None) -> list[SessionInfo]:
-    """The actor's own live sessions, newest first."""
+def list_my_sessions(actor: Actor, current_token: str | None = None,
+                     current_hash: str | None = None) -> list[SessionInfo]:
+    """The actor's own live sessions, newest first (``current`` marks the caller's)."""
     require_user(actor)
-    current_hash = hash_token(current_token) if current_token else None
+    current_hash = hash_token(current_token) if current_token else current_hash
     with new_session() as s:
         rows = s.exec(
             select(UserSession)
@@ -365,7 +380,8 @@ def revoke_my_session(actor: Actor, session_id: uuid.UUID) -> None:
 
 
 def change_password(actor: Actor, current_password: str, new_password: str,
-                    confirm_password: str, keep_token: str | None = None) -> int:
+                    confirm_password: str, keep_token: str | None = None,
+                    keep_hash: str | None = None) -> int:
     """Change the actor's own password and log out every other session.
 
     Returns:
@@ -392,6 +408,6 @@ def change_password(actor: Actor, current_password: str, new_password: str,
             raise ValidationFailed({"new_password": "Password baru harus berbeda."})
         user.password_hash = hash_password(new_password)
         user.updated_at = clock.now()
-        revoked = revoke_user_sessions(uow, user.id, "password_changed", keep_token)
+        revoked = revoke_user_sessions(uow, user.id, "password_changed", keep_token, keep_hash)
         uow.audit("auth.password_change", "users", user.id, revoked_sessions=revoked)
         return revoked
