@@ -198,6 +198,24 @@ def test_recap_csv_of_a_mitra_holds_only_its_own_invoices(books):
     assert summary["Cakupan"] == "WiFi Sukamaju (Budi Santoso)"
 
 
+def test_a_mitra_recap_leaves_out_what_the_spec_keeps_from_mitra(books):
+    """Mitra may not export subscriber data: their recap has no NIK and no address."""
+    mine = books.mitra_a
+    [ahmad] = [c for c in customers.list_customers(mine, search="Ahmad").items]
+    customers.update_customer(books.admin, ahmad.id, nik="3201234567890123",
+                              address="Jl. Rahasia No. 7")
+    assert not {"NIK", "Alamat"} & {c.split()[0] for c in finance_files.RECAP_COLUMNS}
+    for fmt in ("csv", "xlsx"):
+        buf = io.BytesIO()
+        finance_files.write_recap(mine, buf, start=FIRST, end=LAST, fmt=fmt)
+        raw = buf.getvalue()
+        text = (raw.decode("utf-8-sig") if fmt == "csv" else "\n".join(
+            str(v) for ws in load_workbook(io.BytesIO(raw)).worksheets
+            for row in ws.iter_rows(values_only=True) for v in row if v is not None))
+        assert "Ahmad Fauzi" in text
+        assert "3201234567890123" not in text and "Rahasia" not in text
+
+
 def test_superadmin_recap_of_one_owner(books):
     buf = io.BytesIO()
     mitra2 = books.mitra_b.user_id
