@@ -8,6 +8,9 @@ from pathlib import Path
 
 import reflex as rx
 
+# Before any request: makes the project's Celery app the default in every thread, so jobs
+# sent from the executor threads go to the configured broker (see workers/celery_app.py).
+import workers.celery_app  # noqa: F401
 from fibernode import __version__, logs
 from fibernode.api import create_api, security
 from fibernode.components import pwa

@@ -30,6 +30,7 @@ from fibernode.services import (
     finance,
     finance_files,
     invoices,
+    jobqueue,
     report_charts,
 )
 from fibernode.services.errors import (
@@ -571,23 +572,19 @@ def test_recap_job_end_to_end(books, enqueued, data_dir, monkeypatch):
 
 
 def test_start_recap_sends_the_celery_task_after_commit(books, monkeypatch):
-    from workers import tasks
-
     sent = []
-    monkeypatch.setattr(tasks.build_finance_file, "delay", sent.append)
+    monkeypatch.setattr(jobqueue, "send_task", lambda task, *args: sent.append((task, *args)))
     job = finance_files.start_recap(books.mitra_a, start=FIRST, end=LAST, fmt="csv")
-    assert sent == [str(job.id)]
+    assert sent == [("workers.tasks.build_finance_file", str(job.id))]
     assert job.filename == (f"rekap-keuangan-wifi-sukamaju-{FIRST.isoformat()}_"
                             f"{LAST.isoformat()}.csv")
 
 
 def test_broker_failure_fails_the_job(books, monkeypatch):
-    from workers import tasks
-
-    def down(job_id):
+    def down(task, *args):
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(tasks.build_finance_file, "delay", down)
+    monkeypatch.setattr(jobqueue, "send_task", down)
     job = finance_files.start_report(books.admin, report="aging", fmt="pdf")
     failed = filejobs.get_file_job(books.admin, job.id)
     assert failed.status == FileJobStatus.FAILED and failed.error == filejobs.ENQUEUE_FAILED
