@@ -22,6 +22,7 @@ from fibernode.services.context import Actor
 from fibernode.services.errors import NotFound, ServiceError
 from fibernode.state.branding import BrandingState
 from fibernode.state.session import SessionState, current_actor, to_login
+from fibernode.state.ui import toast, user_text
 
 INVOICE_STATUS = {"paid": "Lunas", "partial": "Sebagian", "unpaid": "Belum bayar"}
 METHOD_LABELS = {"cash": "Tunai", "transfer": "Transfer", "qris": "QRIS"}
@@ -121,7 +122,7 @@ class CustomerDetailState(CustomerFormMixin, rx.State):
     @rx.event
     async def edit(self):
         """Open the edit sheet for this subscriber."""
-        return CustomerDetailState.open_edit(self._customer_id)
+        return CustomerDetailState.open_edit(user_text(self._customer_id))  # from the URL
 
     # --- WhatsApp ---------------------------------------------------------------------------
 
@@ -212,7 +213,7 @@ class CustomerDetailState(CustomerFormMixin, rx.State):
         try:
             customers.set_inactive(actor, uuid.UUID(self._customer_id), stop)
         except ServiceError as exc:
-            return rx.toast.error(exc.message)
+            return toast("error", exc.message)
         self._show(actor)
         return rx.toast.success("Pelanggan dinonaktifkan." if stop else "Pelanggan diaktifkan.")
 
@@ -231,7 +232,7 @@ class CustomerDetailState(CustomerFormMixin, rx.State):
             customers.delete_customer(actor, uuid.UUID(self._customer_id))
         except ServiceError as exc:
             self.delete_open = False
-            return rx.toast.error(exc.message)
+            return toast("error", exc.message)
         self.delete_open = False
         return [rx.toast.success("Pelanggan dihapus."), rx.redirect("/customers")]
 

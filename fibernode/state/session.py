@@ -11,6 +11,7 @@ from reflex.event import EventSpec
 from fibernode.services import auth, ratelimit, web_login
 from fibernode.services.context import Actor
 from fibernode.services.errors import ServiceError
+from fibernode.state.ui import toast
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,8 @@ def backend_error(exception: Exception) -> EventSpec:
     Indonesian notice, never as an English stack trace.
     """
     if isinstance(exception, ServiceError):
-        return rx.toast.error(exception.message, id="backend_error", position="top-center")
+        # Service messages may quote user text (names): never through Var parsing.
+        return toast("error", exception.message, id="backend_error", position="top-center")
     log.error("event handler failed", exc_info=exception)
     return rx.toast.error("Terjadi kesalahan di server.", id="backend_error",
                           position="top-center",
