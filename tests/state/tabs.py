@@ -13,10 +13,11 @@ import inspect
 from typing import Any
 
 from reflex.event import Event
+from reflex.istate.data import HeaderData
 from reflex.state import State
 
 import fibernode.fibernode  # noqa: F401 - registers every page state
-from fibernode.services import auth
+from fibernode.services import auth, web_login
 from fibernode.services.context import Actor
 from fibernode.state.session import SessionState
 from tests.factories import ADMIN_PASSWORD, MITRA_PASSWORD
@@ -28,7 +29,10 @@ def tab(username: str | None = None) -> State:
     if username:
         password = ADMIN_PASSWORD if username == "superadmin" else MITRA_PASSWORD
         result = auth.login(Actor.anonymous("", ""), username, password)
-        page(root, SessionState).start(result)
+        # What the websocket handshake carries (fibernode.api.security.websocket_cookie).
+        root.rx_router_headers = HeaderData(
+            cookie=f"{web_login.REFERENCE_COOKIE}={web_login.reference(result.token)}")
+        assert page(root, SessionState).resolve_actor() is not None
     return root
 
 
