@@ -33,7 +33,7 @@ import anyio.to_thread
 from fibernode import logs
 from fibernode.api.deps import error_body
 from fibernode.config import get_settings
-from fibernode.services import auth, ratelimit, web_login
+from fibernode.services import auth, devices, ratelimit, web_login
 
 log = logging.getLogger("fibernode.http")
 
@@ -67,7 +67,7 @@ CSP = "; ".join([
 ])
 HSTS = "max-age=31536000; includeSubDomains"
 # The trusted-device cookie of the login lockout (set with the session cookie).
-DEVICE_COOKIE = "fn_device"
+DEVICE_COOKIE = devices.DEVICE_COOKIE
 
 
 def _header(scope: Scope, name: bytes) -> str:

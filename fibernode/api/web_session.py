@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fibernode import clock
 from fibernode.api import security
 from fibernode.api.deps import client_of, error_body
-from fibernode.services import auth, web_login
+from fibernode.services import auth, devices, web_login
 from fibernode.services.context import Actor
 
 router = APIRouter(prefix="/api/session", tags=["session"], include_in_schema=False)
@@ -70,8 +70,13 @@ def _refused() -> Response:
 
 @router.post("/claim")
 def claim(request: Request, code: Annotated[str, Form(max_length=200)] = "",
-          next: Annotated[str, Form(max_length=500)] = "/") -> Response:
-    """Swap the login's one-time code for the session cookie and continue to ``next``."""
+          next: Annotated[str, Form(max_length=500)] = "/",
+          device: Annotated[str, Form(max_length=500)] = "") -> Response:
+    """Swap the login's one-time code for the session cookie and continue to ``next``.
+
+    ``device`` is the trusted-device token the login issued (lockout protection,
+    :mod:`fibernode.services.devices`); it is stored HttpOnly like the session.
+    """
     if not _same_origin(request):
         return _refused()
     ip, ua = client_of(request)
@@ -81,6 +86,11 @@ def claim(request: Request, code: Annotated[str, Form(max_length=200)] = "",
     response = RedirectResponse(safe_next(next), status_code=303)
     set_session_cookie(response, request, claimed.token,
                        claimed.expires_at if claimed.remember else None)
+    if device:
+        # Signed for one user; a forged or foreign one only counts as an unknown device.
+        response.set_cookie(devices.DEVICE_COOKIE, device, path="/", httponly=True,
+                            samesite="lax", secure=security.is_https(request.scope),
+                            max_age=int(devices.device_lifetime().total_seconds()))
     return response
 
 

@@ -7,7 +7,7 @@ import asyncio
 import reflex as rx
 
 from fibernode.components.ui import field
-from fibernode.services import ratelimit, web_login
+from fibernode.services import devices, ratelimit, web_login
 from fibernode.services.context import Actor
 from fibernode.services.errors import (
     RateLimited,
@@ -16,7 +16,7 @@ from fibernode.services.errors import (
     ValidationFailed,
 )
 from fibernode.state.branding import BrandingState
-from fibernode.state.session import SessionState, post_navigation
+from fibernode.state.session import SessionState, cookie_value, post_navigation
 
 
 class LoginState(rx.State):
@@ -52,7 +52,9 @@ class LoginState(rx.State):
                 web_login.begin, Actor.anonymous(ip, ua), form.get("username", ""),
                 form.get("password", ""),
                 remember=form.get("remember") in ("on", "true", True),
-                otp=form.get("otp") or None)
+                otp=form.get("otp") or None,
+                device_token=cookie_value(session.router.headers.cookie,
+                                          devices.DEVICE_COOKIE) or None)
         except TwoFactorRequired as exc:
             # Not a failure: the typed username and password stay in the form.
             self.needs_code = True
@@ -66,7 +68,8 @@ class LoginState(rx.State):
             self.error = exc.message
         else:
             # The cookie is set over HTTP (HttpOnly); the page that follows is fresh.
-            yield post_navigation("/api/session/claim", {"code": pending.code, "next": "/"})
+            yield post_navigation("/api/session/claim", {
+                "code": pending.code, "next": "/", "device": pending.device_token})
             return
         self.loading = False
         self.shake = 1 - self.shake

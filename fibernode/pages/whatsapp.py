@@ -36,8 +36,7 @@ QUEUE_STATUSES = [("", "Semua"), ("pending", "Menunggu"), ("sending", "Mengirim"
                   ("sent", "Terkirim"), ("failed", "Gagal"), ("uncertain", "Tidak pasti"),
                   ("cancelled", "Dibatalkan"), ("skipped", "Dilewati")]
 STATUS_LABELS = dict(QUEUE_STATUSES[1:]) | {"delivered": "Diterima", "read": "Dibaca"}
-TYPE_LABELS = {"reminder": "Pengingat", "receipt": "Nota", "isolation": "Isolir",
-               "custom": "Manual", "test": "Tes"}
+TYPE_LABELS = whatsapp.TYPE_LABELS
 LOG_STATUSES = [("", "Semua status"), ("sent", "Terkirim"), ("delivered", "Diterima"),
                 ("read", "Dibaca"), ("failed", "Gagal"), ("pending", "Menunggu")]
 BULK_FILTERS = [{"value": "unpaid", "label": "Semua yang belum bayar"},

@@ -42,10 +42,15 @@ REFERENCE_COOKIE = "fn_sref"
 
 @dataclass(frozen=True)
 class PendingLogin:
-    """A checked login waiting for its cookie: the one-time code for the page."""
+    """A checked login waiting for its cookie: the one-time code for the page.
+
+    ``device_token`` is the browser's next trusted-device token (the lockout's
+    device cookie, :mod:`fibernode.services.devices`); the claim sets it HttpOnly.
+    """
 
     code: str
     actor: Actor
+    device_token: str = ""
 
 
 @dataclass(frozen=True)
@@ -63,8 +68,11 @@ def reference(token: str) -> str:
 
 
 def begin(actor: Actor, username: str, password: str, remember: bool = False,
-          otp: str | None = None) -> PendingLogin:
+          otp: str | None = None, device_token: str | None = None) -> PendingLogin:
     """Check the credentials and open an unclaimed session.
+
+    ``device_token`` is the browser's trusted-device cookie, if any: a known
+    device keeps logging in while its username is locked for everyone else.
 
     Raises:
         ValidationFailed, LockedOut, LoginFailed, TwoFactorRequired: as
@@ -73,7 +81,8 @@ def begin(actor: Actor, username: str, password: str, remember: bool = False,
     settings = get_settings()
     code = secrets.token_urlsafe(32)
 
-    def open_unclaimed(uow, user, logged_in: Actor, now: datetime) -> PendingLogin:
+    def open_unclaimed(uow, user, logged_in: Actor, now: datetime,
+                       new_device_token: str) -> PendingLogin:
         lifetime = (timedelta(days=settings.remember_days) if remember
                     else timedelta(hours=settings.session_hours))
         sess = UserSession(
@@ -92,9 +101,10 @@ def begin(actor: Actor, username: str, password: str, remember: bool = False,
         uow.session.add(sess)
         uow.session.flush()
         uow.audit("auth.login", "user_sessions", sess.id, remember=remember)
-        return PendingLogin(code, logged_in)
+        return PendingLogin(code, logged_in, new_device_token)
 
-    return auth.authenticate(actor, username, password, open_unclaimed, otp=otp)
+    return auth.authenticate(actor, username, password, open_unclaimed, otp=otp,
+                             device_token=device_token)
 
 
 def claim(actor: Actor, code: str) -> ClaimedSession | None:

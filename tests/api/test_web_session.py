@@ -100,3 +100,11 @@ def test_cookie_authenticated_changes_need_the_apps_own_origin(world):
     assert client.get(f"/api/customers/{customer.id}").status_code == 200
     ok = client.patch(f"/api/customers/{customer.id}", json=body, headers=ORIGIN)
     assert ok.status_code == 200, ok.text
+
+
+def test_claim_stores_the_trusted_device_cookie_httponly(world):
+    pending = web_login.begin(ANON, "mitra1", MITRA_PASSWORD)
+    response = _client().post("/api/session/claim", headers=ORIGIN, data={
+        "code": pending.code, "device": pending.device_token})
+    device = [c for c in _set_cookie(response).split("\n") if c.startswith("fn_device=")]
+    assert device and "HttpOnly" in device[0] and "Max-Age=" in device[0]

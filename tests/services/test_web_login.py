@@ -111,3 +111,19 @@ def test_two_claims_of_one_code_racing_give_one_token(pg):
     tokens = [r.token for r in results if r is not None]
     assert len(results) == 4 and len(tokens) == 1
     assert web_login.resolve(web_login.reference(tokens[0])) is not None
+
+
+def test_a_known_browser_logs_in_while_an_attacker_holds_the_username_locked(world):
+    """Finding 10 through the web login: the device cookie of an earlier login still works."""
+    from fibernode.services.errors import LockedOut
+
+    device = web_login.begin(ANON, "mitra1", MITRA_PASSWORD).device_token
+    assert device
+    attacker = Actor.anonymous("198.51.100.66", "curl")
+    for _ in range(6):
+        with pytest.raises((LoginFailed, LockedOut)):
+            web_login.begin(attacker, "mitra1", "tebak-tebakan")
+    with pytest.raises(LockedOut):
+        web_login.begin(ANON, "mitra1", MITRA_PASSWORD)
+    pending = web_login.begin(ANON, "mitra1", MITRA_PASSWORD, device_token=device)
+    assert web_login.claim(ANON, pending.code) is not None

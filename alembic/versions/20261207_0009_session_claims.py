@@ -6,8 +6,8 @@ of a one-time code the page exchanges over plain HTTP (``POST
 /api/session/claim``) for the cookie, within ``claim_expires_at``. The token
 itself is only ever sent in that response's ``Set-Cookie`` header.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-07 21:00:00.000000
 """
 from collections.abc import Sequence
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from alembic import op
 import fibernode.models.types
 
-revision: str = '0008'
-down_revision: str | None = '0007'
+revision: str = '0009'
+down_revision: str | None = '0008'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
