@@ -169,6 +169,15 @@ def app_harness() -> Iterator:
     from fibernode.services.context import Actor
     from fibernode.services.seed import seed
 
+    import sys
+
+    if "fibernode.fibernode" in sys.modules or any(
+            m.startswith("fibernode.pages.") for m in sys.modules):
+        # The harness compiles the app in a registration context of its own: pages
+        # imported earlier in this process (at collection) would not reach it.
+        pytest.fail("tests/browser must run in a pytest process of its own "
+                    "(scripts/test.sh does): the app's pages were imported before "
+                    "the harness started")
     name, url = create_pg_database("fibernode_browser")
     migrate(url)
     saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "REDIS_URL")}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from fibernode.services import settings
 from fibernode.services.context import Actor
 from tests.pages.loop import longest_pause
 from tests.services.test_branding import SLOW_SVG, nested_use_svg
-from tests.state.tabs import page, run, tab
+from tests.state.tabs import drive, page, run, tab
 
 
 @pytest.fixture
@@ -34,7 +33,7 @@ def _file(data: bytes, name: str) -> rx.UploadFile:
 @pytest.mark.timeout(120)
 def test_a_slow_logo_upload_does_not_stall_the_event_loop(world, uploads):
     state = page(tab("superadmin"), AdminSettingsState)
-    events, took, pause = asyncio.run(longest_pause(
+    events, took, pause = drive(longest_pause(
         run(state, AdminSettingsState.upload_logo, [_file(SLOW_SVG, "logo.svg")])))
     assert state.upload_error == "" and state.custom_logo
     assert settings.get_branding(Actor.anonymous()).logo_url.startswith("/branding/logo-")
@@ -45,6 +44,6 @@ def test_a_slow_logo_upload_does_not_stall_the_event_loop(world, uploads):
 @pytest.mark.timeout(60)
 def test_a_use_bomb_is_refused_on_the_page_in_indonesian(world, uploads):
     state = page(tab("superadmin"), AdminSettingsState)
-    asyncio.run(run(state, AdminSettingsState.upload_logo,
+    drive(run(state, AdminSettingsState.upload_logo,
                     [_file(nested_use_svg(5), "logo.svg")]))
     assert state.upload_error.startswith("SVG terlalu rumit") and state.uploading == ""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from fibernode.pages.customer_import import ImportState
 from fibernode.services import imports
 from tests.pages.loop import longest_pause
 from tests.services.test_imports import csv_rows
-from tests.state.tabs import page, run, tab
+from tests.state.tabs import drive, page, run, tab
 
 
 @pytest.mark.timeout(120)
@@ -22,7 +21,7 @@ def test_checking_a_large_csv_does_not_stall_the_event_loop(world, monkeypatch):
     state = page(tab("superadmin"), ImportState)
     upload = rx.UploadFile(file=io.BytesIO(csv_rows(imports.SYNC_ROWS)),
                            path=Path("pelanggan.csv"))
-    events, took, pause = asyncio.run(longest_pause(
+    events, took, pause = drive(longest_pause(
         run(state, ImportState.handle_upload, [upload])))
     assert state.upload_error == "" and state.status == "previewed"
     assert state.valid_rows == imports.SYNC_ROWS

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from fibernode.components.proof_panel import ProofState
 from fibernode.pages.invoices import InvoicesState
 from fibernode.services import customers, packages
 from tests.services.invoice_data import make_invoice, payments
-from tests.state.tabs import decoded, page, run, tab
+from tests.state.tabs import decoded, drive, page, run, tab
 
 MARKER_NAME = "<reflex.Var>12345</reflex.Var>"
 
@@ -21,9 +20,9 @@ def _pay(world, method: str):
     inv = make_invoice(customers.get_customer(world.mitra_a, cust_id).name)
     state = page(tab("mitra1"), InvoicesState)
     state._fetch(world.mitra_a)
-    asyncio.run(run(state, InvoicesState.open_pay, str(inv.id)))
+    drive(run(state, InvoicesState.open_pay, str(inv.id)))
     assert state.pay_invoice["customer"] == MARKER_NAME
-    events = asyncio.run(run(state, InvoicesState.pay, {"method": method, "amount": ""}))
+    events = drive(run(state, InvoicesState.pay, {"method": method, "amount": ""}))
     return inv, state, decoded(events)
 
 

@@ -9,7 +9,9 @@ answered with; :func:`decoded` turns those into what goes over the websocket.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from reflex.event import Event
@@ -56,6 +58,16 @@ async def run(state: Any, handler: Any, *args: Any, **kwargs: Any) -> list[Any]:
     for item in out:
         flat.extend(item if isinstance(item, list) else [item])
     return [e for e in flat if e is not None]
+
+
+def drive(coro: Any) -> Any:
+    """Run ``coro`` to its end on an event loop of its own, in a thread of its own.
+
+    Not ``asyncio.run`` in the test's thread: the browser tier's Playwright keeps an
+    event loop running in the main thread for the rest of the session.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def decoded(events: list[Any]) -> list[Event]:
