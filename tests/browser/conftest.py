@@ -164,12 +164,12 @@ def single_port_harness_class():
 @pytest.fixture(scope="session")
 def app_harness() -> Iterator:
     """The running single-port production build (seeded demo data)."""
+    import sys
+
     from fibernode import db as fn_db
     from fibernode.config import reset_settings
     from fibernode.services.context import Actor
     from fibernode.services.seed import seed
-
-    import sys
 
     if "fibernode.fibernode" in sys.modules or any(
             m.startswith("fibernode.pages.") for m in sys.modules):
