@@ -203,6 +203,8 @@ def client_storage_cookies() -> dict[str, dict[str, Any]]:
     from reflex.compiler.utils import compile_client_storage
     from reflex.state import State
 
+    import fibernode.fibernode  # noqa: F401  (the app's states join the tree on import)
+
     return compile_client_storage(State)["cookies"]
 
 

@@ -108,3 +108,13 @@ def ws_server(ws_database) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def estate(ws_server):
+    """Sentinel data, fresh-row factories and one live session token per user."""
+    from tests.ws import oracle
+
+    est = oracle.build_estate()
+    est.tokens = {role: oracle.login(role) for role in oracle.USERNAMES}
+    return est

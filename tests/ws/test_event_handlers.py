@@ -21,6 +21,7 @@ answers is held to one oracle:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 
@@ -55,14 +56,6 @@ def test_the_table_describes_every_handler():
 
 
 # --- fixtures: the estate and one tab per caller ---------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def estate(ws_server):
-    """Sentinel data and fresh-row factories, on the server's database."""
-    est = oracle.build_estate()
-    est.tokens = {role: oracle.login(role) for role in oracle.USERNAMES}
-    return est
 
 
 class Tabs:
@@ -185,4 +178,7 @@ def _default(target: Target, var: str):
 
     path = tuple(target.state_full.split(".")[1:])
     cls = State.get_class_substate(path) if path else State
-    return cls.get_fields()[var].default
+    spec = cls.get_fields()[var]
+    if spec.default is dataclasses.MISSING:
+        return spec.default_factory() if callable(spec.default_factory) else ""
+    return spec.default
