@@ -108,6 +108,7 @@ class Settings:
     login_lockout_minutes: int
     session_hours: int
     remember_days: int
+    device_cookie_days: int
     wa_mode: str
     wa_gateway_url: str
     wa_gateway_token: str
@@ -236,6 +237,8 @@ def load_settings() -> Settings:
         login_lockout_minutes=_env_int("LOGIN_LOCKOUT_MINUTES", 15),
         session_hours=_env_int("SESSION_HOURS", 12),
         remember_days=_env_int("REMEMBER_ME_DAYS", 30),
+        # How long a trusted-device token (fibernode.services.devices) stays valid.
+        device_cookie_days=_env_int("DEVICE_COOKIE_DAYS", 180),
         wa_mode=_env("WA_MODE", "outbox").lower(),
         # The wa-gateway service (neonize mode): internal HTTP port, shared secret.
         wa_gateway_url=_env("WA_GATEWAY_URL", "http://127.0.0.1:8765").rstrip("/"),

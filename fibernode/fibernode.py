@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 
 import reflex as rx
 
+# Before any request: makes the project's Celery app the default in every thread, so jobs
+# sent from the executor threads go to the configured broker (see workers/celery_app.py).
+import workers.celery_app  # noqa: F401
 from fibernode import __version__, logs
 from fibernode.api import create_api, security
 from fibernode.components import pwa
@@ -31,11 +36,16 @@ from fibernode.pages import (  # noqa: F401  (each module registers its route)
 )
 from fibernode.services import settings as settings_service
 from fibernode.services.context import Actor
+from fibernode.state.gate import SessionGate
 from fibernode.state.session import backend_error
 
 log = logging.getLogger("fibernode")
 # One JSON object per log line, with the request id (fibernode.logs).
 logs.configure(get_settings().log_level)
+
+# Websocket messages are small events (files go through /_upload): Reflex's default
+# buffer would let one message carry megabytes into a state.
+os.environ.setdefault("REFLEX_SOCKET_MAX_HTTP_BUFFER_SIZE", str(256 * 1024))
 
 # Refuse to serve production with development or placeholder secrets.
 get_settings().validate_for_startup()
@@ -49,7 +59,30 @@ def _record_version() -> None:
         log.exception("could not record app_version; run `python -m fibernode.cli migrate`")
 
 
-app = rx.App(
+class FiberNodeApp(rx.App):
+    """The Reflex app, served behind :class:`~fibernode.api.security.StrictCors`.
+
+    Reflex wraps its backend (and every ``api_transformer``) in a top-level app
+    with an allow-every-origin CORS layer that echoes any ``Origin`` with
+    credentials; only a wrapper outside that layer decides which origins may use
+    the app. Production and the test harnesses serve ``app()``, this.
+    """
+
+    def __call__(self):  # noqa: D102
+        _private_states_dir()
+        return security.StrictCors(super().__call__())
+
+
+def _private_states_dir() -> None:
+    """Page states (pickled by Reflex's disk state manager) are readable by the app user only."""
+    from reflex.utils import prerequisites
+
+    states = Path(prerequisites.get_states_dir())
+    states.mkdir(parents=True, exist_ok=True)
+    states.chmod(0o700)
+
+
+app = FiberNodeApp(
     stylesheets=["/styles.css"],
     html_lang="id",
     head_components=[
@@ -72,9 +105,11 @@ app = rx.App(
         # One Indonesian "Anda offline" banner instead of Reflex's connection toast.
         (5, "Overlay"): lambda stateful: pwa.offline_banner() if stateful else None,
     },
-    # The API (with the security middlewares) wraps Reflex; StrictCors wraps even
-    # Reflex's own CORS layer, which allows every origin.
-    api_transformer=[create_api(), security.StrictCors],
+    # The API (with the security middlewares) wraps Reflex; StrictCors wraps the
+    # whole served app (FiberNodeApp.__call__).
+    api_transformer=create_api(),
     backend_exception_handler=backend_error,
 )
+# Every websocket event passes the session gate first (binding, anonymous budget, sizes).
+app.add_middleware(SessionGate())
 app.register_lifespan_task(_record_version)

@@ -26,7 +26,8 @@ _SECRET_KEY = re.compile(
     r"pass(word)?|secret|token|authorization|cookie|session_store|api_key|otp|totp|nik",
     re.IGNORECASE,
 )
-_BEARER = re.compile(r"(?i)\b(bearer|token=|fn_session=|fn_remember=)\s*[A-Za-z0-9._~+/=-]{8,}")
+_BEARER = re.compile(
+    r"(?i)\b(bearer|token=|fn_session=|fn_remember=|fn_device=)\s*[A-Za-z0-9._~+/=-]{8,}")
 # Keys every LogRecord has: not ``extra`` fields.
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 

@@ -142,6 +142,20 @@ def world(db):
 
 
 @pytest.fixture
+def outbox_whatsapp(monkeypatch) -> Iterator[None]:
+    """WhatsApp through the outbox gateway; direct sends are finished before teardown."""
+    from fibernode.services import wa_direct, wa_numbers
+    from fibernode.whatsapp import set_gateway
+    from fibernode.whatsapp.outbox import OutboxGateway
+
+    monkeypatch.setattr(wa_numbers, "CHECK_SPACING_S", 0)
+    set_gateway(OutboxGateway())
+    yield
+    assert wa_direct.wait_for_dispatch(10)
+    set_gateway(None)
+
+
+@pytest.fixture
 def real_rate_limits(monkeypatch) -> Iterator[None]:
     """The production limits (factor 1) on fresh in-process counters, for one test."""
     from fibernode.config import reset_settings

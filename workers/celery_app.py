@@ -19,6 +19,14 @@ Broker and result backend come from :func:`fibernode.config.get_settings`:
 
 Scheduled times are wall-clock times in Asia/Jakarta (``timezone``); Celery
 still stores and transmits UTC (``enable_utc``).
+
+Importing this module makes :data:`app` Celery's default app for every thread
+of the process. Celery's *current* app is thread-local, and a thread that has
+none falls back to Celery's own built-in app, whose broker is RabbitMQ's
+``amqp://guest@localhost:5672//``: without the default, a job sent from any
+thread but the importing one (the web app's executor threads) failed to connect
+or, on a machine running RabbitMQ, vanished there. Services hand jobs to the
+worker through :func:`send` (via :mod:`fibernode.services.jobqueue`).
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ import logging
 from datetime import timedelta
 from pathlib import Path
 
-from celery import Celery
+from celery import Celery, current_app
 from celery.beat import PersistentScheduler
 from celery.schedules import crontab
 from celery.signals import beat_init, setup_logging
@@ -43,6 +51,10 @@ WORKER_HEARTBEAT_INTERVAL = timedelta(seconds=60)
 WA_QUEUE_TICK_INTERVAL = timedelta(seconds=10)
 # SQLite waits this long for another process's write lock before failing.
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+# A job the user waits on is marked failed when its send fails, so a broker that is
+# down must answer within a second or two (Celery's default retries a few times too).
+PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2,
+                        "interval_max": 0.5}
 
 
 def beat_schedule() -> dict[str, dict]:
@@ -130,11 +142,13 @@ def _ensure_parent_dir(path: Path | None) -> None:
         path.expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
 
 
-def make_app(settings: Settings | None = None) -> Celery:
+def make_app(settings: Settings | None = None, *, set_as_current: bool = True) -> Celery:
     """Build a configured Celery app.
 
     Args:
         settings: The configuration to use (default: the process-wide settings).
+        set_as_current: Make it the current app of the calling thread (Celery's default);
+            ``False`` for a short-lived helper app that must not replace the project's.
 
     Returns:
         The app; the worker imports ``workers.tasks`` through ``include``.
@@ -144,7 +158,7 @@ def make_app(settings: Settings | None = None) -> Celery:
     backend_url = settings.celery_result_backend
 
     app = Celery("fibernode", broker=broker_url, backend=backend_url,
-                 include=["workers.tasks"])
+                 include=["workers.tasks"], set_as_current=set_as_current)
     app.conf.update(
         timezone=TIMEZONE,
         enable_utc=True,
@@ -181,6 +195,27 @@ def make_app(settings: Settings | None = None) -> Celery:
 
 
 app = make_app()
+# The project's app in every thread, not only the one that imported this module.
+app.set_default()
+
+
+def send(task: str, *args: str) -> None:
+    """Queue a task by name on the project's broker, from any thread.
+
+    The job's row (file job, payment proof, import) carries its status, so no
+    result is stored or awaited: a down broker is reported by this call alone.
+    The app is Celery's current one: :data:`app` unless the caller (a test, a
+    tool) made its own app current in this thread.
+
+    Args:
+        task: The task's registered name (``workers.tasks.…``).
+        *args: Its positional arguments (JSON-serialisable).
+
+    Raises:
+        Exception: the broker could not be reached (kombu's ``OperationalError``).
+    """
+    current_app.send_task(task, args=list(args), ignore_result=True, retry=True,
+                          retry_policy=PUBLISH_RETRY_POLICY)
 
 
 @setup_logging.connect

@@ -1,10 +1,10 @@
 """Celery tasks: thin wrappers that call services (no business logic here).
 
 Tasks are ``shared_task`` s so they bind to whichever app is current: the
-module-level app of :mod:`workers.celery_app` in the worker, beat and web app,
-or an app built with ``make_app(settings)`` (tests, tools). Importing this
-module imports :mod:`workers.celery_app`, so ``heartbeat.delay()`` from the web
-app goes to the configured broker, never to Celery's built-in AMQP default.
+project's app of :mod:`workers.celery_app` (Celery's default app in every thread
+once that module is imported; this module imports it), or an app a test or tool
+built with ``make_app(settings)`` and made current in its thread. Services send
+jobs by name through :func:`workers.celery_app.send`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from fibernode import clock
 from fibernode.services import imports, maintenance
 from fibernode.services.context import Actor
 from fibernode.services.settings import touch_heartbeat
-from workers import celery_app  # noqa: F401  (makes the configured app current)
+from workers import celery_app  # noqa: F401  (makes the project's app the default)
 
 log = get_task_logger(__name__)
 

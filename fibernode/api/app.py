@@ -21,6 +21,7 @@ from fibernode.api import receipts as receipt_routes
 from fibernode.api import security
 from fibernode.api import users as user_routes
 from fibernode.api import wa_webhook as wa_webhook_routes
+from fibernode.api import web_session as web_session_routes
 from fibernode.api import whatsapp as whatsapp_routes
 from fibernode.api.deps import error_response, request_problems
 from fibernode.services import health as health_service
@@ -76,4 +77,5 @@ def create_api() -> FastAPI:
     api.include_router(package_routes.router)
     api.include_router(invoice_routes.router)
     api.include_router(activity_routes.router)
+    api.include_router(web_session_routes.router)
     return api

@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from fibernode.api.deps import client_of, request_actor, single_change
@@ -48,6 +48,10 @@ class LoginIn(BaseModel):
     password: str = Field(max_length=500)
     otp: str | None = Field(default=None, max_length=20,
                             description="Kode authenticator 6 digit atau kode pemulihan")
+    device_token: str | None = Field(
+        default=None, max_length=300,
+        description="Token perangkat dari login sebelumnya (atau header X-Device-Token): "
+                    "perangkat ini tetap bisa login saat username dikunci")
 
 
 class RefreshIn(BaseModel):
@@ -74,6 +78,9 @@ class TokenOut(BaseModel):
     refresh_expires_at: datetime
     user_id: uuid.UUID
     role: str
+    device_token: str | None = Field(
+        default=None, description="Login saja: token perangkat untuk login berikutnya; "
+                                  "simpan dan kirim kembali (menggantikan yang lama)")
 
 
 class ProfileOut(BaseModel):
@@ -151,10 +158,17 @@ class RecoveryCodesOut(BaseModel):
 
 
 @router.post("/login", response_model=TokenOut)
-def login(body: LoginIn, actor: AnonDep) -> TokenOut:
-    """Log in; 401 ``TwoFactorRequired`` asks for ``otp``, 429 after repeated failures."""
-    return TokenOut.model_validate(api_tokens.login(actor, body.username, body.password,
-                                                    otp=body.otp))
+def login(body: LoginIn, actor: AnonDep,
+          x_device_token: Annotated[str | None, Header(max_length=300)] = None) -> TokenOut:
+    """Log in; 401 ``TwoFactorRequired`` asks for ``otp``, 429 after repeated failures.
+
+    Send the ``device_token`` of the previous login (body or ``X-Device-Token``) to
+    keep logging in while the username is locked for unknown devices; the response
+    carries the next one.
+    """
+    return TokenOut.model_validate(api_tokens.login(
+        actor, body.username, body.password, otp=body.otp,
+        device_token=body.device_token or x_device_token))
 
 
 @router.post("/refresh", response_model=TokenOut)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
@@ -131,7 +132,9 @@ async def upload_logo(actor: AdminDep, file: Annotated[UploadFile, File()],
     """Upload the logo (header, receipts, icons) or the splash logo (multipart ``file``)."""
     # One byte past the limit, so an oversized file is refused rather than truncated.
     data = await file.read(branding.MAX_BYTES + 1)
-    result = branding.upload_logo(actor, data, file.filename or "", target=target)
+    # Decoding and drawing take seconds: off the event loop, or every user waits.
+    result = await run_in_threadpool(branding.upload_logo, actor, data, file.filename or "",
+                                     target=target)
     return LogoUploadOut(target=result.target, kind=result.kind, width=result.width,
                          height=result.height, urls=result.urls, changes=result.changes)
 

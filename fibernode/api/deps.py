@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -56,8 +58,25 @@ def request_actor(request: Request) -> Actor:
         return _limited(bearer) if bearer is not None else Actor.anonymous(ip, ua)
     token = (request.cookies.get(auth.SESSION_COOKIE)
              or request.cookies.get(auth.REMEMBER_COOKIE))
+    if token and request.method not in SAFE_METHODS and not _from_own_pages(request):
+        # The browser attaches the cookie to requests from any page of the same
+        # site (another port of the host too): a change needs the app's own origin.
+        raise PermissionDenied("Asal permintaan (origin) tidak diizinkan.")
     actor = auth.resolve_session(token, ip, ua)
     return _limited(actor) if actor is not None else Actor.anonymous(ip, ua)
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _from_own_pages(request: Request) -> bool:
+    from fibernode.api.security import origin_allowed
+
+    origin = request.headers.get("origin") or ""
+    if not origin and (referer := request.headers.get("referer")):
+        parts = urlsplit(referer)
+        origin = f"{parts.scheme}://{parts.netloc}"
+    return bool(origin) and origin_allowed(request.scope, origin)
 
 
 def _limited(actor: Actor) -> Actor:

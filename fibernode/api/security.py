@@ -33,7 +33,7 @@ import anyio.to_thread
 from fibernode import logs
 from fibernode.api.deps import error_body
 from fibernode.config import get_settings
-from fibernode.services import ratelimit
+from fibernode.services import auth, devices, ratelimit, web_login
 
 log = logging.getLogger("fibernode.http")
 
@@ -55,7 +55,8 @@ CSP = "; ".join([
     "style-src 'self' 'unsafe-inline'",
     "img-src 'self' data: blob:",
     "font-src 'self' data:",
-    "connect-src 'self' ws: wss:",
+    # 'self' covers the app's own ws:/wss: websocket (CSP 3); nothing else.
+    "connect-src 'self'",
     "worker-src 'self'",
     "manifest-src 'self'",
     "media-src 'self' blob:",
@@ -65,6 +66,8 @@ CSP = "; ".join([
     "frame-ancestors 'none'",
 ])
 HSTS = "max-age=31536000; includeSubDomains"
+# The trusted-device cookie of the login lockout (set with the session cookie).
+DEVICE_COOKIE = devices.DEVICE_COOKIE
 
 
 def _header(scope: Scope, name: bytes) -> str:
@@ -309,6 +312,15 @@ def allowed_origins() -> frozenset[str]:
     return frozenset(found - {""})
 
 
+def origin_allowed(scope: Scope, origin: str, origins: frozenset[str] | None = None) -> bool:
+    """Whether ``origin`` is absent, the server itself (as addressed) or configured."""
+    if not origin or origin.lower() in (origins if origins is not None else allowed_origins()):
+        return True
+    host = _header(scope, b"host").lower()
+    scheme = "https" if is_https(scope) else "http"
+    return origin.lower() in (f"{scheme}://{host}", f"http://{host}", f"https://{host}")
+
+
 class StrictCors:
     """Cross-origin access only for configured origins; same-origin always works.
 
@@ -325,11 +337,7 @@ class StrictCors:
         self.origins = origins if origins is not None else allowed_origins()
 
     def _allowed(self, scope: Scope, origin: str) -> bool:
-        if not origin or origin.lower() in self.origins:
-            return True
-        host = _header(scope, b"host").lower()
-        scheme = "https" if is_https(scope) else "http"
-        return origin.lower() in (f"{scheme}://{host}", f"http://{host}", f"https://{host}")
+        return origin_allowed(scope, origin, self.origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: D102
         if scope["type"] not in ("http", "websocket"):
@@ -353,9 +361,56 @@ class StrictCors:
         await self.app(scope, receive, without_cors)
 
 
+def _cookies(header: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for part in header.split(";"):
+        name, sep, value = part.strip().partition("=")
+        if sep and name and name not in found:
+            found[name] = value.strip().strip('"')
+    return found
+
+
+def websocket_cookie(header: str) -> str:
+    """The Cookie header the websocket (and so the page state) gets instead of the browser's.
+
+    The raw session token never reaches Reflex: the state manager pickles the
+    connection's headers to disk or Redis. The session cookie becomes its
+    server-side reference (its SHA-256, :data:`web_login.REFERENCE_COOKIE`); a
+    reference the browser sent itself is dropped, so only a real cookie makes one.
+    The signed device cookie (trusted-device logins) passes through unchanged;
+    every other cookie is left out.
+    """
+    cookies = _cookies(header)
+    kept = []
+    raw = cookies.get(auth.SESSION_COOKIE) or cookies.get(auth.REMEMBER_COOKIE)
+    if raw:
+        kept.append(f"{web_login.REFERENCE_COOKIE}={web_login.reference(raw)}")
+    if device := cookies.get(DEVICE_COOKIE):
+        kept.append(f"{DEVICE_COOKIE}={device}")
+    return "; ".join(kept)
+
+
+class SessionReference:
+    """Rewrites the websocket handshake's cookies (see :func:`websocket_cookie`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: D102
+        if scope["type"] == "websocket":
+            header = "; ".join(v.decode("latin-1") for k, v in scope.get("headers") or []
+                               if k == b"cookie")
+            headers = [(k, v) for k, v in scope.get("headers") or [] if k != b"cookie"]
+            if cookie := websocket_cookie(header):
+                headers.append((b"cookie", cookie.encode("latin-1")))
+            scope = {**scope, "headers": headers}
+        await self.app(scope, receive, send)
+
+
 def install(app) -> None:
     """Wrap a Starlette/FastAPI app with every middleware (outermost first on the wire)."""
     # add_middleware prepends: the last added runs first.
+    app.add_middleware(SessionReference)
     app.add_middleware(RateLimit)
     app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)

@@ -116,8 +116,10 @@ class ProofState(rx.State):
         try:
             if len(data) > proof_images.MAX_BYTES:
                 raise ValidationFailed({"file": proof_images.TOO_LARGE})
-            payment_proofs.attach_proof(actor, uuid.UUID(self.invoice_id), data,
-                                        upload.name or "bukti.jpg")
+            # Hashing, storing and the database off the event loop (up to 10 MB).
+            await asyncio.to_thread(payment_proofs.attach_proof, actor,
+                                    uuid.UUID(self.invoice_id), data,
+                                    upload.name or "bukti.jpg")
         except ServiceError as exc:
             self.uploading = False
             self.error = exc.details.get("file") or exc.message

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import reflex as rx
 
 
@@ -217,3 +219,18 @@ def active_pill(active: rx.Var) -> rx.Component:
     """"Aktif" / "Nonaktif" for accounts and packages (``active`` is "1" or "")."""
     return rx.cond(active != "", rx.el.span("Aktif", class_name="fn-pill fn-pill-green"),
                    rx.el.span("Nonaktif", class_name="fn-pill fn-pill-grey"))
+
+
+def show_secret(element_id: str, value: str, prop: str = "textContent") -> rx.event.EventSpec:
+    """Put a secret (a plain NIK) straight into one element, never into a state.
+
+    States are pickled to disk or Redis; a value sent this way exists only in the
+    page. The element must have no children rendered from state (React would
+    overwrite them); the script waits up to a second for it to be mounted.
+    """
+    return rx.call_script(
+        "(function f(n){var e=document.getElementById(" + json.dumps(element_id) + ");"
+        "if(e){e[" + json.dumps(prop) + "]=" + json.dumps(value) + ";}"
+        "else if(n>0){setTimeout(function(){f(n-1)},50);}})(20)"
+    )
+

@@ -49,6 +49,7 @@ __all__ = [
     "RefreshToken",
     "RevenueMonth",
     "Setting",
+    "TrustedDevice",
     "User",
     "UserRole",
     "UserSession",
@@ -515,6 +516,10 @@ class UserSession(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=ts_column(nullable=False))
     revoked_at: datetime | None = Field(default=None, sa_column=ts_column())
     revoked_reason: str | None = Field(default=None, max_length=50)
+    # A fresh login waits here until the page claims its HttpOnly cookie over HTTP
+    # (fibernode/services/web_login.py): the hash of a one-time code, and its deadline.
+    claim_hash: str | None = Field(default=None, max_length=64, unique=True)
+    claim_expires_at: datetime | None = Field(default=None, sa_column=ts_column())
 
 
 class ActivityLog(SQLModel, table=True):
@@ -594,12 +599,13 @@ class WaMessageQueue(SQLModel, table=True):
 
 
 class LoginAttempt(SQLModel, table=True):
-    """One login try, kept for lockout decisions (by username and by IP)."""
+    """One login try, kept for lockout decisions (by username, by IP and by device)."""
 
     __tablename__ = "login_attempts"
     __table_args__ = (
         sa.Index("idx_login_attempts_username_created", "username", "created_at"),
         sa.Index("idx_login_attempts_ip_created", "ip_address", "created_at"),
+        sa.Index("idx_login_attempts_device_created", "device_id", "created_at"),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
@@ -607,7 +613,32 @@ class LoginAttempt(SQLModel, table=True):
     ip_address: str = Field(max_length=45, nullable=False)
     success: bool = Field(nullable=False)
     user_agent: str | None = Field(default=None, max_length=500)
+    # The trusted device (valid device cookie) the try came from; NULL for an unknown
+    # device. No foreign key: attempts outlive the devices' rows (maintenance).
+    device_id: uuid.UUID | None = Field(default=None, nullable=True)
     created_at: datetime = _created()
+
+
+class TrustedDevice(SQLModel, table=True):
+    """A browser or API client that logged in successfully (OWASP "device cookie").
+
+    Its signed token lets the owner keep logging in while the username is locked
+    for unknown devices; it has its own failure limit instead.
+    """
+
+    __tablename__ = "trusted_devices"
+    __table_args__ = (sa.Index("idx_trusted_devices_user", "user_id"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    user_id: uuid.UUID = Field(sa_column=fk("users.id", "CASCADE", nullable=False))
+    user_agent: str = Field(default="", max_length=500, nullable=False)
+    ip_address: str = Field(default="", max_length=45, nullable=False)
+    created_at: datetime = _created()
+    last_used_at: datetime = Field(default_factory=utcnow, sa_column=ts_column(nullable=False))
+    expires_at: datetime = Field(sa_column=ts_column(nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=ts_column())
+    # password_changed | password_reset | deactivated | limit
+    revoked_reason: str | None = Field(default=None, max_length=50)
 
 
 class ImportJob(SQLModel, table=True):

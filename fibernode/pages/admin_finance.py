@@ -7,6 +7,8 @@ A row opens ``/finance`` narrowed to that owner and month.
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import reflex as rx
 
 from fibernode import clock
@@ -144,7 +146,9 @@ class AdminFinanceState(rx.State):
     @rx.event
     def open_owner(self, owner_id: str):
         """One owner's month on ``/finance``."""
-        return rx.redirect(f"/finance?tab=month&owner={owner_id}&period={self.period}")
+        # Quoted: the id comes from the client, and no "<" may reach Reflex's Var parsing.
+        query = urlencode({"tab": "month", "owner": owner_id, "period": self.period})
+        return rx.redirect(f"/finance?{query}")
 
 
 S = AdminFinanceState

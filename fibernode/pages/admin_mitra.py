@@ -27,6 +27,7 @@ from fibernode.services.errors import ServiceError, ValidationFailed
 from fibernode.state.branding import BrandingState
 from fibernode.state.paging import PagedListMixin
 from fibernode.state.session import current_actor, to_login
+from fibernode.state.ui import toast
 
 
 class MitraState(PagedListMixin, rx.State):
@@ -162,7 +163,7 @@ class MitraState(PagedListMixin, rx.State):
         try:
             users.set_user_active(actor, uuid.UUID(mitra_id), True)
         except ServiceError as exc:
-            return rx.toast.error(exc.message)
+            return toast("error", exc.message)
         self._fetch(actor)
         return rx.toast.success("Mitra diaktifkan.")
 
@@ -190,7 +191,7 @@ class MitraState(PagedListMixin, rx.State):
             else:
                 users.set_user_active(actor, uuid.UUID(mitra_id), False)
         except ServiceError as exc:
-            return rx.toast.error(exc.message, duration=10000)
+            return toast("error", exc.message, duration=10000)
         self._fetch(actor)
         return rx.toast.success("Mitra dihapus." if action == "delete" else
                                 "Mitra dinonaktifkan dan dikeluarkan dari semua perangkat.")

@@ -26,6 +26,7 @@ from fibernode.services.context import Actor
 from fibernode.services.errors import PermissionDenied, ServiceError, ValidationFailed
 from fibernode.state.branding import BrandingState
 from fibernode.state.session import current_actor, to_login
+from fibernode.state.ui import toast
 
 
 class PackagesState(rx.State):
@@ -120,7 +121,7 @@ class PackagesState(rx.State):
         try:
             packages.set_package_active(actor, uuid.UUID(package_id), active)
         except (ServiceError, PermissionDenied) as exc:
-            return rx.toast.error(exc.message)
+            return toast("error", exc.message)
         self._fetch(actor)
         return rx.toast.success("Paket diaktifkan." if active else
                                 "Paket dinonaktifkan; pelanggan lama tetap memakainya.")
@@ -146,7 +147,7 @@ class PackagesState(rx.State):
         try:
             packages.delete_package(actor, uuid.UUID(package_id))
         except ServiceError as exc:
-            return rx.toast.error(exc.message, duration=8000)
+            return toast("error", exc.message, duration=8000)
         self._fetch(actor)
         return rx.toast.success("Paket dihapus.")
 

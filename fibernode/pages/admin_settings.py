@@ -8,6 +8,8 @@ the new branding up the next time they open the app (no rebuild).
 
 from __future__ import annotations
 
+import asyncio
+
 import reflex as rx
 
 from fibernode.components.layout import app_shell
@@ -17,6 +19,7 @@ from fibernode.services.context import Actor
 from fibernode.services.errors import ServiceError, ValidationFailed
 from fibernode.state.branding import BrandingState
 from fibernode.state.session import current_actor, to_login
+from fibernode.state.ui import toast
 
 LOGO_UPLOAD_ID = "logo_upload"
 SPLASH_UPLOAD_ID = "splash_upload"
@@ -152,7 +155,7 @@ class AdminSettingsState(rx.State):
             return
         except ServiceError as exc:
             self.errors, self.saving = {"form": exc.message}, False
-            yield rx.toast.error(exc.message)
+            yield toast("error", exc.message)
             return
         self.errors, self.saving = {}, False
         self._fill()
@@ -173,7 +176,9 @@ class AdminSettingsState(rx.State):
         upload = files[0]
         data = await upload.read(branding.MAX_BYTES + 1)
         try:
-            branding.upload_logo(actor, data, upload.name or "", target=target)
+            # Seconds of decoding and drawing: in a thread, so other users' events go on.
+            await asyncio.to_thread(branding.upload_logo, actor, data, upload.name or "",
+                                    target=target)
         except ServiceError as exc:
             message = exc.details.get("file") if isinstance(exc, ValidationFailed) else None
             message = message or exc.message
@@ -214,7 +219,7 @@ class AdminSettingsState(rx.State):
         try:
             branding.reset_logo(actor, target)
         except ServiceError as exc:
-            return rx.toast.error(exc.message)
+            return toast("error", exc.message)
         self._fill_logos()
         await self._refresh_branding()
         return rx.toast.success("Logo dikembalikan ke bawaan.")

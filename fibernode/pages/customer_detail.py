@@ -12,6 +12,7 @@ from fibernode.components.ui import (
     confirm_dialog,
     empty_state,
     sheet,
+    show_secret,
     status_badge,
 )
 from fibernode.formatting import date_time, long_date, month_year, rupiah
@@ -21,6 +22,7 @@ from fibernode.services.context import Actor
 from fibernode.services.errors import NotFound, ServiceError
 from fibernode.state.branding import BrandingState
 from fibernode.state.session import SessionState, current_actor, to_login
+from fibernode.state.ui import toast, user_text
 
 INVOICE_STATUS = {"paid": "Lunas", "partial": "Sebagian", "unpaid": "Belum bayar"}
 METHOD_LABELS = {"cash": "Tunai", "transfer": "Transfer", "qris": "QRIS"}
@@ -38,6 +40,8 @@ class CustomerDetailState(CustomerFormMixin, rx.State):
     payments: list[dict[str, str]] = []
     messages: list[dict[str, str]] = []
     not_found: bool = False
+    # The viewer may see the plain NIK (superadmin): shown by :meth:`load`, never stored.
+    nik_plain: bool = False
     ready: bool = False
     isolate_open: bool = False
     isolate_error: str = ""
@@ -61,6 +65,7 @@ class CustomerDetailState(CustomerFormMixin, rx.State):
             self.not_found, self.customer, self.invoices, self.messages = True, {}, [], []
             return
         self.not_found = False
+        self.nik_plain = bool(c.nik)
         self.customer = {
             "id": str(c.id), "name": c.name, "phone": c.phone, "area": c.area,
             "owner_id": str(c.owner_id),
@@ -68,7 +73,8 @@ class CustomerDetailState(CustomerFormMixin, rx.State):
             "price": rupiah(c.package_price), "discount": rupiah(c.discount),
             "total": rupiah(c.total_bill), "billing_date": f"Tanggal {c.billing_date}",
             "status": c.status.value,
-            "nik": c.nik if c.nik else (c.nik_masked or "-"),
+            # Only the masked NIK is kept; the plain one goes straight to the page.
+            "nik": c.nik_masked or "-",
             "address": c.address or "-", "notes": c.notes or "-",
             "register_date": long_date(c.register_date),
             "updated": date_time(c.updated_at),
@@ -108,12 +114,15 @@ class CustomerDetailState(CustomerFormMixin, rx.State):
         self._load_options(actor)
         self._show(actor)
         self.ready = True
+        if self.nik_plain:
+            c = customers.get_customer(actor, uuid.UUID(self._customer_id))
+            return show_secret("detail-nik", c.nik or "")
         return None
 
     @rx.event
     async def edit(self):
         """Open the edit sheet for this subscriber."""
-        return CustomerDetailState.open_edit(self._customer_id)
+        return CustomerDetailState.open_edit(user_text(self._customer_id))  # from the URL
 
     # --- WhatsApp ---------------------------------------------------------------------------
 
@@ -204,7 +213,7 @@ class CustomerDetailState(CustomerFormMixin, rx.State):
         try:
             customers.set_inactive(actor, uuid.UUID(self._customer_id), stop)
         except ServiceError as exc:
-            return rx.toast.error(exc.message)
+            return toast("error", exc.message)
         self._show(actor)
         return rx.toast.success("Pelanggan dinonaktifkan." if stop else "Pelanggan diaktifkan.")
 
@@ -223,7 +232,7 @@ class CustomerDetailState(CustomerFormMixin, rx.State):
             customers.delete_customer(actor, uuid.UUID(self._customer_id))
         except ServiceError as exc:
             self.delete_open = False
-            return rx.toast.error(exc.message)
+            return toast("error", exc.message)
         self.delete_open = False
         return [rx.toast.success("Pelanggan dihapus."), rx.redirect("/customers")]
 
@@ -259,7 +268,13 @@ def _facts() -> rx.Component:
             _item("Diskon", c["discount"], "detail-discount"),
             _item("Total tagihan / bulan", c["total"], "detail-total"),
             _item("Tanggal tagihan", c["billing_date"]),
-            _item("NIK", c["nik"], "detail-nik"),
+            rx.cond(
+                S.nik_plain,
+                # No children from state: the plain NIK is written in by show_secret.
+                rx.el.div(rx.el.dt("NIK"), rx.el.dd(id="detail-nik", data_testid="detail-nik"),
+                          class_name="fn-dl-item"),
+                _item("NIK", c["nik"], "detail-nik"),
+            ),
             _item("Alamat", c["address"]),
             _item("Tanggal daftar", c["register_date"]),
             _item("Catatan", c["notes"]),

@@ -11,7 +11,14 @@ from datetime import date
 
 import reflex as rx
 
-from fibernode.components.ui import alert, field, select_input, sheet, text_input
+from fibernode.components.ui import (
+    alert,
+    field,
+    select_input,
+    sheet,
+    show_secret,
+    text_input,
+)
 from fibernode.formatting import rupiah
 from fibernode.services import customers, packages, users
 from fibernode.services.context import Actor
@@ -128,7 +135,8 @@ class CustomerFormMixin(rx.State, mixin=True):
         self.form_values = {
             "name": c.name, "phone": c.phone, "package_id": str(c.package_id),
             "billing_date": str(c.billing_date), "discount": str(c.discount),
-            "nik": c.nik or (c.nik_masked if not actor.is_superadmin else ""),
+            # The plain NIK (superadmin) is written into the field, never into the state.
+            "nik": "" if actor.is_superadmin else (c.nik_masked or ""),
             "address": c.address, "notes": c.notes, "owner_id": str(c.owner_id),
             "register_date": c.register_date.isoformat(),
         }
@@ -138,6 +146,8 @@ class CustomerFormMixin(rx.State, mixin=True):
         self.form_errors = {}
         self.form_key += 1
         self.form_open = True
+        if actor.is_superadmin and c.nik:
+            return show_secret("nik", c.nik, prop="value")
         return None
 
     @rx.event

@@ -18,6 +18,7 @@ from fibernode.services import imports
 from fibernode.services.errors import PermissionDenied, ServiceError, ValidationFailed
 from fibernode.state.branding import BrandingState
 from fibernode.state.session import current_actor, to_login
+from fibernode.state.ui import toast, user_text
 
 UPLOAD_ID = "customer_csv"
 OUTCOME_CHIPS = [("", "Semua"), ("valid", "Valid"), ("invalid", "Error"),
@@ -118,7 +119,9 @@ class ImportState(rx.State):
         # Read one byte past the limit so an oversized file is refused, not truncated.
         content = await upload.read(imports.MAX_FILE_BYTES + 1)
         try:
-            view = imports.upload_import(actor, upload.name or "pelanggan.csv", content)
+            # Parsing and checking up to SYNC_ROWS rows: in a thread, off the event loop.
+            view = await asyncio.to_thread(imports.upload_import, actor,
+                                           upload.name or "pelanggan.csv", content)
         except ValidationFailed as exc:
             self.busy = False
             self.upload_error = exc.details.get("file") or exc.message
@@ -142,10 +145,11 @@ class ImportState(rx.State):
         self.busy = True
         yield
         try:
-            view = imports.confirm_import(actor, uuid.UUID(self.job_id))
+            view = await asyncio.to_thread(imports.confirm_import, actor,
+                                           uuid.UUID(self.job_id))
         except ServiceError as exc:
             self.busy = False
-            yield rx.toast.error(exc.message)
+            yield toast("error", exc.message)
             await self._reload()
             return
         self.outcome = ""
@@ -165,7 +169,7 @@ class ImportState(rx.State):
         try:
             imports.cancel_import(actor, uuid.UUID(self.job_id))
         except ServiceError as exc:
-            return rx.toast.error(exc.message)
+            return toast("error", exc.message)
         return ImportState.start_over
 
     @rx.event
@@ -195,11 +199,13 @@ class ImportState(rx.State):
         if actor is None:
             return await to_login(self)
         try:
-            data = imports.error_report_csv(actor, uuid.UUID(self.job_id))
+            data = await asyncio.to_thread(imports.error_report_csv, actor,
+                                           uuid.UUID(self.job_id))
         except ServiceError as exc:
-            return rx.toast.error(exc.message)
+            return toast("error", exc.message)
         stem = self.filename.rsplit(".", 1)[0] or "impor"
-        return rx.download(data=data, filename=f"{stem}-gagal.csv", mime_type="text/csv")
+        return rx.download(data=data, filename=user_text(f"{stem}-gagal.csv"),
+                           mime_type="text/csv")
 
     @rx.event
     def download_sample(self):

@@ -36,6 +36,7 @@ from fibernode.services.errors import Conflict, ServiceError, ValidationFailed
 from fibernode.state.branding import BrandingState
 from fibernode.state.paging import PagedListMixin
 from fibernode.state.session import SessionState, current_actor, to_login
+from fibernode.state.ui import toast, user_text
 
 STATUS_CHIPS = [("", "Semua"), ("unpaid", "Belum bayar"), ("partial", "Sebagian"),
                 ("paid", "Lunas"), ("overdue", "Terlambat")]
@@ -231,10 +232,12 @@ class InvoicesState(PagedListMixin, rx.State):
             return None
         self.pay_open = False
         self._fetch(actor)
+        # The customer's name is user text: only through user_text / toast (no Var markers).
         done = [rx.call_script(VIBRATE),
-                rx.toast.success(f"Pembayaran {inv['customer']} tercatat.")]
+                toast("success", f"Pembayaran {inv['customer']} tercatat.")]
         if form.get("method") == "transfer":  # straight on to the photo of the slip
-            done.append(ProofState.open_for(inv["id"], f"{inv['customer']} · {inv['period']}"))
+            done.append(ProofState.open_for(
+                inv["id"], user_text(f"{inv['customer']} · {inv['period']}")))
         return done
 
     @rx.event
@@ -321,7 +324,7 @@ class InvoicesState(PagedListMixin, rx.State):
         try:
             send(actor, uuid.UUID(invoice_id))
         except ServiceError as exc:
-            return rx.toast.error(exc.message)
+            return toast("error", exc.message)
         return rx.toast.success("Nota dikirim ulang lewat WhatsApp." if kind == "receipt"
                                 else "Pengingat dikirim lewat WhatsApp.")
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import reflex as rx
 
 from fibernode.components.ui import field
-from fibernode.services import auth, ratelimit
+from fibernode.services import devices, ratelimit, web_login
 from fibernode.services.context import Actor
 from fibernode.services.errors import (
     RateLimited,
@@ -14,7 +16,7 @@ from fibernode.services.errors import (
     ValidationFailed,
 )
 from fibernode.state.branding import BrandingState
-from fibernode.state.session import SessionState
+from fibernode.state.session import SessionState, cookie_value, post_navigation
 
 
 class LoginState(rx.State):
@@ -45,10 +47,14 @@ class LoginState(rx.State):
             self.shake = 1 - self.shake
             return
         try:
-            result = auth.login(Actor.anonymous(ip, ua), form.get("username", ""),
-                                form.get("password", ""),
-                                remember=form.get("remember") in ("on", "true", True),
-                                otp=form.get("otp") or None)
+            # Password hashing and the database: off the event loop every user shares.
+            pending = await asyncio.to_thread(
+                web_login.begin, Actor.anonymous(ip, ua), form.get("username", ""),
+                form.get("password", ""),
+                remember=form.get("remember") in ("on", "true", True),
+                otp=form.get("otp") or None,
+                device_token=cookie_value(session.router.headers.cookie,
+                                          devices.DEVICE_COOKIE) or None)
         except TwoFactorRequired as exc:
             # Not a failure: the typed username and password stay in the form.
             self.needs_code = True
@@ -61,9 +67,9 @@ class LoginState(rx.State):
         except ServiceError as exc:
             self.error = exc.message
         else:
-            session.start(result)
-            self.loading = False
-            yield rx.redirect("/")
+            # The cookie is set over HTTP (HttpOnly); the page that follows is fresh.
+            yield post_navigation("/api/session/claim", {
+                "code": pending.code, "next": "/", "device": pending.device_token})
             return
         self.loading = False
         self.shake = 1 - self.shake

@@ -13,7 +13,12 @@ from fibernode.formatting import date_time
 from fibernode.services import auth, two_factor, users
 from fibernode.services.errors import ServiceError, ValidationFailed
 from fibernode.state.branding import BrandingState
-from fibernode.state.session import SessionState, current_actor, current_token, to_login
+from fibernode.state.session import (
+    SessionState,
+    current_actor,
+    current_session_ref,
+    to_login,
+)
 
 
 class ProfileState(rx.State):
@@ -45,7 +50,7 @@ class ProfileState(rx.State):
         self.form_key += 1
 
     async def _load_sessions(self, actor) -> None:
-        token = await current_token(self)
+        ref = await current_session_ref(self)
         self.sessions = [
             {
                 "id": str(s.id),
@@ -54,7 +59,7 @@ class ProfileState(rx.State):
                 "last_seen": date_time(s.last_seen_at),
                 "current": "1" if s.current else "",
             }
-            for s in auth.list_my_sessions(actor, token)
+            for s in auth.list_my_sessions(actor, current_hash=ref)
         ]
 
     @rx.event
@@ -101,7 +106,7 @@ class ProfileState(rx.State):
         try:
             revoked = auth.change_password(
                 actor, form.get("current_password", ""), form.get("new_password", ""),
-                form.get("confirm_password", ""), keep_token=await current_token(self))
+                form.get("confirm_password", ""), keep_hash=await current_session_ref(self))
         except ValidationFailed as exc:
             self.password_errors, self.password_message = exc.details, ""
             return None

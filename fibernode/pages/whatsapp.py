@@ -3,6 +3,10 @@
 Every owner links their own number (QR or pairing code); the page follows the QR as it
 rotates. Mitra see only their own session, queue and messages; the superadmin sees all
 of them (or one mitra) and also edits the message templates and the sending rules.
+
+Every handler resolves the session first (:func:`current_actor`) and changes or reads
+nothing without one; the template and sending-rule handlers also need the superadmin
+and read the templates through the service that checks it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from fibernode.services.context import Actor
 from fibernode.services.errors import ServiceError
 from fibernode.state.branding import BrandingState
 from fibernode.state.session import SessionState, current_actor, to_login
+from fibernode.state.ui import toast
 
 TABS = [("connection", "Koneksi", "smartphone"), ("queue", "Antrian", "list_ordered"),
         ("logs", "Log Pesan", "history"), ("send", "Kirim Pesan", "send")]
@@ -31,8 +36,7 @@ QUEUE_STATUSES = [("", "Semua"), ("pending", "Menunggu"), ("sending", "Mengirim"
                   ("sent", "Terkirim"), ("failed", "Gagal"), ("uncertain", "Tidak pasti"),
                   ("cancelled", "Dibatalkan"), ("skipped", "Dilewati")]
 STATUS_LABELS = dict(QUEUE_STATUSES[1:]) | {"delivered": "Diterima", "read": "Dibaca"}
-TYPE_LABELS = {"reminder": "Pengingat", "receipt": "Nota", "isolation": "Isolir",
-               "custom": "Manual", "test": "Tes"}
+TYPE_LABELS = whatsapp.TYPE_LABELS
 LOG_STATUSES = [("", "Semua status"), ("sent", "Terkirim"), ("delivered", "Diterima"),
                 ("read", "Dibaca"), ("failed", "Gagal"), ("pending", "Menunggu")]
 BULK_FILTERS = [{"value": "unpaid", "label": "Semua yang belum bayar"},
@@ -107,6 +111,12 @@ def _date(value: str) -> date | None:
         return date.fromisoformat(value) if value else None
     except ValueError:
         return None
+
+
+def _tabs_for(actor: Actor) -> set[str]:
+    """The tabs this user may open (templates and sending rules: superadmin)."""
+    return {t[0] for t in TABS} | ({t[0] for t in ADMIN_TABS} if actor.is_superadmin
+                                    else set())
 
 
 class WhatsAppState(rx.State):
@@ -196,12 +206,13 @@ class WhatsAppState(rx.State):
         self.log_total = number(result.total)
         self.spike = whatsapp.failure_spike(actor, owner_id=owner) or ""
 
-    def _load_templates(self) -> None:
-        templates = wa_templates.load_templates()
-        self.tpl_keys = [{"value": k, "label": wa_templates.LABELS.get(k, k)} for k in templates]
-        if self.tpl_key not in templates:
-            self.tpl_key = next(iter(templates), "")
-        self.tpl_text = templates.get(self.tpl_key, "")
+    def _load_templates(self, actor: Actor) -> None:
+        views = wa_templates.list_templates(actor)  # superadmin only
+        self.tpl_keys = [{"value": v.key, "label": v.label} for v in views]
+        texts = {v.key: v.text for v in views}
+        if self.tpl_key not in texts:
+            self.tpl_key = next(iter(texts), "")
+        self.tpl_text = texts.get(self.tpl_key, "")
         self._preview_template()
 
     def _preview_template(self) -> None:
@@ -224,7 +235,7 @@ class WhatsAppState(rx.State):
             elif self.tab == "logs":
                 self._load_logs(actor)
             elif self.tab == "templates" and actor.is_superadmin:
-                self._load_templates()
+                self._load_templates(actor)
             elif self.tab == "settings" and actor.is_superadmin:
                 self._load_config(actor)
         except ServiceError as exc:
@@ -238,8 +249,7 @@ class WhatsAppState(rx.State):
             yield await to_login(self)
             return
         tab = self.router.url.query_parameters.get("tab", "")
-        valid = {t[0] for t in TABS} | ({t[0] for t in ADMIN_TABS}
-                                        if actor.is_superadmin else set())
+        valid = _tabs_for(actor)
         if tab in valid:
             self.tab = tab
         elif self.tab not in valid:
@@ -259,8 +269,9 @@ class WhatsAppState(rx.State):
         actor = await current_actor(self)
         if actor is None:
             return await to_login(self)
-        self.tab = tab
-        self._load_tab(actor)
+        if tab in _tabs_for(actor):
+            self.tab = tab
+            self._load_tab(actor)
         return None
 
     @rx.event
@@ -275,10 +286,23 @@ class WhatsAppState(rx.State):
 
     # --- connection ------------------------------------------------------------------------
 
+    async def _admin(self) -> tuple[Actor | None, Any]:
+        """The superadmin behind this tab, else ``None`` and what the handler returns.
+
+        No session goes to the login page; a mitra changes and reads nothing.
+        """
+        actor = await current_actor(self)
+        if actor is None:
+            return None, await to_login(self)
+        return (actor, None) if actor.is_superadmin else (None, None)
+
     @rx.event
-    def set_pairing(self, value: bool):
+    async def set_pairing(self, value: bool):
         """Choose linking by pairing code instead of QR."""
-        self.pairing = value
+        if await current_actor(self) is None:
+            return await to_login(self)
+        self.pairing = bool(value)
+        return None
 
     @rx.event
     async def start_link(self, form: dict):
@@ -353,14 +377,22 @@ class WhatsAppState(rx.State):
     @rx.event
     async def set_queue_status(self, value: str):
         """Queue status filter."""
+        actor = await current_actor(self)
+        if actor is None:
+            return await to_login(self)
         self.queue_status, self.queue_page = value, 1
-        return WhatsAppState.reload_queue
+        self._load_tab(actor)
+        return None
 
     @rx.event
     async def queue_go(self, delta: int):
         """Previous / next page of the queue."""
-        self.queue_page = max(1, min(self.queue_pages, self.queue_page + delta))
-        return WhatsAppState.reload_queue
+        actor = await current_actor(self)
+        if actor is None:
+            return await to_login(self)
+        self.queue_page = max(1, min(self.queue_pages, self.queue_page + int(delta)))
+        self._load_tab(actor)
+        return None
 
     @rx.event
     async def reload_queue(self):
@@ -378,7 +410,7 @@ class WhatsAppState(rx.State):
         try:
             fn(actor, uuid.UUID(queue_id))
         except (ServiceError, ValueError) as exc:
-            return rx.toast.error(getattr(exc, "message", "Pesan tidak ditemukan."))
+            return toast("error", getattr(exc, "message", "Pesan tidak ditemukan."))
         self._load_queue(actor)
         return rx.toast.success(done)
 
@@ -403,7 +435,7 @@ class WhatsAppState(rx.State):
         try:
             wa_queue.resume_queue(actor, owner_id=self._owner(actor))
         except ServiceError as exc:
-            return rx.toast.error(exc.message)
+            return toast("error", exc.message)
         self._load_session(actor)
         self._load_queue(actor)
         return rx.toast.success("Antrian dilanjutkan.")
@@ -413,17 +445,31 @@ class WhatsAppState(rx.State):
     @rx.event
     async def filter_logs(self, form: dict):
         """Apply the log filters (type, status, dates)."""
+        actor = await current_actor(self)
+        if actor is None:
+            return await to_login(self)
         self.log_type = form.get("type", "")
         self.log_status = form.get("status", "")
         self.log_from, self.log_to = form.get("from", ""), form.get("to", "")
         self.log_page = 1
-        return WhatsAppState.reload_logs
+        self._reload_logs(actor)
+        return None
 
     @rx.event
     async def log_go(self, delta: int):
         """Previous / next page of the log."""
-        self.log_page = max(1, min(self.log_pages, self.log_page + delta))
-        return WhatsAppState.reload_logs
+        actor = await current_actor(self)
+        if actor is None:
+            return await to_login(self)
+        self.log_page = max(1, min(self.log_pages, self.log_page + int(delta)))
+        self._reload_logs(actor)
+        return None
+
+    def _reload_logs(self, actor: Actor) -> None:
+        try:
+            self._load_logs(actor)
+        except ServiceError as exc:
+            self.link_error = exc.message
 
     @rx.event
     async def reload_logs(self):
@@ -431,10 +477,7 @@ class WhatsAppState(rx.State):
         actor = await current_actor(self)
         if actor is None:
             return await to_login(self)
-        try:
-            self._load_logs(actor)
-        except ServiceError as exc:
-            self.link_error = exc.message
+        self._reload_logs(actor)
         return None
 
     # --- bulk send -------------------------------------------------------------------------
@@ -479,24 +522,36 @@ class WhatsAppState(rx.State):
         return rx.toast.success(f"{number(queued)} pesan masuk antrian.")
 
     @rx.event
-    def clear_bulk(self):
+    async def clear_bulk(self):
         """Back to the bulk form."""
+        if await current_actor(self) is None:
+            return await to_login(self)
         self.bulk_preview, self.bulk_skipped, self.bulk_error = {}, [], ""
+        return None
 
     # --- templates (superadmin) ------------------------------------------------------------
 
     @rx.event
-    def choose_template(self, key: str):
-        """Edit another template."""
-        self.tpl_key = key
-        self.tpl_text = wa_templates.load_templates().get(key, "")
-        self._preview_template()
+    async def choose_template(self, key: str):
+        """Edit another template (superadmin)."""
+        actor, refusal = await self._admin()
+        if actor is None:
+            return refusal
+        texts = {v.key: v.text for v in wa_templates.list_templates(actor)}
+        if key in texts:
+            self.tpl_key, self.tpl_text = key, texts[key]
+            self._preview_template()
+        return None
 
     @rx.event
-    def edit_template(self, text: str):
-        """Live preview while typing."""
+    async def edit_template(self, text: str):
+        """Live preview while typing (superadmin)."""
+        actor, refusal = await self._admin()
+        if actor is None:
+            return refusal
         self.tpl_text = text
         self._preview_template()
+        return None
 
     @rx.event
     async def save_template(self):
@@ -520,17 +575,23 @@ class WhatsAppState(rx.State):
         try:
             wa_templates.reset_template(actor, self.tpl_key)
         except ServiceError as exc:
-            return rx.toast.error(exc.message)
-        self._load_templates()
+            return toast("error", exc.message)
+        self._load_templates(actor)
         return rx.toast.success("Template dikembalikan ke bawaan.")
 
     # --- sending rules (superadmin) --------------------------------------------------------
 
     @rx.event
-    def toggle_offset(self, offset: str):
-        """Switch one extra reminder day on or off."""
+    async def toggle_offset(self, offset: str):
+        """Switch one extra reminder day on or off (superadmin)."""
+        actor, refusal = await self._admin()
+        if actor is None:
+            return refusal
+        if offset not in {str(o) for o in OFFSET_LABELS}:
+            return None
         self.offsets = ([o for o in self.offsets if o != offset] if offset in self.offsets
                         else [*self.offsets, offset])
+        return None
 
     @rx.event
     async def save_config(self, form: dict):

@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import jwt
@@ -53,6 +53,9 @@ class TokenPair:
     user_id: uuid.UUID
     role: str
     token_type: str = "bearer"  # noqa: S105 - the OAuth scheme name, not a secret
+    # Login only: the trusted-device token to send with the next login
+    # (fibernode.services.devices); ``None`` on refresh.
+    device_token: str | None = None
 
 
 def _hash_refresh(raw: str) -> str:
@@ -92,19 +95,25 @@ def _issue(uow, user: User, family_id: uuid.UUID, actor: Actor, now: datetime) -
     return TokenPair(access, raw, access_expires, expires, user.id, str(user.role))
 
 
-def login(actor: Actor, username: str, password: str, otp: str | None = None) -> TokenPair:
+def login(actor: Actor, username: str, password: str, otp: str | None = None,
+          device_token: str | None = None) -> TokenPair:
     """Log in through the API (same lockout, audit and two-step rules as the UI).
+
+    ``device_token`` is the one a previous login returned: with it the client keeps
+    logging in while the username is locked for unknown devices.
 
     Raises:
         ValidationFailed, LockedOut, LoginFailed, TwoFactorRequired: as ``auth.login``.
     """
-    def issue(uow, user: User, logged_in: Actor, now: datetime) -> TokenPair:
+    def issue(uow, user: User, logged_in: Actor, now: datetime,
+              new_device_token: str) -> TokenPair:
         family = uuid.uuid4()
         pair = _issue(uow, user, family, logged_in, now)
         uow.audit("auth.api_login", "refresh_tokens", None, family=str(family))
-        return pair
+        return replace(pair, device_token=new_device_token)
 
-    return auth.authenticate(actor, username, password, issue, otp=otp)
+    return auth.authenticate(actor, username, password, issue, otp=otp,
+                             device_token=device_token)
 
 
 def refresh(actor: Actor, raw_token: str) -> TokenPair:

@@ -1,4 +1,9 @@
-"""Login with lockout, server-side web sessions, logout and password changes."""
+"""Login with lockout, server-side web sessions, logout and password changes.
+
+Lockout (the spec: LOGIN_MAX_ATTEMPTS failures lock for LOGIN_LOCKOUT_MINUTES) applies
+by username and by address to unknown devices; a device that logged in before and
+presents its device token has its own limit instead (:mod:`fibernode.services.devices`).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from fibernode import clock
 from fibernode.config import get_settings
 from fibernode.db import new_session
 from fibernode.models import AwareDateTime, LoginAttempt, RefreshToken, User, UserSession
+from fibernode.services import devices
 from fibernode.services.context import Actor, require_user
 from fibernode.services.errors import (
     LockedOut,
@@ -53,26 +59,39 @@ def hash_token(raw: str) -> str:
 
 @dataclass(frozen=True)
 class LoginResult:
-    """A successful login: the raw token goes to the client cookie, once."""
+    """A successful login: the raw token goes to the client cookie, once.
+
+    ``device_token`` is the trusted-device token to store in the
+    :data:`devices.DEVICE_COOKIE` cookie (HttpOnly, Secure over HTTPS, SameSite=Lax,
+    max age :func:`devices.device_lifetime`), replacing the one sent, on every login.
+    """
 
     token: str
     actor: Actor
     expires_at: datetime
     remember: bool
+    device_token: str = ""
 
 
-def _locked_until(session, column, value: str, now: datetime) -> datetime | None:
-    """When the lock on ``value`` (a username or an IP) ends, or ``None`` if not locked.
+def _locked_until(session, column, value: Any, now: datetime) -> datetime | None:
+    """When the lock on ``value`` ends, or ``None`` if not locked.
 
+    ``column`` is the username or the IP (counting unknown devices' attempts only)
+    or a trusted device's id (counting that device's attempts).
     Locked means: at least LOGIN_MAX_ATTEMPTS failures since the last success,
     all within one lockout window, the latest less than a window ago.
     Attempts refused during a lock are not recorded, so a lock always ends.
     """
     settings = get_settings()
     window = timedelta(minutes=settings.login_lockout_minutes)
+    # A trusted device's tries neither count toward nor reset the username and
+    # address locks: the owner logging in must not give an attacker fresh tries.
+    mine = [column == value]
+    if column is not LoginAttempt.device_id:
+        mine.append(LoginAttempt.device_id.is_(None))
     last_success = session.exec(
         select(sa.func.max(LoginAttempt.created_at)).where(
-            column == value, LoginAttempt.success.is_(True)
+            *mine, LoginAttempt.success.is_(True)
         )
     ).one()
     since = now - window * 2
@@ -81,7 +100,7 @@ def _locked_until(session, column, value: str, now: datetime) -> datetime | None
     failures = session.exec(
         select(LoginAttempt.created_at)
         .where(
-            column == value,
+            *mine,
             LoginAttempt.success.is_(False),
             LoginAttempt.created_at > since,
         )
@@ -107,7 +126,7 @@ def _minutes_left(until: datetime, now: datetime) -> int:
 
 
 def login(actor: Actor, username: str, password: str, remember: bool = False,
-          otp: str | None = None) -> LoginResult:
+          otp: str | None = None, device_token: str | None = None) -> LoginResult:
     """Check credentials and open a server-side web session.
 
     Args:
@@ -116,19 +135,22 @@ def login(actor: Actor, username: str, password: str, remember: bool = False,
         password: As typed.
         remember: Keep the session for REMEMBER_ME_DAYS instead of SESSION_HOURS.
         otp: The authenticator or recovery code, for accounts with two-step login.
+        device_token: The :data:`devices.DEVICE_COOKIE` cookie, if the browser has one.
 
     Returns:
-        The new session's raw token and the logged-in actor.
+        The new session's raw token, the logged-in actor and the device token to set.
 
     Raises:
         ValidationFailed: when a field is empty.
-        LockedOut: after too many failures for this username or this IP.
+        LockedOut: after too many failures for this username or this IP (unknown
+            devices), or from this trusted device.
         LoginFailed: wrong credentials, a wrong second-step code or an inactive account.
         TwoFactorRequired: the password was right and the account needs its code.
     """
     settings = get_settings()
 
-    def open_session(uow, user: User, logged_in: Actor, now: datetime) -> LoginResult:
+    def open_session(uow, user: User, logged_in: Actor, now: datetime,
+                     new_device_token: str) -> LoginResult:
         token = secrets.token_urlsafe(32)
         lifetime = (timedelta(days=settings.remember_days) if remember
                     else timedelta(hours=settings.session_hours))
@@ -145,14 +167,15 @@ def login(actor: Actor, username: str, password: str, remember: bool = False,
         uow.session.add(sess)
         uow.session.flush()
         uow.audit("auth.login", "user_sessions", sess.id, remember=remember)
-        return LoginResult(token, logged_in, sess.expires_at, remember)
+        return LoginResult(token, logged_in, sess.expires_at, remember, new_device_token)
 
-    return authenticate(actor, username, password, open_session, otp=otp)
+    return authenticate(actor, username, password, open_session, otp=otp,
+                        device_token=device_token)
 
 
 def authenticate(actor: Actor, username: str, password: str,
-                    issue: Callable[[Any, User, Actor, datetime], T],
-                    otp: str | None = None) -> T:
+                 issue: Callable[[Any, User, Actor, datetime, str], T],
+                 otp: str | None = None, device_token: str | None = None) -> T:
     """The one credential check behind web and API logins (lockout, 2FA, audit).
 
     Args:
@@ -160,15 +183,20 @@ def authenticate(actor: Actor, username: str, password: str,
         username: As typed; compared case-insensitively after trimming.
         password: As typed.
         issue: Opens the login's session or tokens inside the same transaction,
-            given the unit of work, the user, the logged-in actor and the time.
+            given the unit of work, the user, the logged-in actor, the time and the
+            new device token for the client.
         otp: The second-step code, for accounts that have one.
+        device_token: The client's trusted-device token, if it has one. Valid for
+            this account, the username and address locks do not apply, only the
+            device's own; otherwise the device is unknown (the spec's lockout).
 
     Returns:
         Whatever ``issue`` returned.
 
     Raises:
         ValidationFailed: when a field is empty.
-        LockedOut: after too many failures for this username or this IP.
+        LockedOut: after too many failures for this username or this IP (unknown
+            devices), or from this trusted device.
         LoginFailed: wrong credentials, a wrong second-step code or an inactive account.
         TwoFactorRequired: the password was right and the account needs its code.
     """
@@ -197,18 +225,24 @@ def authenticate(actor: Actor, username: str, password: str,
             # any of their failures is recorded. Always username first: no deadlock.
             s.exec(sa.select(sa.func.pg_advisory_xact_lock(1, sa.func.hashtext(username))))
             s.exec(sa.select(sa.func.pg_advisory_xact_lock(2, sa.func.hashtext(ip))))
-        until = max(
-            filter(None, [
-                _locked_until(s, LoginAttempt.username, username, now),
-                _locked_until(s, LoginAttempt.ip_address, ip, now),
-            ]),
-            default=None,
-        )
+        user = s.exec(select(User).where(sa.func.lower(User.username) == username)).first()
+        device = (devices.trusted_device(s, user, device_token, now)
+                  if user is not None and device_token else None)
+        if device is not None:
+            until = _locked_until(s, LoginAttempt.device_id, device.id, now)
+        else:
+            until = max(
+                filter(None, [
+                    _locked_until(s, LoginAttempt.username, username, now),
+                    _locked_until(s, LoginAttempt.ip_address, ip, now),
+                ]),
+                default=None,
+            )
         if until is not None:
-            uow.audit("auth.login_blocked", "users", None, username=username)
+            uow.audit("auth.login_blocked", "users", None, username=username,
+                      **({"device": str(device.id)} if device else {}))
             failure = LockedOut(_minutes_left(until, now))
         else:
-            user = s.exec(select(User).where(sa.func.lower(User.username) == username)).first()
             ok = verify_password(user.password_hash if user else None, password)
             success = bool(user and ok and user.is_active)
             if success and two_factor.is_enabled(user) and not (otp or "").strip():
@@ -223,7 +257,10 @@ def authenticate(actor: Actor, username: str, password: str,
                     ip_address=ip,
                     success=success and second_ok,
                     user_agent=(actor.user_agent or None) and actor.user_agent[:500],
+                    device_id=device.id if device else None,
                 ))
+                if not (success and second_ok):
+                    _record_new_locks(uow, username, ip, user, device, now)
                 if user is not None and ok and not user.is_active:
                     failure = LoginFailed(INACTIVE_ACCOUNT)
                 elif not success:
@@ -238,12 +275,34 @@ def authenticate(actor: Actor, username: str, password: str,
                     logged_in = Actor(user_id=user.id, role=user.role, name=user.name,
                                       ip=actor.ip, user_agent=actor.user_agent)
                     uow.actor = logged_in
-                    result = issue(uow, user, logged_in, now)
+                    new_device_token = devices.issue_device_token(uow, user, logged_in, now,
+                                                                  device)
+                    result = issue(uow, user, logged_in, now, new_device_token)
     # The attempt is committed before the failure is raised, so lockout counts it.
     if failure is not None:
         raise failure
     assert result is not None
     return result
+
+
+def _record_new_locks(uow, username: str, ip: str, user: User | None,
+                      device, now: datetime) -> None:
+    """Audit (and tell the owner about) the locks the failure just recorded started.
+
+    The locks were all open before it (a locked try is refused unrecorded), so any
+    lock in force now began with this failure.
+    """
+    s = uow.session
+    s.flush()
+    if device is not None:
+        checks = [("device", LoginAttempt.device_id, device.id)]
+    else:
+        checks = [("username", LoginAttempt.username, username),
+                  ("ip", LoginAttempt.ip_address, ip)]
+    for scope, column, value in checks:
+        if (until := _locked_until(s, column, value, now)) is not None:
+            devices.record_lockout(uow, scope=scope, username=username, user=user,
+                                   until=until, now=now, device=device)
 
 
 def resolve_session(token: str | None, ip: str = "", user_agent: str = "") -> Actor | None:
@@ -252,7 +311,13 @@ def resolve_session(token: str | None, ip: str = "", user_agent: str = "") -> Ac
     Returns ``None`` for unknown, expired or revoked sessions and for
     deactivated users, so logout and deactivation take effect on the next call.
     """
-    if not token:
+    return resolve_session_hash(hash_token(token) if token else None, ip, user_agent)
+
+
+def resolve_session_hash(token_hash: str | None, ip: str = "",
+                         user_agent: str = "") -> Actor | None:
+    """:func:`resolve_session` given the token's hash (the websocket only ever sees that)."""
+    if not token_hash:
         return None
     now = clock.now()
     with new_session() as s:
@@ -260,7 +325,7 @@ def resolve_session(token: str | None, ip: str = "", user_agent: str = "") -> Ac
             select(UserSession, User)
             .join(User, User.id == UserSession.user_id)
             .where(
-                UserSession.token_hash == hash_token(token),
+                UserSession.token_hash == token_hash,
                 UserSession.revoked_at.is_(None),
                 UserSession.expires_at > now,
                 User.is_active.is_(True),
@@ -281,9 +346,16 @@ def resolve_session(token: str | None, ip: str = "", user_agent: str = "") -> Ac
 
 def logout(actor: Actor, token: str) -> None:
     """Revoke the session behind ``token`` (no-op if it is already gone)."""
+    logout_hash(actor, hash_token(token or ""))
+
+
+def logout_hash(actor: Actor, token_hash: str) -> None:
+    """:func:`logout` given the token's hash."""
+    if not token_hash:
+        return
     with unit_of_work(actor) as uow:
         sess = uow.session.exec(
-            select(UserSession).where(UserSession.token_hash == hash_token(token or ""))
+            select(UserSession).where(UserSession.token_hash == token_hash)
         ).first()
         if sess is None or sess.revoked_at is not None:
             return
@@ -295,13 +367,17 @@ def logout(actor: Actor, token: str) -> None:
 
 
 def revoke_user_sessions(uow, user_id: uuid.UUID, reason: str,
-                         keep_token: str | None = None) -> int:
-    """Revoke every live web session and API token family of a user inside ``uow``.
+                         keep_token: str | None = None, keep_hash: str | None = None) -> int:
+    """Revoke every live web session, API token family and trusted device of a user.
+
+    Runs inside ``uow``. Trusted devices go too, so a device token obtained before a
+    password change or reset cannot skip the username lockout afterwards.
 
     Returns:
         How many web sessions were revoked.
     """
     now = clock.now()
+    devices.revoke_devices(uow, user_id, reason)
     uow.session.exec(
         sa.update(RefreshToken)
         .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
@@ -312,8 +388,9 @@ def revoke_user_sessions(uow, user_id: uuid.UUID, reason: str,
         .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
         .values(revoked_at=now, revoked_reason=reason)
     )
-    if keep_token:
-        stmt = stmt.where(UserSession.token_hash != hash_token(keep_token))
+    keep_hash = hash_token(keep_token) if keep_token else keep_hash
+    if keep_hash:
+        stmt = stmt.where(UserSession.token_hash != keep_hash)
     return uow.session.exec(stmt).rowcount or 0
 
 
@@ -331,10 +408,11 @@ class SessionInfo:
     current: bool
 
 
-def list_my_sessions(actor: Actor, current_token: str | None = None) -> list[SessionInfo]:
-    """The actor's own live sessions, newest first."""
+def list_my_sessions(actor: Actor, current_token: str | None = None,
+                     current_hash: str | None = None) -> list[SessionInfo]:
+    """The actor's own live sessions, newest first (``current`` marks the caller's)."""
     require_user(actor)
-    current_hash = hash_token(current_token) if current_token else None
+    current_hash = hash_token(current_token) if current_token else current_hash
     with new_session() as s:
         rows = s.exec(
             select(UserSession)
@@ -365,7 +443,8 @@ def revoke_my_session(actor: Actor, session_id: uuid.UUID) -> None:
 
 
 def change_password(actor: Actor, current_password: str, new_password: str,
-                    confirm_password: str, keep_token: str | None = None) -> int:
+                    confirm_password: str, keep_token: str | None = None,
+                    keep_hash: str | None = None) -> int:
     """Change the actor's own password and log out every other session.
 
     Returns:
@@ -392,6 +471,6 @@ def change_password(actor: Actor, current_password: str, new_password: str,
             raise ValidationFailed({"new_password": "Password baru harus berbeda."})
         user.password_hash = hash_password(new_password)
         user.updated_at = clock.now()
-        revoked = revoke_user_sessions(uow, user.id, "password_changed", keep_token)
+        revoked = revoke_user_sessions(uow, user.id, "password_changed", keep_token, keep_hash)
         uow.audit("auth.password_change", "users", user.id, revoked_sessions=revoked)
         return revoked

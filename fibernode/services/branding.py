@@ -15,6 +15,16 @@ before anything is decoded:
   a same-document ``#fragment`` (http, file, javascript, data…); it is written back
   re-serialised (comments and processing instructions dropped) and rasterised with
   cairosvg (``unsafe=False``) at a size we choose.
+* An SVG's work is bounded before and while it is drawn: every ``<use>`` (and
+  ``url(#…)`` reference) counts as the elements it copies, so a few KB of nested
+  ``<use>`` that would expand to millions of shapes are refused above
+  :data:`MAX_SVG_ELEMENTS` (or :data:`MAX_SVG_DEPTH` levels, or a reference cycle)
+  without drawing anything; what passes is drawn in a child process killed after
+  :data:`SVG_RASTER_SECONDS` (:mod:`fibernode.services.svg_raster`).
+
+The use cases are synchronous and CPU-bound: callers on an event loop (the API's
+async routes, Reflex handlers) run them in a worker thread, so one upload never
+stalls anybody else's requests.
 
 The pipeline (opencv, alpha kept, transparent borders trimmed, premultiplied
 INTER_AREA downscaling) makes: the logo as WebP (≤ 512 px; fpdf2 draws WebP, so
@@ -45,7 +55,7 @@ import cv2
 import numpy as np
 
 from fibernode.config import get_settings
-from fibernode.services import image_headers, storage
+from fibernode.services import image_headers, storage, svg_raster
 from fibernode.services import settings as settings_service
 from fibernode.services.context import Actor, require_superadmin
 from fibernode.services.errors import ValidationFailed
@@ -58,6 +68,11 @@ MAX_PIXELS = 16_000_000
 MAX_SIDE = 8192
 MIN_SIDE = 64
 SVG_RASTER_SIDE = 1024  # longest side an SVG is rasterised to
+# Elements drawn, each <use> / url(#…) counted as what it copies; real logos use a
+# few hundred. Deeper than MAX_SVG_DEPTH (nesting plus reference hops) is no logo.
+MAX_SVG_ELEMENTS = 10_000
+MAX_SVG_DEPTH = 64
+SVG_RASTER_SECONDS = 10.0
 LOGO_MAX_SIDE = 512
 PIPELINE_VERSION = "1"  # part of the file hash: a new pipeline never reuses old names
 PRUNE_AGE_SECONDS = 24 * 3600
@@ -92,6 +107,12 @@ MSG_BLANK = "Logo kosong: seluruh gambar transparan."
 MSG_SVG_UNSAFE = ("SVG ditolak: berisi skrip, event handler, foreignObject "
                   "atau tautan ke sumber luar.")
 MSG_SVG_SIZE = "SVG harus punya viewBox atau width dan height yang valid."
+MSG_SVG_COMPLEX = ("SVG terlalu rumit: lebih dari "
+                   + f"{MAX_SVG_ELEMENTS:,}".replace(",", ".")
+                   + " elemen setelah semua <use> diuraikan, bertingkat terlalu dalam, "
+                   "atau saling merujuk.")
+MSG_SVG_SLOW = (f"SVG terlalu berat untuk digambar (lebih dari {SVG_RASTER_SECONDS:.0f} "
+                "detik). Sederhanakan gambarnya atau unggah PNG.")
 
 ET.register_namespace("", SVG_NS)
 ET.register_namespace("xlink", XLINK_NS)
@@ -224,6 +245,53 @@ def _svg_unsafe(root: ET.Element) -> bool:
     return False
 
 
+def _fragment_refs(el: ET.Element) -> list[str]:
+    """The ids an element copies or paints with (``href="#id"``, ``url(#id)``)."""
+    refs = []
+    for name, value in el.attrib.items():
+        if _local(name) == "href" and value.strip().startswith("#"):
+            refs.append(value.strip()[1:])
+        refs += [u[1:] for u in _URL_FUNC_RE.findall(value) if u.startswith("#")]
+    return refs
+
+
+def _check_svg_work(root: ET.Element) -> int:
+    """How many elements drawing the SVG visits, with every reference expanded.
+
+    Counted per element once (memoised), so a chain of ``<use>`` that fans out
+    ten times per level is refused after a few thousand steps instead of being
+    expanded to millions of shapes.
+
+    Raises:
+        ValidationFailed: more than :data:`MAX_SVG_ELEMENTS`, deeper than
+            :data:`MAX_SVG_DEPTH`, or a reference cycle.
+    """
+    by_id = {el.get("id"): el for el in root.iter() if el.get("id")}
+    counted: dict[int, int] = {}
+
+    def count(el: ET.Element, path: tuple[int, ...]) -> int:
+        key = id(el)
+        if key in counted:
+            return counted[key]
+        if key in path or len(path) >= MAX_SVG_DEPTH:  # a cycle, or no logo is this deep
+            raise _problem(MSG_SVG_COMPLEX)
+        path = (*path, key)
+        total = 1
+        for target in (by_id.get(ref) for ref in _fragment_refs(el)):
+            if target is not None:
+                total += count(target, path)
+        for child in el:
+            total += count(child, path)
+            if total > MAX_SVG_ELEMENTS:
+                break
+        if total > MAX_SVG_ELEMENTS:
+            raise _problem(MSG_SVG_COMPLEX)
+        counted[key] = total
+        return total
+
+    return count(root, ())
+
+
 def _svg_length(value: str | None) -> float | None:
     match = _LENGTH_RE.match(value or "")
     return float(match.group(1)) if match else None
@@ -264,21 +332,21 @@ def _sanitize_svg(data: bytes) -> tuple[bytes, float, float]:
         raise _problem(MSG_BROKEN)
     if _svg_unsafe(root):
         raise _problem(MSG_SVG_UNSAFE)
+    _check_svg_work(root)
     width, height = _svg_aspect(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True), width, height
 
 
 def _rasterize_svg(svg: bytes, width: float, height: float) -> np.ndarray:
-    import cairosvg
-
     scale = SVG_RASTER_SIDE / max(width, height)
     out_w, out_h = max(1, round(width * scale)), max(1, round(height * scale))
     if min(out_w, out_h) < 8:  # a hairline SVG: nothing to make icons of
         raise _problem(MSG_SMALL)
     try:
-        png = cairosvg.svg2png(bytestring=svg, output_width=out_w, output_height=out_h,
-                               unsafe=False)
-    except Exception:  # noqa: BLE001 - cairosvg refuses or fails: the SVG is unusable
+        png = svg_raster.rasterize(svg, out_w, out_h, timeout=SVG_RASTER_SECONDS)
+    except svg_raster.RasterTimeout:
+        raise _problem(MSG_SVG_SLOW) from None
+    except svg_raster.RasterFailed:  # cairosvg refuses or fails: the SVG is unusable
         raise _problem(MSG_BROKEN) from None
     img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None:

@@ -44,7 +44,7 @@ from fibernode.clock import JAKARTA
 from fibernode.db import new_session
 from fibernode.formatting import date_time, long_date, month_year, number, rupiah
 from fibernode.models import User
-from fibernode.services import filejobs, finance, report_charts, storage, validation
+from fibernode.services import filejobs, finance, jobqueue, report_charts, storage, validation
 from fibernode.services import settings as settings_service
 from fibernode.services.context import Actor, require_user
 from fibernode.services.errors import NotFound, PermissionDenied, ServiceError, ValidationFailed
@@ -1246,9 +1246,7 @@ def write_settlement(actor: Actor, out: BinaryIO, *, owner_id: uuid.UUID, period
 
 def _enqueue_build(job_id: str) -> None:
     """Send the job to the Celery worker (tests replace this function)."""
-    from workers import tasks as worker_tasks
-
-    worker_tasks.build_finance_file.delay(job_id)
+    jobqueue.send_task("workers.tasks.build_finance_file", job_id)
 
 
 def _start(actor: Actor, *, kind: str, filename: str, total: int,

@@ -209,7 +209,8 @@ def touch_beat_alive() -> None:
 def _ping_worker(hostname: str, timeout: float = 5.0) -> bool:
     from workers.celery_app import make_app
 
-    app = make_app(get_settings())
+    # A helper app for this one ping: it must not become the thread's app for sending jobs.
+    app = make_app(get_settings(), set_as_current=False)
     try:
         replies = app.control.ping(destination=[hostname], timeout=timeout)
     finally:

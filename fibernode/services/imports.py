@@ -55,7 +55,7 @@ from fibernode.models import (
     Package,
     User,
 )
-from fibernode.services import ratelimit
+from fibernode.services import jobqueue, ratelimit
 from fibernode.services.context import Actor, require_superadmin
 from fibernode.services.crypto import decrypt_nik, encrypt_nik
 from fibernode.services.errors import Conflict, NotFound, ValidationFailed
@@ -665,23 +665,13 @@ def _encrypt_raw(raw: dict[str, Any]) -> dict[str, Any]:
 
 def _enqueue(task: str, job_id: uuid.UUID) -> None:
     """Send a job to the Celery worker (tests replace this function)."""
-    # Imported here: the workers package imports the services, not the other way round.
-    from workers import tasks as worker_tasks
-
-    getattr(worker_tasks, task).delay(str(job_id))
+    jobqueue.send_task(f"workers.tasks.{task}", str(job_id))
 
 
 def _enqueue_after_commit(uow: UnitOfWork, task: str, job_id: uuid.UUID,
                           waiting: ImportStatus) -> None:
-    def send() -> None:
-        try:
-            _enqueue(task, job_id)
-        except Exception:
-            # Otherwise the job would wait for a worker forever.
-            log.exception("cannot enqueue %s for import %s", task, job_id)
-            _fail(job_id, ENQUEUE_FAILED, waiting)
-
-    uow.after_commit(send)
+    jobqueue.send_after_commit(uow, lambda jid: _enqueue(task, jid), job_id,
+                               lambda jid, _exc: _fail(jid, ENQUEUE_FAILED, waiting))
 
 
 def _fail(job_id: uuid.UUID, message: str, *statuses: ImportStatus) -> None:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from fibernode import clock
 from fibernode.config import get_settings
 from fibernode.models import ImportJob, ImportStatus, LoginAttempt, UserSession
-from fibernode.services import filejobs, storage
+from fibernode.services import devices, filejobs, storage
 from fibernode.services.context import Actor, require_superadmin
 from fibernode.services.uow import unit_of_work
 
@@ -45,6 +45,7 @@ class CleanupResult:
     partial_backups: int = 0  # ``*.partial`` files in ``backup_dir`` older than 24 h
     branding_files: int = 0  # logo pipeline outputs no setting refers to (branding.py)
     proof_files: int = 0  # payment-proof photos whose rows are gone (payment_proofs.py)
+    devices: int = 0  # trusted devices expired or revoked over a week ago (devices.py)
 
 
 def delete_old_tmp_files(root: Path, cutoff: float) -> int:
@@ -68,7 +69,7 @@ def delete_old_tmp_files(root: Path, cutoff: float) -> int:
 def cleanup(actor: Actor) -> CleanupResult:
     """Delete old rows and files nobody needs any more.
 
-    Old login attempts, dead web sessions, old imports, expired files, temporary
+    Old login attempts, dead web sessions and trusted devices, old imports, expired files, temporary
     files older than 24 h, stale half-written backups and unreferenced branding files
     (the branding service audits those itself).
 
@@ -109,9 +110,10 @@ def cleanup(actor: Actor) -> CleanupResult:
                         ImportJob.updated_at < now - STALE_PREVIEW_RETENTION),
             ))
         ).rowcount or 0
+        dead_devices = devices.delete_dead(uow.session, cutoff)
         files = filejobs.delete_expired(uow, now)
         result = CleanupResult(attempts, sessions, imports, files, tmp_files, partials,
-                               branding_files, proof_files)
+                               branding_files, proof_files, dead_devices)
         uow.audit("maintenance.cleanup", None, None, **asdict(result))
     log.info("maintenance.cleanup %s", json.dumps(asdict(result), sort_keys=True),
              extra={"event": "maintenance.cleanup"})

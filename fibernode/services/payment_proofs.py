@@ -46,7 +46,7 @@ from fibernode.models import (
     PaymentProofStep,
     User,
 )
-from fibernode.services import proof_images, storage
+from fibernode.services import jobqueue, proof_images, storage
 from fibernode.services.context import Actor, require_superadmin, require_user
 from fibernode.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fibernode.services.scoping import scoped
@@ -251,9 +251,7 @@ def _visible_proof(session, actor: Actor, proof_id: Any) -> PaymentProof:
 
 def _enqueue_process(proof_id: str) -> None:
     """Send the proof to the Celery worker (tests replace this function)."""
-    from workers import tasks as worker_tasks
-
-    worker_tasks.process_payment_proof.delay(proof_id)
+    jobqueue.send_task("workers.tasks.process_payment_proof", proof_id)
 
 
 def attach_proof(actor: Actor, invoice_id: uuid.UUID | str, data: bytes, filename: str, *,
@@ -325,18 +323,15 @@ def attach_proof(actor: Actor, invoice_id: uuid.UUID | str, data: bytes, filenam
         except BaseException:
             _remove(relative)
             raise
-        uow.after_commit(lambda: _enqueue(proof_id))
+        jobqueue.send_after_commit(uow, lambda pid: _enqueue_process(str(pid)), proof_id,
+                                   _enqueue_failed)
     return view
 
 
-def _enqueue(proof_id: uuid.UUID) -> None:
-    try:
-        _enqueue_process(str(proof_id))
-    except Exception as exc:
-        log.exception("cannot enqueue payment proof %s", proof_id)
-        _finish(proof_id, status=PaymentProofStatus.FAILED, reason=ENQUEUE_FAILED,
-                steps=[proof_images.Step("enqueue", "error", 0, f"{type(exc).__name__}: {exc}")],
-                expect=(PaymentProofStatus.PENDING,))
+def _enqueue_failed(proof_id: uuid.UUID, exc: Exception) -> None:
+    _finish(proof_id, status=PaymentProofStatus.FAILED, reason=ENQUEUE_FAILED,
+            steps=[proof_images.Step("enqueue", "error", 0, f"{type(exc).__name__}: {exc}")],
+            expect=(PaymentProofStatus.PENDING,))
 
 
 def list_proofs(actor: Actor, invoice_id: uuid.UUID | str) -> list[ProofView]:

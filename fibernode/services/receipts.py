@@ -43,7 +43,7 @@ from fibernode.config import PROJECT_ROOT, get_settings
 from fibernode.db import get_engine, new_session
 from fibernode.formatting import date_time, long_date, month_year, rupiah
 from fibernode.models import Customer, Invoice, Package, PaymentStatus, User
-from fibernode.services import filejobs
+from fibernode.services import filejobs, jobqueue
 from fibernode.services import settings as settings_service
 from fibernode.services.context import Actor, require_user
 from fibernode.services.crypto import masked_stored_nik
@@ -458,9 +458,7 @@ def _slug(text: str) -> str:
 
 def _enqueue_bundle(job_id: str) -> None:
     """Send the job to the Celery worker (tests replace this function)."""
-    from workers import tasks as worker_tasks
-
-    worker_tasks.build_receipt_bundle.delay(job_id)
+    jobqueue.send_task("workers.tasks.build_receipt_bundle", job_id)
 
 
 def start_receipt_bundle(actor: Actor, *, owner_id: uuid.UUID, period: str) -> FileJobView:

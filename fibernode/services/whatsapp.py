@@ -54,10 +54,11 @@ MAX_TEXT = wa_templates.MAX_LENGTH
 MANUAL_TEMPLATES = ("reminder", "receipt", "isolation", "custom")
 BULK_TEMPLATES = ("reminder", "custom")
 BULK_FILTERS = ("unpaid", "due_today", "overdue")
-MESSAGE_TYPES = ("reminder", "receipt", "isolation", "custom", "test")
+# "security": a lockout warning to an account's owner (fibernode.services.devices).
+MESSAGE_TYPES = ("reminder", "receipt", "isolation", "custom", "test", "security")
 LOG_STATUSES = ("pending", "sending", "sent", "delivered", "read", "failed")
 TYPE_LABELS = {"reminder": "Pengingat", "receipt": "Nota", "isolation": "Isolir",
-               "custom": "Manual", "test": "Tes"}
+               "custom": "Manual", "test": "Tes", "security": "Keamanan"}
 STATUS_TEXT = {"pending": "Menunggu", "sending": "Mengirim", "sent": "Terkirim",
                "delivered": "Diterima", "read": "Dibaca", "failed": "Gagal"}
 SPIKE_MIN_FAILED = 5
@@ -158,7 +159,8 @@ class Notice:
     message: str
     owner_id: uuid.UUID | None = None
     href: str = "/whatsapp"
-    kind: str = "session"  # "session" (the link), "queue" (paused) or "spike" (failures)
+    # "session" (the link), "queue" (paused), "spike" (failures) or "security" (lockouts)
+    kind: str = "session"
 
 
 @dataclass

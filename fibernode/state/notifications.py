@@ -1,4 +1,4 @@
-"""The header bell: WhatsApp session problems and failure spikes for the logged-in owner."""
+"""The header bell: lockouts of the user's account, WhatsApp problems and failure spikes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import reflex as rx
 
-from fibernode.services import whatsapp
+from fibernode.services import devices, whatsapp
 from fibernode.services.errors import ServiceError
 from fibernode.state.session import current_actor
 
@@ -17,8 +17,17 @@ def notice_row(notice: whatsapp.Notice, user_id: Any) -> dict[str, str]:
     return {"title": notice.title, "text": notice.message, "href": notice.href,
             "level": notice.level, "own": "1" if own else "",
             # The owner's own link or queue problem (not a failure spike) is the banner.
-            "session": "1" if own and notice.level != "info" and notice.kind != "spike"
-            else ""}
+            "session": "1" if own and notice.level != "info"
+            and notice.kind in ("session", "queue") else ""}
+
+
+def lockout_notice(actor: Any) -> list[whatsapp.Notice]:
+    """The account's recent lockouts (someone guessing its password), as a bell entry."""
+    summary = devices.recent_lockouts(actor)
+    if summary is None:
+        return []
+    return [whatsapp.Notice("warning", summary.title, summary.message, actor.user_id,
+                            href="/profile", kind="security")]
 
 
 class NotificationState(rx.State):
@@ -36,7 +45,8 @@ class NotificationState(rx.State):
             self.items, self.banner = [], ""
             return
         try:
-            rows = [notice_row(n, actor.user_id) for n in whatsapp.notifications(actor)]
+            rows = [notice_row(n, actor.user_id)
+                    for n in [*lockout_notice(actor), *whatsapp.notifications(actor)]]
         except ServiceError:
             rows = []
         self.items = rows

@@ -2,39 +2,36 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import reflex as rx
 from reflex.event import EventSpec
 
-from fibernode.config import get_settings
-from fibernode.services import auth, ratelimit
+from fibernode.services import auth, ratelimit, web_login
 from fibernode.services.context import Actor
 from fibernode.services.errors import ServiceError
+from fibernode.state.ui import toast
 
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = auth.SESSION_COOKIE
-REMEMBER_COOKIE = auth.REMEMBER_COOKIE
 LOGIN_ROUTE = "/login"
 
 
 class SessionState(rx.State):
-    """Session cookies plus what the shell needs to show about the user.
+    """What the shell shows about the user, re-checked on every event.
 
-    The cookie holds a random token; the server keeps only its hash, so
-    logout, password change and deactivation end every tab at once.
+    The session itself is an ``HttpOnly`` cookie that page scripts cannot read;
+    the websocket handshake carries only its server-side reference (see
+    :func:`fibernode.api.security.websocket_cookie`), which is all this state
+    ever sees. Logout, password change and deactivation end every tab at once.
     """
 
-    # Without "remember me" the cookie dies with the browser session.
-    token: str = rx.Cookie("", name=SESSION_COOKIE, path="/", same_site="lax")
-    remembered_token: str = rx.Cookie(
-        "", name=REMEMBER_COOKIE, path="/", same_site="lax",
-        max_age=get_settings().remember_days * 86400,
-    )
     user_name: str = ""
     role: str = ""
-    _user_id: str = ""
+    # The user this tab's states were filled for (fibernode/state/gate.py).
+    _bound_user: str = ""
 
     @rx.var
     def is_superadmin(self) -> bool:
@@ -47,8 +44,9 @@ class SessionState(rx.State):
         parts = [p for p in self.user_name.split() if p]
         return "".join(p[0] for p in parts[:2]).upper() or "?"
 
-    def _raw_token(self) -> str:
-        return self.token or self.remembered_token
+    def session_ref(self) -> str:
+        """The server-side reference of this connection's session cookie ("" without one)."""
+        return cookie_value(self.router.headers.cookie, web_login.REFERENCE_COOKIE)
 
     def client(self) -> tuple[str, str]:
         """The caller's IP address and user agent."""
@@ -57,28 +55,17 @@ class SessionState(rx.State):
     def resolve_actor(self) -> Actor | None:
         """Look the session up in the database; clears the display when it is gone."""
         ip, ua = self.client()
-        actor = auth.resolve_session(self._raw_token(), ip, ua)
+        actor = web_login.resolve(self.session_ref(), ip, ua)
         if actor is None:
-            self.user_name, self.role, self._user_id = "", "", ""
+            self.user_name, self.role = "", ""
         else:
             self.user_name = actor.name
             self.role = actor.role.value if actor.role else ""
-            self._user_id = str(actor.user_id)
         return actor
 
-    def start(self, result: auth.LoginResult) -> None:
-        """Store a fresh login's token in the right cookie."""
-        if result.remember:
-            self.remembered_token, self.token = result.token, ""
-        else:
-            self.token, self.remembered_token = result.token, ""
-        self.resolve_actor()
-
     def clear(self) -> None:
-        """Forget the session on this client."""
-        self.token = ""
-        self.remembered_token = ""
-        self.user_name, self.role, self._user_id = "", "", ""
+        """Forget what the shell shows about the user."""
+        self.user_name, self.role = "", ""
 
     @rx.event
     def redirect_if_logged_in(self):
@@ -89,13 +76,40 @@ class SessionState(rx.State):
 
     @rx.event
     def logout(self):
-        """Revoke this session on the server and forget it here."""
-        raw = self._raw_token()
-        if raw:
-            ip, ua = self.client()
-            auth.logout(Actor.anonymous(ip, ua), raw)
+        """Revoke this session on the server, then clear the cookie over HTTP."""
+        ip, ua = self.client()
+        web_login.logout(Actor.anonymous(ip, ua), self.session_ref())
         self.clear()
-        return rx.redirect(LOGIN_ROUTE)
+        return post_navigation("/api/session/end")
+
+
+def cookie_value(header: str, name: str) -> str:
+    """One cookie's value from a Cookie header ("" when absent)."""
+    for part in (header or "").split(";"):
+        key, sep, value = part.strip().partition("=")
+        if sep and key == name:
+            return value.strip()
+    return ""
+
+
+def post_navigation(action: str, fields: dict[str, str] | None = None) -> EventSpec:
+    """Leave the page by a real form POST to ``action`` (a new tab id, a fresh page).
+
+    Cookies can only be set or cleared by an HTTP response, and the page that
+    follows must start with nothing of the previous user: the tab's state token
+    (sessionStorage ``token``) is dropped, so the next page load gets a new one.
+    """
+    inputs = "".join(
+        f"i=document.createElement('input');i.type='hidden';i.name={json.dumps(k)};"
+        f"i.value={json.dumps(v)};f.appendChild(i);"
+        for k, v in (fields or {}).items()
+    )
+    return rx.call_script(
+        "(function(){var f=document.createElement('form'),i;"
+        "try{window.sessionStorage.removeItem('token')}catch(e){}"
+        f"f.method='POST';f.action={json.dumps(action)};{inputs}"
+        "f.style.display='none';document.body.appendChild(f);f.submit();})()"
+    )
 
 
 async def current_actor(state: rx.State) -> Actor | None:
@@ -108,8 +122,15 @@ async def current_actor(state: rx.State) -> Actor | None:
         RateLimited: the user sent too many requests this minute (shown as a toast
             by :func:`backend_error`).
     """
+    from fibernode.state.gate import resolved_session
+
     session = await state.get_state(SessionState)
-    actor = session.resolve_actor()
+    resolved = resolved_session.get()
+    if resolved is not None and resolved[0] == session.session_ref():
+        # The gate looked this event's session up already (fibernode/state/gate.py).
+        actor = resolved[1]
+    else:
+        actor = session.resolve_actor()
     if actor is not None:
         ratelimit.count_user_request(actor)
     return actor
@@ -123,7 +144,8 @@ def backend_error(exception: Exception) -> EventSpec:
     Indonesian notice, never as an English stack trace.
     """
     if isinstance(exception, ServiceError):
-        return rx.toast.error(exception.message, id="backend_error", position="top-center")
+        # Service messages may quote user text (names): never through Var parsing.
+        return toast("error", exception.message, id="backend_error", position="top-center")
     log.error("event handler failed", exc_info=exception)
     return rx.toast.error("Terjadi kesalahan di server.", id="backend_error",
                           position="top-center",
@@ -141,7 +163,7 @@ async def to_login(state: rx.State):
     return rx.redirect(LOGIN_ROUTE)
 
 
-async def current_token(state: rx.State) -> str:
-    """The raw session token of this client (to keep it on password change)."""
+async def current_session_ref(state: rx.State) -> str:
+    """The server-side reference of this client's session (to keep it on password change)."""
     session = await state.get_state(SessionState)
-    return session._raw_token()
+    return session.session_ref()

@@ -41,6 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
+from urllib.parse import urlencode
 
 import pyotp
 import sqlalchemy as sa
@@ -61,6 +62,7 @@ from fibernode.models import (
     PaymentProof,
     RefreshToken,
     User,
+    UserSession,
     WaMessageLog,
     WaMessageQueue,
     WaSession,
@@ -68,11 +70,13 @@ from fibernode.models import (
 )
 from fibernode.services import (
     api_tokens,
+    auth,
     branding,
     customers,
     settings,
     two_factor,
     wa_direct,
+    web_login,
     whatsapp,
 )
 from fibernode.services.context import Actor
@@ -222,6 +226,26 @@ def _connect(w: Walk, who: str) -> uuid.UUID:
 def _login_ok(w: Walk, c: Call) -> None:
     c.json = {"username": "mitra1", "password": MITRA_PASSWORD}
     c.user_id = w.user("mitra_a")
+
+
+def _web_claim(w: Walk, c: Call) -> None:
+    code = web_login.begin(Actor.anonymous(CLIENT_IP, "pytest"), "mitra1", MITRA_PASSWORD).code
+    c.content = urlencode({"code": code, "next": "/"}).encode()
+    c.headers = {"content-type": "application/x-www-form-urlencoded",
+                 "origin": "http://testserver"}
+    c.json = None
+    # 303 into the app's pages, which this API-only app does not serve (the client follows).
+    c.ok = frozenset({303, 404})
+
+
+def _web_logout(w: Walk, c: Call) -> None:
+    token = auth.login(Actor.anonymous(CLIENT_IP, "pytest"), "mitra1", MITRA_PASSWORD).token
+    with new_session() as s:
+        c.row = s.exec(select(UserSession.id).where(
+            UserSession.token_hash == auth.hash_token(token))).one()
+    c.headers = {"cookie": f"{auth.SESSION_COOKIE}={token}", "origin": "http://testserver"}
+    c.user_id = w.user("mitra_a")
+    c.ok = frozenset({303, 404})
 
 
 def _login_wrong_password(_w: Walk, c: Call) -> None:
@@ -404,6 +428,10 @@ CASES: list[Case] = [
       variant="locked out", prepare=_login_locked_out),
     C("POST", "/api/auth/refresh", "auth.api_refresh", "refresh_tokens", ROW, None,
       prepare=_refresh),
+    # the web session cookie (the login itself is audited when its form is checked)
+    C("POST", "/api/session/claim", None, caller=None, prepare=_web_claim),
+    C("POST", "/api/session/end", "auth.logout", "user_sessions", ROW, None,
+      prepare=_web_logout),
     # the caller's own account
     C("POST", "/api/auth/logout", "auth.api_logout", "refresh_tokens", NONE, "mitra_a",
       prepare=_own_token),
@@ -517,6 +545,9 @@ EXEMPT: dict[str, str] = {
         "lockout, not as an activity; the lockout itself is (auth.login_blocked)",
     "POST /api/invoices/generate [dry run]": "dry run: only counts, changes nothing",
     "POST /api/wa/send-bulk [preview]": "preview: shows the recipients, queues nothing",
+    "POST /api/session/claim":
+        "hands a browser the HttpOnly cookie of a login already audited as auth.login "
+        "(web_login.begin); the one-time code is burnt as bookkeeping",
     "POST /api/wa/check-number":
         "a lookup: at most caches WhatsApp's answer in wa_numbers (a cache, no business data)",
     "POST /api/wa/webhook":
@@ -526,6 +557,8 @@ EXEMPT: dict[str, str] = {
 
 # Changes of an existing row whose audit row carries no before/after values, and why.
 NO_BEFORE_AFTER: dict[str, str] = {
+    "POST /api/session/end":
+        "a logout: the action is the fact (this session ended), like auth.logout in the app",
     "POST /api/auth/refresh":
         "rotates a refresh token (bookkeeping of the login family); tokens are secrets",
     "PATCH /api/auth/me [password]": "the password is a secret: the fact only",

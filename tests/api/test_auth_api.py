@@ -109,3 +109,28 @@ def test_two_step_login_over_the_api(client):
                       json={"password": ADMIN_PASSWORD, "code": codes[1]})
     assert off.status_code == 200 and off.json()["enabled"] is False
     login(client, "superadmin", ADMIN_PASSWORD)
+
+
+def test_a_device_token_keeps_an_api_client_logging_in_while_the_username_is_locked(client):
+    first = login(client, "mitra1", MITRA_PASSWORD)
+    token = first["device_token"]
+    assert token
+    # The token is a credential: it stays out of the refresh response.
+    refreshed = client.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert refreshed.json()["device_token"] is None
+    for _ in range(5):
+        client.post("/api/auth/login", json={"username": "mitra1", "password": "tebakan-1"})
+
+    unknown = client.post("/api/auth/login",
+                          json={"username": "mitra1", "password": MITRA_PASSWORD})
+    assert unknown.status_code == 429
+    in_body = login(client, "mitra1", MITRA_PASSWORD, device_token=token)
+    assert in_body["device_token"] and in_body["user_id"] == first["user_id"]
+    in_header = client.post("/api/auth/login",
+                            json={"username": "mitra1", "password": MITRA_PASSWORD},
+                            headers={"X-Device-Token": in_body["device_token"]})
+    assert in_header.status_code == 200, in_header.text
+    forged = client.post("/api/auth/login",
+                         json={"username": "mitra1", "password": MITRA_PASSWORD},
+                         headers={"X-Device-Token": token.rsplit(".", 1)[0] + "." + "A" * 43})
+    assert forged.status_code == 429

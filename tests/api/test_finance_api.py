@@ -29,6 +29,8 @@ def _client(username: str | None) -> TestClient:
         password = ADMIN_PASSWORD if username == "superadmin" else MITRA_PASSWORD
         token = auth.login(Actor.anonymous("10.3.3.3", "pytest"), username, password).token
         client.cookies.set(auth.SESSION_COOKIE, token)
+        # A browser sends its page's origin; cookie-authenticated changes need it.
+        client.headers["Origin"] = "http://testserver"
     return client
 
 

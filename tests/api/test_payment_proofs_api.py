@@ -37,6 +37,8 @@ def client(who: str) -> TestClient:
         password = ADMIN_PASSWORD if username == "superadmin" else MITRA_PASSWORD
         token = auth.login(Actor.anonymous("10.3.3.3", "pytest"), username, password).token
         c.cookies.set(auth.SESSION_COOKIE, token)
+        # A browser sends its page's origin; cookie-authenticated changes need it.
+        c.headers["Origin"] = "http://testserver"
     return c
 
 

@@ -28,6 +28,8 @@ def _client(username: str | None = None) -> TestClient:
         password = ADMIN_PASSWORD if username == "superadmin" else MITRA_PASSWORD
         token = auth.login(Actor.anonymous("10.2.2.2", "pytest"), username, password).token
         client.cookies.set(auth.SESSION_COOKIE, token)
+        # A browser sends its page's origin; cookie-authenticated changes need it.
+        client.headers["Origin"] = "http://testserver"
     return client
 
 

@@ -60,7 +60,7 @@ def test_security_headers_on_every_response():
     assert response.headers["referrer-policy"] == "strict-origin-when-cross-origin"
     csp = response.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in csp and "object-src 'none'" in csp
-    assert "default-src 'self'" in csp and "connect-src 'self' ws: wss:" in csp
+    assert "default-src 'self'" in csp and "connect-src 'self'" in csp
     assert "strict-transport-security" not in response.headers  # plain http
     missing = client.get("/nope")
     assert missing.status_code == 404 and missing.headers["x-frame-options"] == "DENY"
@@ -224,3 +224,39 @@ def test_each_user_has_a_limit_of_their_own(world, monkeypatch):
     finally:
         monkeypatch.undo()
         reset_settings()
+
+
+def test_the_websocket_gets_the_session_reference_never_the_token():
+    from fibernode.services import auth, web_login
+
+    header = (f"other=1; {auth.SESSION_COOKIE}=raw-token-123; "
+              f"{web_login.REFERENCE_COOKIE}=forged; {security.DEVICE_COOKIE}=dev.sig")
+    rewritten = security.websocket_cookie(header)
+    assert "raw-token-123" not in rewritten and "forged" not in rewritten
+    assert rewritten == (f"{web_login.REFERENCE_COOKIE}={web_login.reference('raw-token-123')}; "
+                         f"{security.DEVICE_COOKIE}=dev.sig")
+    # A reference the browser made up itself is never passed on.
+    assert security.websocket_cookie(f"{web_login.REFERENCE_COOKIE}=abc") == ""
+
+
+def test_session_reference_rewrites_only_websocket_handshakes():
+    import asyncio
+
+    seen: list[dict] = []
+
+    async def app(scope, receive, send):
+        seen.append(scope)
+
+    middleware = security.SessionReference(app)
+    cookie = (b"cookie", b"fn_session=tok; x=1")
+    asyncio.run(middleware({"type": "websocket", "headers": [cookie]}, None, None))
+    asyncio.run(middleware({"type": "http", "headers": [cookie]}, None, None))
+    ws, http = seen
+    assert dict(ws["headers"])[b"cookie"].startswith(b"fn_sref=")
+    assert b"tok" not in dict(ws["headers"])[b"cookie"]
+    assert dict(http["headers"])[b"cookie"] == b"fn_session=tok; x=1"
+
+
+def test_csp_allows_connections_to_the_app_itself_only():
+    connect = next(d for d in security.CSP.split("; ") if d.startswith("connect-src"))
+    assert connect == "connect-src 'self'"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -9,8 +13,9 @@ from fibernode.api import create_api
 from fibernode.config import reset_settings
 from fibernode.services import auth, settings
 from fibernode.services.context import Actor
+from tests.api.rest_helpers import token_for
 from tests.factories import ADMIN_PASSWORD, MITRA_PASSWORD
-from tests.services.test_branding import SVG_BAD, SVG_OK, jpeg, png
+from tests.services.test_branding import SLOW_SVG, SVG_BAD, SVG_OK, jpeg, png
 
 
 @pytest.fixture
@@ -28,6 +33,8 @@ def _client(username: str | None) -> TestClient:
         password = ADMIN_PASSWORD if username == "superadmin" else MITRA_PASSWORD
         token = auth.login(Actor.anonymous("10.3.3.3", "pytest"), username, password).token
         client.cookies.set(auth.SESSION_COOKIE, token)
+        # A browser sends its page's origin; cookie-authenticated changes need it.
+        client.headers["Origin"] = "http://testserver"
     return client
 
 
@@ -158,3 +165,28 @@ def test_branding_files_404_for_bad_or_missing_names(world, uploads, name):
     res = _client(None).get(f"/branding/{name}")
     assert res.status_code == 404
     assert _client(None).get("/branding/current/nope").status_code == 404
+
+
+@pytest.mark.timeout(120)
+def test_a_slow_logo_upload_leaves_the_api_serving_everyone_else(world, uploads):
+    """The upload is drawn off the event loop: another request answers meanwhile."""
+    headers = {"Authorization": f"Bearer {token_for('superadmin')}"}
+
+    async def scenario():
+        transport = httpx.ASGITransport(app=create_api())
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                     headers=headers) as client:
+            upload = asyncio.create_task(client.post(
+                "/api/settings/upload-logo", data={"target": "logo"},
+                files={"file": ("logo.svg", SLOW_SVG, "image/svg+xml")}))
+            await asyncio.sleep(0.3)  # the upload is being drawn now (for seconds)
+            started = time.monotonic()
+            other = await client.get("/api/settings/branding")
+            latency = time.monotonic() - started
+            still_drawing = not upload.done()
+            return await upload, other, latency, still_drawing
+
+    uploaded, other, latency, still_drawing = asyncio.run(scenario())
+    assert uploaded.status_code == 200, uploaded.text
+    assert other.status_code == 200
+    assert still_drawing and latency < 1.0

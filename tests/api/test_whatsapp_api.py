@@ -9,21 +9,12 @@ from sqlmodel import select
 from fibernode.api import create_api
 from fibernode.db import new_session
 from fibernode.models import Customer, WaOutbox, WaSessionStatus
-from fibernode.services import auth, wa_direct, wa_numbers
+from fibernode.services import auth, wa_direct
 from fibernode.services.context import Actor
 from fibernode.services.wa_sessions import SessionEvent, record_event
-from fibernode.whatsapp import set_gateway
-from fibernode.whatsapp.outbox import OutboxGateway
 from tests.factories import ADMIN_PASSWORD, MITRA_PASSWORD
 
-
-@pytest.fixture(autouse=True)
-def _gateway(monkeypatch):
-    monkeypatch.setattr(wa_numbers, "CHECK_SPACING_S", 0)
-    set_gateway(OutboxGateway())
-    yield
-    assert wa_direct.wait_for_dispatch(10)
-    set_gateway(None)
+pytestmark = pytest.mark.usefixtures("outbox_whatsapp")
 
 
 def _client(username: str | None) -> TestClient:
@@ -32,6 +23,8 @@ def _client(username: str | None) -> TestClient:
         password = ADMIN_PASSWORD if username == "superadmin" else MITRA_PASSWORD
         token = auth.login(Actor.anonymous("10.1.1.1", "pytest"), username, password).token
         client.cookies.set(auth.SESSION_COOKIE, token)
+        # A browser sends its page's origin; cookie-authenticated changes need it.
+        client.headers["Origin"] = "http://testserver"
     return client
 
 

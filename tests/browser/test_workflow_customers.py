@@ -16,15 +16,26 @@ from tests.browser.test_shell import login, wait_splash_gone
 pytestmark = pytest.mark.browser
 
 
-SESSION_SET = ("() => document.cookie.split('; ').some("
-               "c => /^fn_(session|remember)=./.test(c))")
+def session_cookie(page) -> dict | None:
+    """The browser's session cookie (HttpOnly: only the browser itself can read it)."""
+    return next((c for c in page.context.cookies() if c["name"] == "fn_session"), None)
+
+
+def assert_session_set(page) -> None:
+    """The session cookie is stored, HttpOnly and SameSite=Lax, invisible to page scripts."""
+    for _ in range(100):
+        if (cookie := session_cookie(page)) is not None:
+            break
+        page.wait_for_timeout(100)
+    assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+    assert "fn_session" not in page.evaluate("document.cookie")
 
 
 def sign_in(page, app_url: str, username: str, password: str) -> None:
     """Log in and wait until the dashboard is up and the session cookie is stored."""
     login(page, app_url, username, password)
-    expect(page).to_have_url(re.compile(r"/$"))
-    page.wait_for_function(SESSION_SET)
+    expect(page).to_have_url(re.compile(r"://[^/]+/$"))
+    assert_session_set(page)
 
 
 def goto(page, url: str) -> None:

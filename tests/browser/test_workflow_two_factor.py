@@ -14,7 +14,7 @@ from fibernode.db import new_session
 from fibernode.models import RecoveryCode, User
 from tests.browser.conftest import DESKTOP, shot
 from tests.browser.test_shell import login, wait_splash_gone
-from tests.browser.test_workflow_customers import SESSION_SET, goto, sign_in
+from tests.browser.test_workflow_customers import assert_session_set, goto, sign_in
 from tests.factories import ADMIN_PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -87,7 +87,7 @@ def test_superadmin_enables_two_step_login_and_uses_it(app_url, new_page):
         third.fill("#otp", recovery)
         third.click("[data-testid=login-submit]")
         expect(third).to_have_url(re.compile(r"/$"))
-        third.wait_for_function(SESSION_SET)
+        assert_session_set(third)
 
         # Turn it off again from the profile page.
         goto(third, f"{app_url}/profile")

@@ -106,6 +106,29 @@ SVG_BAD = {
 }
 
 
+
+def nested_use_svg(levels: int, fan: int = 10) -> bytes:
+    """A few hundred bytes of ``<use>`` chains that expand to ``fan ** levels`` circles."""
+    groups = ['<g id="l0"><circle cx="50" cy="50" r="40" fill="red"/></g>']
+    groups += [f'<g id="l{i}">' + f'<use href="#l{i - 1}"/>' * fan + "</g>"
+               for i in range(1, levels + 1)]
+    return ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100">'
+            f'<defs>{"".join(groups)}</defs><use href="#l{levels}"/></svg>').encode()
+
+
+def marker_svg(points: int, shapes: int) -> bytes:
+    """Few elements, but the marker is drawn at every vertex: ``points × shapes`` circles."""
+    marker = "".join(f'<circle cx="{i % 10}" cy="{i // 10}" r="1"/>' for i in range(shapes))
+    vertices = " ".join(f"{(i * 7) % 100},{(i * 13) % 100}" for i in range(points))
+    return ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100">'
+            f'<defs><marker id="m" markerWidth="10" markerHeight="30">{marker}</marker></defs>'
+            f'<polyline points="{vertices}" fill="none" stroke="black" '
+            'marker-mid="url(#m)"/></svg>').encode()
+
+
+# Allowed, but seconds of drawing: what the event-loop tests upload.
+SLOW_SVG = marker_svg(200, 100)
+
 def read(path) -> np.ndarray:
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     assert img is not None, path
@@ -233,6 +256,59 @@ def test_svg_is_kept_sanitised_and_rasterised(world, uploads):
     logo = read(file_of(url_settings()["logo_url"]))
     assert logo.shape[1] == 512 and 226 <= logo.shape[0] <= 230  # the 180 × 80 rect
 
+
+
+@pytest.mark.timeout(60)
+def test_nested_use_svg_is_refused_before_anything_is_drawn():
+    bomb = nested_use_svg(5)  # 1 KB, 100 000 circles: 28 s of cairosvg before the cap
+    assert len(bomb) < 3000
+    started = time.monotonic()
+    with pytest.raises(ValidationFailed) as err:
+        branding.check_upload(bomb, "logo.svg")
+    assert time.monotonic() - started < 2
+    assert err.value.details["file"] == branding.MSG_SVG_COMPLEX
+    assert err.value.details["file"].startswith("SVG terlalu rumit")
+
+
+@pytest.mark.timeout(60)
+def test_a_billion_shapes_of_use_chains_are_refused_as_fast():
+    started = time.monotonic()
+    with pytest.raises(ValidationFailed) as err:
+        branding.check_upload(nested_use_svg(9), "logo.svg")
+    assert time.monotonic() - started < 2
+    assert err.value.details["file"] == branding.MSG_SVG_COMPLEX
+
+
+@pytest.mark.parametrize("svg", [
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10">'
+    b'<g id="a"><rect width="5" height="5"/><use href="#a"/></g></svg>',
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><defs>'
+    b'<pattern id="p" width="2" height="2"><rect width="1" height="1" fill="url(#q)"/>'
+    b'</pattern><pattern id="q" width="2" height="2"><rect width="1" height="1" '
+    b'fill="url(#p)"/></pattern></defs><rect width="10" height="10" fill="url(#p)"/></svg>',
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10">'
+    + b"<g>" * 200 + b'<rect width="5" height="5"/>' + b"</g>" * 200 + b"</svg>",
+], ids=["use-cycle", "pattern-cycle", "too-deep"])
+def test_reference_cycles_and_absurd_nesting_are_refused(svg):
+    with pytest.raises(ValidationFailed) as err:
+        branding.check_upload(svg, "logo.svg")
+    assert err.value.details["file"] == branding.MSG_SVG_COMPLEX
+
+
+def test_a_few_nested_uses_are_still_a_logo():
+    checked = branding.check_upload(nested_use_svg(2), "logo.svg")  # 100 circles
+    assert checked.kind == "svg" and checked.image[:, :, 3].max() == 255
+
+
+@pytest.mark.timeout(60)
+def test_drawing_that_takes_too_long_is_stopped(monkeypatch):
+    monkeypatch.setattr(branding, "SVG_RASTER_SECONDS", 1.0)
+    slow = marker_svg(3000, 300)  # 3 elements to count, 900 000 circles to draw
+    started = time.monotonic()
+    with pytest.raises(ValidationFailed) as err:
+        branding.check_upload(slow, "logo.svg")
+    assert time.monotonic() - started < 4
+    assert err.value.details["file"] == branding.MSG_SVG_SLOW
 
 def test_reset_goes_back_to_the_shipped_icons(world, uploads):
     branding.upload_logo(world.admin, png(), "logo.png")

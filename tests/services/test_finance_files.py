@@ -30,6 +30,7 @@ from fibernode.services import (
     finance,
     finance_files,
     invoices,
+    jobqueue,
     report_charts,
 )
 from fibernode.services.errors import (
@@ -196,6 +197,24 @@ def test_recap_csv_of_a_mitra_holds_only_its_own_invoices(books):
     assert summary["Belum terbayar"] == str(totals.unpaid) == "90000"
     assert summary["Jumlah tagihan"] == "2"
     assert summary["Cakupan"] == "WiFi Sukamaju (Budi Santoso)"
+
+
+def test_a_mitra_recap_leaves_out_what_the_spec_keeps_from_mitra(books):
+    """Mitra may not export subscriber data: their recap has no NIK and no address."""
+    mine = books.mitra_a
+    [ahmad] = [c for c in customers.list_customers(mine, search="Ahmad").items]
+    customers.update_customer(books.admin, ahmad.id, nik="3201234567890123",
+                              address="Jl. Rahasia No. 7")
+    assert not {"NIK", "Alamat"} & {c.split()[0] for c in finance_files.RECAP_COLUMNS}
+    for fmt in ("csv", "xlsx"):
+        buf = io.BytesIO()
+        finance_files.write_recap(mine, buf, start=FIRST, end=LAST, fmt=fmt)
+        raw = buf.getvalue()
+        text = (raw.decode("utf-8-sig") if fmt == "csv" else "\n".join(
+            str(v) for ws in load_workbook(io.BytesIO(raw)).worksheets
+            for row in ws.iter_rows(values_only=True) for v in row if v is not None))
+        assert "Ahmad Fauzi" in text
+        assert "3201234567890123" not in text and "Rahasia" not in text
 
 
 def test_superadmin_recap_of_one_owner(books):
@@ -553,23 +572,19 @@ def test_recap_job_end_to_end(books, enqueued, data_dir, monkeypatch):
 
 
 def test_start_recap_sends_the_celery_task_after_commit(books, monkeypatch):
-    from workers import tasks
-
     sent = []
-    monkeypatch.setattr(tasks.build_finance_file, "delay", sent.append)
+    monkeypatch.setattr(jobqueue, "send_task", lambda task, *args: sent.append((task, *args)))
     job = finance_files.start_recap(books.mitra_a, start=FIRST, end=LAST, fmt="csv")
-    assert sent == [str(job.id)]
+    assert sent == [("workers.tasks.build_finance_file", str(job.id))]
     assert job.filename == (f"rekap-keuangan-wifi-sukamaju-{FIRST.isoformat()}_"
                             f"{LAST.isoformat()}.csv")
 
 
 def test_broker_failure_fails_the_job(books, monkeypatch):
-    from workers import tasks
-
-    def down(job_id):
+    def down(task, *args):
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(tasks.build_finance_file, "delay", down)
+    monkeypatch.setattr(jobqueue, "send_task", down)
     job = finance_files.start_report(books.admin, report="aging", fmt="pdf")
     failed = filejobs.get_file_job(books.admin, job.id)
     assert failed.status == FileJobStatus.FAILED and failed.error == filejobs.ENQUEUE_FAILED

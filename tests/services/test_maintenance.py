@@ -64,7 +64,7 @@ def test_cleanup_deletes_old_tmp_files_and_stale_partials(world, dirs):
             ActivityLog.action == "maintenance.cleanup")).all()
     assert log.meta == {"login_attempts": 0, "sessions": 0, "import_jobs": 0, "files": 0,
                         "tmp_files": result.tmp_files, "partial_backups": 1, "branding_files": 0,
-                        "proof_files": 0, "job": "cleanup"}
+                        "proof_files": 0, "devices": 0, "job": "cleanup"}
 
     again = maintenance.cleanup(Actor.system("cleanup"))
     assert (again.tmp_files, again.partial_backups) == (0, 0)

@@ -29,6 +29,7 @@ from fibernode.services import (
     branding,
     customers,
     dashboard,
+    devices,
     exports,
     filejobs,
     finance,
@@ -182,7 +183,8 @@ MATRIX = [
              lambda w, a: auth.authenticate(
                  a, "mitra1", MITRA_PASSWORD,
                  # Issuing a credential is what audits a login (auth.login / api.login).
-                 lambda uow, user, actor, now: uow.audit("test.login") and user.id)),
+                 lambda uow, user, actor, now, device_token: uow.audit("test.login")
+                 and user.id)),
     everyone("api_tokens.login",
              lambda w, a: api_tokens.login(a, "mitra1", MITRA_PASSWORD)),
     # The refresh token is the credential, whoever presents it.
@@ -200,6 +202,8 @@ MATRIX = [
          ValidationFailed, PermissionDenied, PermissionDenied, AuthenticationRequired),
     Case("two_factor.disable", lambda w, a: two_factor.disable(a, "x", "123456"),
          ValidationFailed, PermissionDenied, PermissionDenied, AuthenticationRequired),
+    # Lockouts of one's own account only (the bell): any logged-in user.
+    logged_in("devices.recent_lockouts", lambda w, a: devices.recent_lockouts(a)),
     logged_in("auth.list_my_sessions",
               lambda w, a: auth.list_my_sessions(a)),
     Case("auth.revoke_my_session",

@@ -50,13 +50,7 @@ class Recording(OutboxGateway):
         return self.lookup
 
 
-@pytest.fixture(autouse=True)
-def _direct(monkeypatch):
-    monkeypatch.setattr(wa_numbers, "CHECK_SPACING_S", 0)
-    set_gateway(OutboxGateway())
-    yield
-    assert wa_direct.wait_for_dispatch(10)
-    set_gateway(None)
+pytestmark = pytest.mark.usefixtures("outbox_whatsapp")
 
 
 def connect(owner_id):

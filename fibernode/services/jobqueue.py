@@ -1,0 +1,53 @@
+"""Handing background jobs to the Celery worker: the one path every service uses.
+
+A job the user waits on (a file job, a payment proof, a large import) is a row
+whose status the UI polls. The row is committed first; :func:`send_after_commit`
+then queues the task on the project's broker (``REDIS_URL``, or the embedded
+SQLite broker). When the broker refuses (Redis down or unreachable) the error is
+logged and the row is marked failed at once with an Indonesian message, instead
+of staying pending for a worker that will never see it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+
+from fibernode.services.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+def send_task(task: str, *args: str) -> None:
+    """Queue the Celery task ``task`` by name on the project's broker.
+
+    Raises:
+        Exception: the broker could not be reached.
+    """
+    # Imported here: the workers package imports the services, not the other way round.
+    # Importing it also makes the project's app Celery's default in every thread.
+    from workers.celery_app import send
+
+    send(task, *args)
+
+
+def send_after_commit(uow: UnitOfWork, send: Callable[[uuid.UUID], None], job_id: uuid.UUID,
+                      fail: Callable[[uuid.UUID, Exception], None]) -> None:
+    """Hand a job to a worker once ``uow`` has committed; a refused send fails the job.
+
+    Args:
+        uow: The unit of work that stored the job's row.
+        send: Queues the job (a service's sender, which calls :func:`send_task`).
+        job_id: The job's row id.
+        fail: Marks that row failed with its Indonesian message (its own transaction).
+    """
+
+    def run() -> None:
+        try:
+            send(job_id)
+        except Exception as exc:
+            log.exception("cannot queue background job %s", job_id)
+            fail(job_id, exc)
+
+    uow.after_commit(run)

@@ -1,0 +1,75 @@
+"""``/whatsapp`` handlers: nothing is read or changed without a live session (issue 16 #8)."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+
+import pytest
+
+from fibernode.pages.whatsapp import WhatsAppState
+from fibernode.services import wa_templates
+from tests.state.tabs import page, redirects_to_login, run, tab
+
+# ``setvar`` is Reflex's own (not this page's code); ``watch_link`` runs in the
+# background under ``async with self`` and re-checks the session on every round.
+NOT_PAGE_HANDLERS = {"setvar", "watch_link"}
+SAMPLE_ARGS = {str: "reminder_m1", int: 1, bool: True, dict: {"text": "x", "phone": "0812"}}
+
+
+def _args(name: str) -> list:
+    fn = WhatsAppState.event_handlers[name].fn
+    params = list(inspect.signature(fn).parameters.values())[1:]
+    hints = inspect.get_annotations(fn, eval_str=True)
+    return [SAMPLE_ARGS[hints[p.name]] for p in params]
+
+
+def _values(state: WhatsAppState) -> dict:
+    return {name: getattr(state, name) for name in WhatsAppState.base_vars}
+
+
+PAGE_HANDLERS = sorted(set(WhatsAppState.event_handlers) - NOT_PAGE_HANDLERS)
+
+
+@pytest.mark.parametrize("name", PAGE_HANDLERS)
+def test_every_handler_without_a_session_goes_to_login_and_touches_nothing(world, name):
+    state = page(tab(None), WhatsAppState)
+    before = _values(state)
+    events = asyncio.run(run(state, WhatsAppState.event_handlers[name], *_args(name)))
+    assert redirects_to_login(events), name
+    assert _values(state) == before, name
+
+
+def test_choose_template_without_a_session_reads_no_template(world):
+    state = page(tab(None), WhatsAppState)
+    events = asyncio.run(run(state, WhatsAppState.choose_template, "reminder_m1"))
+    assert redirects_to_login(events)
+    assert state.tpl_text == "" and state.tpl_preview == ""
+
+
+@pytest.mark.parametrize("name", ["choose_template", "edit_template", "toggle_offset"])
+def test_template_and_rule_handlers_are_for_the_superadmin(world, name):
+    arg = {"toggle_offset": "3"}.get(name, "reminder_m1")
+    mitra = page(tab("mitra1"), WhatsAppState)
+    before = _values(mitra)
+    assert asyncio.run(run(mitra, WhatsAppState.event_handlers[name], arg)) == []
+    assert _values(mitra) == before  # no template text, no preview, no rule changed
+
+    admin = page(tab("superadmin"), WhatsAppState)
+    asyncio.run(run(admin, WhatsAppState.event_handlers[name], arg))
+    assert _values(admin) != _values(page(tab(None), WhatsAppState))
+
+
+def test_the_superadmin_still_picks_a_template_to_edit(world):
+    admin = page(tab("superadmin"), WhatsAppState)
+    asyncio.run(run(admin, WhatsAppState.choose_template, "receipt"))
+    assert admin.tpl_key == "receipt"
+    assert admin.tpl_text == wa_templates.DEFAULTS["receipt"] and admin.tpl_preview
+    asyncio.run(run(admin, WhatsAppState.choose_template, "no_such_template"))
+    assert admin.tpl_key == "receipt"
+
+
+def test_a_mitra_cannot_open_the_template_tab(world):
+    mitra = page(tab("mitra1"), WhatsAppState)
+    asyncio.run(run(mitra, WhatsAppState.set_tab, "templates"))
+    assert mitra.tab == "connection" and mitra.tpl_keys == [] and mitra.tpl_text == ""
