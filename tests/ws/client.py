@@ -15,10 +15,11 @@ into the boot event for the state's ``rx.Cookie`` vars, and writes back the
 cookie vars a delta sets, so a test sees exactly what the browser would send.
 
 There is no "done" marker in Reflex's protocol (``StateUpdate.final`` is gone),
-so :meth:`Tab.send` follows each event with a barrier: ``ui_state.toggle_sidebar``
-takes the same per-tab state lock, so its own small delta arrives after every
-delta of the events sent before it; a second barrier catches events those
-events chained on the server.
+so :meth:`Tab.send` follows each event with barriers: ``update_vars_internal``
+setting the layout's ``sidebar_collapsed`` (the one var any client may push, as
+the page does for its localStorage) takes the same per-tab state lock, so its
+small delta arrives after every delta of the events sent before it; further
+barriers catch events those events chained on the server.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ NAMESPACE = "/_event"
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) fibernode-ws-test"
 ROOT = "reflex___state____state"
 UI_STATE = f"{ROOT}.fibernode___state___ui___ui_state"
-BARRIER = f"{UI_STATE}.toggle_sidebar"
+# The one client-storage var every client (even without a session) may push.
+BARRIER = f"{ROOT}.reflex___state____update_vars_internal_state.update_vars_internal"
 FIELD_MARKER = "_rx_state_"
 
 
@@ -336,7 +338,8 @@ class Tab:
         reply = Reply()
         for _ in range(3):  # later barriers wait out events chained on the server
             expected = "1" if self.sidebar == "0" else "0"
-            self._emit(self.event(BARRIER, {}, *self.page))
+            self._emit(self.event(BARRIER, {"vars": {f"{UI_STATE}.sidebar_collapsed": expected}},
+                                  *self.page))
             while True:
                 update = self._read_update(deadline)
                 if update is None:

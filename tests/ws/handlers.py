@@ -117,8 +117,7 @@ ROWS: dict[str, Row] = {
     "session_state.clear": Row("helper", fresh_tab=True),
     "session_state.client": Row("helper"),
     "session_state.resolve_actor": Row("helper"),
-    "session_state.start": Row("helper", fresh_tab=True, args=const(result={
-        "token": "f" * 43, "remember": False})),
+    "session_state.session_ref": Row("helper"),
     "notification_state.load": Row("user"),
     "header_search_state.search": Row("user", args=lambda e, r: {"term": e.mark_of_other(r)}),
     "header_search_state.submit": Row("user", args=lambda e, r: {
@@ -183,7 +182,7 @@ ROWS: dict[str, Row] = {
     "packages_state.set_form_open": Row("ui", args=const(value=True)),
     # --- settings (superadmin) -----------------------------------------------------------------
     "admin_settings_state.load": Row("super"),
-    "admin_settings_state.save": Row("super", args=cform(app_name="Qzsuper Net")),
+    "admin_settings_state.save": Row("super", args=cform(app_name="Uji Soket Net")),
     "admin_settings_state.reset_logo": Row("super", args=const(target="logo")),
     "admin_settings_state.set_color": Row("super", args=const(key="theme_color",
                                                               value="#112233")),
