@@ -146,6 +146,8 @@ class PackagesState(rx.State):
         package_id, self.delete_id = self.delete_id, ""
         try:
             packages.delete_package(actor, uuid.UUID(package_id))
+        except ValueError:
+            return toast("error", "Pilih paket yang akan dihapus.")
         except ServiceError as exc:
             return toast("error", exc.message, duration=8000)
         self._fetch(actor)

@@ -15,7 +15,12 @@ from fibernode.components.layout import app_shell
 from fibernode.components.ui import empty_state, page_title, pager, superadmin_page
 from fibernode.formatting import number, rupiah
 from fibernode.services import imports
-from fibernode.services.errors import PermissionDenied, ServiceError, ValidationFailed
+from fibernode.services.errors import (
+    NotFound,
+    PermissionDenied,
+    ServiceError,
+    ValidationFailed,
+)
 from fibernode.state.branding import BrandingState
 from fibernode.state.session import current_actor, to_login
 from fibernode.state.ui import toast, user_text
@@ -146,7 +151,7 @@ class ImportState(rx.State):
         yield
         try:
             view = await asyncio.to_thread(imports.confirm_import, actor,
-                                           uuid.UUID(self.job_id))
+                                           self._job_id())
         except ServiceError as exc:
             self.busy = False
             yield toast("error", exc.message)
@@ -160,6 +165,13 @@ class ImportState(rx.State):
         elif self.status == "done":
             yield rx.toast.success(f"{number(self.imported_rows)} pelanggan diimpor.")
 
+    def _job_id(self) -> uuid.UUID:
+        """The open import's id; a refusal in Indonesian when none is open."""
+        try:
+            return uuid.UUID(self.job_id)
+        except ValueError:
+            raise NotFound("Tidak ada impor yang sedang dibuka.") from None
+
     @rx.event
     async def cancel(self):
         """Drop a previewed import without importing anything."""
@@ -167,7 +179,7 @@ class ImportState(rx.State):
         if actor is None:
             return await to_login(self)
         try:
-            imports.cancel_import(actor, uuid.UUID(self.job_id))
+            imports.cancel_import(actor, self._job_id())
         except ServiceError as exc:
             return toast("error", exc.message)
         return ImportState.start_over
@@ -200,7 +212,7 @@ class ImportState(rx.State):
             return await to_login(self)
         try:
             data = await asyncio.to_thread(imports.error_report_csv, actor,
-                                           uuid.UUID(self.job_id))
+                                           self._job_id())
         except ServiceError as exc:
             return toast("error", exc.message)
         stem = self.filename.rsplit(".", 1)[0] or "impor"

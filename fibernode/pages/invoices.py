@@ -73,6 +73,9 @@ def invoice_row(v: invoices.InvoiceView) -> dict[str, str]:
     }
 
 
+# A pay or reverse sent without an invoice opened first (only a forged event does).
+NO_INVOICE_OPEN = "Pilih tagihan terlebih dahulu."
+
 class InvoicesState(PagedListMixin, rx.State):
     """One page of invoices, the filters, and the open pay / unpay / run forms."""
 
@@ -215,6 +218,8 @@ class InvoicesState(PagedListMixin, rx.State):
         if actor is None:
             return await to_login(self)
         inv = self.pay_invoice
+        if not inv.get("id"):
+            return toast("error", NO_INVOICE_OPEN)
         amount = parse_int(form.get("amount"))
         try:
             invoices.pay_invoice(actor, uuid.UUID(inv["id"]), version=int(inv["version"]),
@@ -261,6 +266,8 @@ class InvoicesState(PagedListMixin, rx.State):
         if actor is None:
             return await to_login(self)
         inv = self.pay_invoice
+        if not inv.get("id"):
+            return toast("error", NO_INVOICE_OPEN)
         try:
             invoices.unpay_invoice(actor, uuid.UUID(inv["id"]), version=int(inv["version"]),
                                    reason=form.get("reason", ""))

@@ -38,7 +38,7 @@ class LoginState(rx.State):
         self.field_errors = {}
         yield
         session = await self.get_state(SessionState)
-        ip, ua = session.client()
+        ip, ua = session._client()
         # The same per-address limit as POST /api/auth/login, on top of the lockout.
         decision = ratelimit.hit_scaled("login", ip or "unknown", ratelimit.LOGIN_PER_MINUTE)
         if not decision.allowed:

@@ -55,7 +55,8 @@ PUBLIC_HANDLERS: dict[str, frozenset[str] | None] = {
     "fibernode.state.branding.BrandingState": None,  # every handler: app name, logos
     "fibernode.pages.receipt.ReceiptState": None,  # the public receipt page
 }
-# Client-storage vars the frontend may push (update_vars_internal) and setvar may set.
+# Client-storage vars the frontend may push (update_vars_internal); setvar sets nothing.
+FIELD_SUFFIX = "_rx_state_"
 CLIENT_SETTABLE = frozenset({"fibernode.state.ui.UIState.sidebar_collapsed"})
 
 # (session reference, actor) resolved by the gate for the event being processed.
@@ -107,11 +108,15 @@ def _settable(cls: type, var: str) -> bool:
 def _setters_allowed(cls: type, handler: str, payload: dict) -> bool:
     """``setvar`` and the client-storage update may only touch :data:`CLIENT_SETTABLE`."""
     if handler == "setvar":
-        return _settable(cls, str(payload.get("var_name", "")))
+        # No page sets a var by name; the client-storage sync goes through
+        # update_vars_internal below.
+        return False
     if cls is UpdateVarsInternalState and handler == "update_vars_internal":
         index = {c.get_full_name(): c for c, _ in _handler_index().values()}
         for key in (payload.get("vars") or {}):
             path, _, var = str(key).rpartition(".")
+            # The frontend names client-storage vars with Reflex's field suffix.
+            var = var.removesuffix(FIELD_SUFFIX)
             owner = index.get(path)
             if owner is None or not _settable(owner, var):
                 return False
@@ -140,7 +145,7 @@ class SessionGate(Middleware):
 
         target = _handler_index().get(event.name)
         session = await state.get_state(SessionState)
-        ip, ua = session.client()
+        ip, ua = session._client()
         if target is None:
             log.warning("refused unknown event %r", event.name[:200])
             return StateUpdate()
@@ -153,7 +158,7 @@ class SessionGate(Middleware):
                         str(event.payload)[:200], ip)
             return StateUpdate()
 
-        ref = session.session_ref()
+        ref = session._session_ref()
         # A database read: off the event loop that serves every connected user.
         actor = await asyncio.to_thread(web_login.resolve, ref, ip, ua)
         resolved_session.set((ref, actor))

@@ -44,18 +44,18 @@ class SessionState(rx.State):
         parts = [p for p in self.user_name.split() if p]
         return "".join(p[0] for p in parts[:2]).upper() or "?"
 
-    def session_ref(self) -> str:
+    def _session_ref(self) -> str:
         """The server-side reference of this connection's session cookie ("" without one)."""
         return cookie_value(self.router.headers.cookie, web_login.REFERENCE_COOKIE)
 
-    def client(self) -> tuple[str, str]:
+    def _client(self) -> tuple[str, str]:
         """The caller's IP address and user agent."""
         return self.router.session.client_ip or "", self.router.headers.user_agent or ""
 
-    def resolve_actor(self) -> Actor | None:
+    def _resolve_actor(self) -> Actor | None:
         """Look the session up in the database; clears the display when it is gone."""
-        ip, ua = self.client()
-        actor = web_login.resolve(self.session_ref(), ip, ua)
+        ip, ua = self._client()
+        actor = web_login.resolve(self._session_ref(), ip, ua)
         if actor is None:
             self.user_name, self.role = "", ""
         else:
@@ -63,23 +63,23 @@ class SessionState(rx.State):
             self.role = actor.role.value if actor.role else ""
         return actor
 
-    def clear(self) -> None:
+    def _clear(self) -> None:
         """Forget what the shell shows about the user."""
         self.user_name, self.role = "", ""
 
     @rx.event
     def redirect_if_logged_in(self):
         """``on_load`` of the login page: a live session goes straight to the dashboard."""
-        if self.resolve_actor() is not None:
+        if self._resolve_actor() is not None:
             return rx.redirect("/")
         return None
 
     @rx.event
     def logout(self):
         """Revoke this session on the server, then clear the cookie over HTTP."""
-        ip, ua = self.client()
-        web_login.logout(Actor.anonymous(ip, ua), self.session_ref())
-        self.clear()
+        ip, ua = self._client()
+        web_login.logout(Actor.anonymous(ip, ua), self._session_ref())
+        self._clear()
         return post_navigation("/api/session/end")
 
 
@@ -126,11 +126,11 @@ async def current_actor(state: rx.State) -> Actor | None:
 
     session = await state.get_state(SessionState)
     resolved = resolved_session.get()
-    if resolved is not None and resolved[0] == session.session_ref():
+    if resolved is not None and resolved[0] == session._session_ref():
         # The gate looked this event's session up already (fibernode/state/gate.py).
         actor = resolved[1]
     else:
-        actor = session.resolve_actor()
+        actor = session._resolve_actor()
     if actor is not None:
         ratelimit.count_user_request(actor)
     return actor
@@ -159,11 +159,11 @@ async def to_login(state: rx.State):
     session, so each page load resolves the session exactly once.
     """
     session = await state.get_state(SessionState)
-    session.clear()
+    session._clear()
     return rx.redirect(LOGIN_ROUTE)
 
 
 async def current_session_ref(state: rx.State) -> str:
     """The server-side reference of this client's session (to keep it on password change)."""
     session = await state.get_state(SessionState)
-    return session.session_ref()
+    return session._session_ref()

@@ -34,7 +34,7 @@ def tab(username: str | None = None) -> State:
         # What the websocket handshake carries (fibernode.api.security.websocket_cookie).
         root.rx_router_headers = HeaderData(
             cookie=f"{web_login.REFERENCE_COOKIE}={web_login.reference(result.token)}")
-        assert page(root, SessionState).resolve_actor() is not None
+        assert page(root, SessionState)._resolve_actor() is not None
     return root
 
 

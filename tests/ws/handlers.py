@@ -114,10 +114,6 @@ ROWS: dict[str, Row] = {
     # --- the session ----------------------------------------------------------------------
     "session_state.logout": Row("user", fresh_tab=True),
     "session_state.redirect_if_logged_in": Row("user", page="/login"),
-    "session_state.clear": Row("helper", fresh_tab=True),
-    "session_state.client": Row("helper"),
-    "session_state.resolve_actor": Row("helper"),
-    "session_state.session_ref": Row("helper"),
     "notification_state.load": Row("user"),
     "header_search_state.search": Row("user", args=lambda e, r: {"term": e.mark_of_other(r)}),
     "header_search_state.submit": Row("user", args=lambda e, r: {
