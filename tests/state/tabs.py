@@ -10,6 +10,7 @@ answered with; :func:`decoded` turns those into what goes over the websocket.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -66,8 +67,9 @@ def drive(coro: Any) -> Any:
     Not ``asyncio.run`` in the test's thread: the browser tier's Playwright keeps an
     event loop running in the main thread for the rest of the session.
     """
+    context = contextvars.copy_context()  # Reflex's registration context goes along
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+        return pool.submit(context.run, asyncio.run, coro).result()
 
 
 def decoded(events: list[Any]) -> list[Event]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from tests.ws import oracle
-from tests.ws.client import ROOT, Reply, Tab
+from tests.ws.client import ROOT, ConnectionClosed, Reply, Tab
 
 CUSTOMERS = f"{ROOT}.fibernode___pages___customers____customers_state.load"
 DETAIL = f"{ROOT}.fibernode___pages___customer_detail____customer_detail_state.load"
@@ -124,3 +124,53 @@ def test_forged_identity_vars_do_not_make_an_anonymous_tab_anyone(ws_server, est
     tab.close()
     leaked = oracle.leaks(reply.text, "anonymous", estate.tokens)
     assert not leaked, f"a forged identity received {leaked}"
+
+
+TOGGLE = f"{ROOT}.fibernode___pages___customers____customers_state.toggle_selected"
+
+
+def _state_bytes() -> int:
+    """What the server's disk state manager holds (every tab), once its writes settled."""
+    import time
+    from pathlib import Path
+
+    states = Path(__file__).resolve().parents[2] / ".states"
+    last, deadline = -1, time.monotonic() + 8
+    while time.monotonic() < deadline:
+        size = sum(p.stat().st_size for p in states.glob("*.pkl"))
+        if size == last:
+            return size
+        last = size
+        # Longer than the disk state manager's write debounce.
+        time.sleep(1.5)
+    return last
+
+
+@pytest.mark.parametrize("size", [100_000, 900_000])  # over the gate's 64 KB; the socket's
+@pytest.mark.parametrize("who", [None, "mitra_a"])
+def test_an_oversized_event_is_refused_before_it_reaches_a_state(ws_server, estate, who, size):
+    """Finding 6: 0.9 MB arguments once grew a tab's state by the same; now nothing is stored."""
+    cookies = {"fn_session": oracle.login(who)} if who else {}
+    tab = Tab(ws_server, cookies=cookies)
+    tab.connect("/customers")
+    tab.send(CUSTOMERS, {}, "/customers")
+    before = _state_bytes()
+    try:
+        reply = tab.send(TOGGLE, {"customer_id": "x" * size}, "/customers")
+    except ConnectionClosed:
+        pass  # the socket's message limit cut it off: refused before any handler
+    else:
+        assert "x" * 1000 not in reply.text
+    tab.close()
+    assert _state_bytes() < before + 50_000
+
+
+def test_an_anonymous_client_stores_nothing_and_is_sent_to_login(ws_server, estate):
+    tab = Tab(ws_server)
+    tab.connect("/customers")
+    before = _state_bytes()
+    reply = tab.send(TOGGLE, {"customer_id": "y" * 50_000}, "/customers")
+    assert "/login" in reply.redirects()
+    tab.settle(0.5)
+    assert _state_bytes() < before + 20_000
+    tab.close()
