@@ -126,6 +126,8 @@ class Gateway(abc.ABC):
     def check_numbers(self, owner_id: uuid.UUID, phones: list[str]) -> dict[str, bool]:
         """Which of ``phones`` have WhatsApp, asked through the owner's session.
 
+        A number WhatsApp gave no explicit answer for is left out (unknown, not "no").
+
         Raises:
             GatewayError: ``NOT_CONNECTED`` when the owner's session cannot ask.
         """

@@ -90,12 +90,16 @@ class GatewayClient(Gateway):
                                  data.get("error") or "Gagal mengirim.")
 
     def check_numbers(self, owner_id: uuid.UUID, phones: list[str]) -> dict[str, bool]:
-        """Ask the gateway (it checks slowly, one number at a time)."""
+        """Ask the gateway (it checks slowly, one number at a time).
+
+        Numbers without an explicit answer are left out (unknown).
+        """
         if not phones:
             return {}
         data = self._call("POST", f"/sessions/{owner_id}/check", json={"phones": phones},
                           timeout=SEND_TIMEOUT)
-        return {p: bool(v) for p, v in data["results"].items()}
+        # ``null`` is no answer: never turn it into "not on WhatsApp".
+        return {p: bool(v) for p, v in data["results"].items() if v is not None}
 
     def start_link(self, owner_id: uuid.UUID, *, method: str = "qr",
                    phone: str | None = None) -> LinkState:

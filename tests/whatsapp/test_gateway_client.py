@@ -9,14 +9,19 @@ import time
 import httpx
 import pytest
 import uvicorn
+from sqlmodel import select
 
-from fibernode.models import WaSessionStatus
+from fibernode.db import new_session
+from fibernode.models import WaMessageLog, WaSessionStatus
+from fibernode.services import invoices, wa_direct, wa_numbers
+from fibernode.whatsapp import set_gateway
 from fibernode.whatsapp.base import ErrorKind, GatewayError, OutgoingMessage, SentLookup
 from fibernode.whatsapp.gateway.clients import FakeBackend
 from fibernode.whatsapp.gateway.locks import FileOwnerLocks
 from fibernode.whatsapp.gateway.manager import SessionManager, Timings
 from fibernode.whatsapp.gateway.server import create_app
 from fibernode.whatsapp.gateway_client import GATEWAY_DOWN, GatewayClient
+from tests.services.invoice_data import customer, make_invoice
 
 TOKEN = "gateway-test-token"  # noqa: S105
 
@@ -71,8 +76,8 @@ def test_link_pair_send_idempotent_and_lookup(gateway, world):
     assert [(m["phone"], m["text"]) for m in sent] == [("6281234567890", "Nota")]
     assert client.lookup_sent(owner, "receipt:abc/1") == SentLookup.SENT
     assert client.lookup_sent(owner, "receipt:other") == SentLookup.NOT_SENT
-    assert client.check_numbers(owner, ["6281234567890", "6281200000000"]) == {
-        "6281234567890": True, "6281200000000": False}
+    assert client.check_numbers(owner, ["6281298765432", "6281200000000"]) == {
+        "6281298765432": True, "6281200000000": False}
 
     assert httpx.post(f"{url}/test/sessions/{owner}/event", json={"kind": "logged_out"},
                       headers=headers).status_code == 200
@@ -114,3 +119,41 @@ def test_read_timeout_after_send_is_uncertain(world):
                                               phone="6281234567890", text="x",
                                               idempotency_key="k"))
     assert result.error_kind == ErrorKind.UNCERTAIN
+
+
+def _link(client: GatewayClient, url: str, owner) -> None:
+    client.start_link(owner)
+    assert httpx.post(f"{url}/test/sessions/{owner}/pair", json={"phone": "6281211112222"},
+                      headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    deadline = time.monotonic() + 5
+    while client.link_state(owner).status != WaSessionStatus.CONNECTED:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+@pytest.mark.usefixtures("outbox_whatsapp")
+def test_no_answer_from_whatsapp_still_sends_the_receipt_and_only_a_no_is_remembered(
+        gateway, world):
+    client, url, manager = gateway
+    owner = world.mitra_a.user_id
+    _link(client, url, owner)
+    set_gateway(client)
+    phone = customer("Ahmad Fauzi").phone
+    manager.backend.world.silent_numbers.add(phone)
+    assert client.check_numbers(owner, [phone]) == {}  # unknown, not False
+
+    inv = make_invoice("Ahmad Fauzi")
+    invoices.pay_invoice(world.mitra_a, inv.id, version=1, method="cash")
+    assert wa_direct.wait_for_dispatch(10)
+    assert [m.phone for m in manager.backend.world.sent] == [phone]
+    with new_session() as s:
+        [log] = s.exec(select(WaMessageLog).where(WaMessageLog.invoice_id == inv.id)).all()
+        assert log.status == "sent"
+        assert wa_numbers.known(s, [phone]) == {}  # asked again next time
+
+    # With the "+" the gateway gets WhatsApp's explicit answers; only a "no" is kept as no.
+    assert wa_numbers.check_number(client, owner, "6281298765432") is True
+    assert wa_numbers.check_number(client, owner, "6281200000000") is False
+    with new_session() as s:
+        assert wa_numbers.known(s, ["6281298765432", "6281200000000"]) == {
+            "6281298765432": True, "6281200000000": False}

@@ -6,12 +6,13 @@ import time
 import uuid
 
 import pytest
+from neonize.proto.Neonize_pb2 import IsOnWhatsAppResponse
 from sqlmodel import select
 
 from fibernode.db import get_engine, new_session
 from fibernode.models import WaSession, WaSessionStatus
 from fibernode.whatsapp.base import ErrorKind, GatewayError, SentLookup
-from fibernode.whatsapp.gateway.clients import FakeBackend
+from fibernode.whatsapp.gateway.clients import FakeBackend, NeonizeLinkClient
 from fibernode.whatsapp.gateway.locks import FileOwnerLocks, PgOwnerLocks
 from fibernode.whatsapp.gateway.manager import LOCKED_ELSEWHERE, SessionManager, Timings
 
@@ -212,3 +213,49 @@ def test_one_process_per_number_with_postgres_advisory_locks(pg, make_manager):
     a.stop(owner)
     wait_for(lambda: owner not in a.sessions)
     assert b.start(owner)["qr_code"]
+
+
+def test_the_double_answers_number_checks_only_with_a_leading_plus(world, make_manager):
+    # Like whatsmeow: "62…" gets no answer at all, "+62…" an explicit one.
+    owner = world.mitra_a.user_id
+    m = make_manager()
+    link_and_pair(m, owner)
+    client = m.backend.client(owner)
+    assert list(client.lookup_numbers("6281234567890")) == []
+    [yes] = client.lookup_numbers("+6281234567890")
+    [no] = client.lookup_numbers("+6281200000000")
+    assert (yes.Query, yes.IsIn, no.IsIn) == ("+6281234567890", True, False)
+
+
+def test_a_number_whatsapp_answers_nothing_for_is_left_out_never_false(world, make_manager):
+    owner = world.mitra_a.user_id
+    backend = FakeBackend()
+    backend.world.silent_numbers.add("6281277778888")
+    m = make_manager(backend=backend)
+    link_and_pair(m, owner)
+    result = m.check(owner, ["6281234567890", "6281277778888", "6281200000000"])
+    assert result == {"6281234567890": True, "6281200000000": False}
+
+
+class _NeonizeRecorder:
+    """Stands in for neonize's ``NewClient`` to see what ``IsOnWhatsApp`` is asked."""
+
+    def __init__(self, answers):
+        self.answers, self.asked = answers, []
+
+    def is_on_whatsapp(self, *numbers):
+        self.asked.append(numbers)
+        return self.answers
+
+
+@pytest.mark.parametrize(("answers", "expected"), [
+    ([], None),  # empty: unknown, never "not on WhatsApp"
+    ([IsOnWhatsAppResponse(Query="+6281234567890", IsIn=False)], False),
+    ([IsOnWhatsAppResponse(Query="+6281234567890", IsIn=True)], True),
+])
+def test_neonize_client_asks_with_a_plus_and_reads_an_empty_answer_as_unknown(answers,
+                                                                             expected):
+    client = NeonizeLinkClient.__new__(NeonizeLinkClient)  # no Go client needed
+    client._client = _NeonizeRecorder(answers)
+    assert client.is_on_whatsapp("6281234567890") is expected
+    assert client._client.asked == [("+6281234567890",)]

@@ -16,7 +16,7 @@ import secrets
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +31,25 @@ from fibernode.whatsapp.gateway.events import (
 
 log = logging.getLogger(__name__)
 Emit = Callable[[object], None]
+
+
+def number_query(phone: str) -> str:
+    """The query whatsmeow's ``IsOnWhatsApp`` expects for ``62…`` digits.
+
+    whatsmeow answers nothing at all for a number without the leading ``+``.
+    """
+    return f"+{phone}"
+
+
+def read_number_answer(answers: Sequence) -> bool | None:
+    """``True`` / ``False`` from an explicit answer; ``None`` (unknown) when there is none.
+
+    An empty answer says nothing about the number: it must never be taken as
+    "not on WhatsApp" (that would be cached and stop reminders and receipts).
+    """
+    if not answers:
+        return None
+    return any(a.IsIn for a in answers)
 
 
 class SendFailure(Exception):
@@ -70,12 +89,23 @@ class LinkClient(abc.ABC):
         """
 
     @abc.abstractmethod
-    def is_on_whatsapp(self, phone: str) -> bool:
-        """Whether ``phone`` has a WhatsApp account.
+    def lookup_numbers(self, *queries: str) -> Sequence:
+        """WhatsApp's raw answers for ``queries`` as given (neonize's ``is_on_whatsapp``).
+
+        Returns:
+            ``IsOnWhatsAppResponse`` messages (possibly none at all).
 
         Raises:
             SendFailure: the question could not be asked.
         """
+
+    def is_on_whatsapp(self, phone: str) -> bool | None:
+        """Whether ``phone`` (``62…`` digits) has a WhatsApp account; ``None`` if unknown.
+
+        Raises:
+            SendFailure: the question could not be asked.
+        """
+        return read_number_answer(self.lookup_numbers(number_query(phone)))
 
     @abc.abstractmethod
     def phone_number(self) -> str | None:
@@ -156,16 +186,15 @@ class NeonizeLinkClient(LinkClient):
             kind = classify_send_error(str(exc))
             raise SendFailure(kind, f"{SEND_ERROR_MESSAGES[kind]} ({exc})") from exc
 
-    def is_on_whatsapp(self, phone: str) -> bool:
-        """One number through ``IsOnWhatsApp``."""
+    def lookup_numbers(self, *queries: str) -> Sequence:
+        """``IsOnWhatsApp`` for the queries exactly as given."""
         from neonize.exc import NeonizeError
 
         try:
-            answers = self._client.is_on_whatsapp(phone)
+            return self._client.is_on_whatsapp(*queries)
         except NeonizeError as exc:
             kind = classify_send_error(str(exc))
             raise SendFailure(kind, f"Gagal memeriksa nomor: {exc}.") from exc
-        return any(a.IsIn for a in answers)
 
     def phone_number(self) -> str | None:
         """The JID user of the linked device."""
@@ -214,6 +243,8 @@ class FakeWorld:
     sent: list[SentMessage] = field(default_factory=list)
     clients: dict[str, FakeLinkClient] = field(default_factory=dict)
     fail_next: dict[str, ErrorKind] = field(default_factory=dict)
+    # Numbers WhatsApp answers nothing for (as whatsmeow sometimes does, even with ``+``).
+    silent_numbers: set[str] = field(default_factory=set)
     mutex: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -221,7 +252,8 @@ class FakeLinkClient(LinkClient):
     """Behaves like neonize without the network: rotating QR, pairing, sends recorded.
 
     The auth store is a small JSON file; pairing writes it, logout deletes it.
-    Numbers ending in ``0000`` are "not on WhatsApp".
+    Numbers ending in ``0000`` are "not on WhatsApp". Number checks are as strict as
+    whatsmeow's: a query without the leading ``+`` gets no answer at all.
     """
 
     def __init__(self, world: FakeWorld, owner_id: uuid.UUID, db_path: Path, emit: Emit):
@@ -322,12 +354,26 @@ class FakeLinkClient(LinkClient):
                                                clock.now()))
         return message_id
 
-    def is_on_whatsapp(self, phone: str) -> bool:
-        """Valid Indonesian numbers are on WhatsApp, except those ending in 0000."""
+    def lookup_numbers(self, *queries: str) -> Sequence:
+        """Valid ``+62…`` numbers are on WhatsApp, except those ending in 0000.
+
+        Like whatsmeow, a query without ``+`` (or a number in ``world.silent_numbers``)
+        gets no answer at all.
+        """
+        from neonize.proto.Neonize_pb2 import JID, IsOnWhatsAppResponse
+
         if not self.connected:
             raise SendFailure(ErrorKind.NOT_CONNECTED,
                               SEND_ERROR_MESSAGES[ErrorKind.NOT_CONNECTED])
-        return bool(re.fullmatch(r"62\d{8,13}", phone)) and not phone.endswith("0000")
+        answers = []
+        for query in queries:
+            digits = query[1:]
+            if not query.startswith("+") or digits in self.world.silent_numbers:
+                continue
+            is_in = bool(re.fullmatch(r"62\d{8,13}", digits)) and not digits.endswith("0000")
+            answers.append(IsOnWhatsAppResponse(
+                Query=query, JID=JID(User=digits, Server="s.whatsapp.net"), IsIn=is_in))
+        return answers
 
     def phone_number(self) -> str | None:
         """The number it was paired with."""

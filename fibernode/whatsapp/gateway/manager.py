@@ -462,6 +462,8 @@ class SessionManager:
     def check(self, owner_id: uuid.UUID, phones: list[str]) -> dict[str, bool]:
         """Ask WhatsApp about numbers one by one, slowly (one session, one at a time).
 
+        Numbers WhatsApp gave no answer for are left out: unknown, never "not on WhatsApp".
+
         Raises:
             GatewayError: not connected, too many numbers, or WhatsApp refused.
         """
@@ -479,9 +481,11 @@ class SessionManager:
                     results[phone] = False
                     continue
                 try:
-                    results[phone] = s.client.is_on_whatsapp(phone)
+                    answer = s.client.is_on_whatsapp(phone)
                 except SendFailure as exc:
                     raise GatewayError(exc.kind, exc.message) from exc
+                if answer is not None:  # no answer: unknown, left out (never "no WA")
+                    results[phone] = answer
         return results
 
 
