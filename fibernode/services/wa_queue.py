@@ -279,7 +279,8 @@ def enqueue_reminders(actor: Actor, today: date | None = None, *,
                     session_id=sessions[owner_id], owner_id=owner_id,
                     customer_id=row.customer_id, invoice_id=row.id,
                     message_type="reminder", phone=row.phone,
-                    content=wa_templates.render(text, values, rng), scheduled_at=at,
+                    content=wa_templates.render(text, values, rng, queued=True),
+                    scheduled_at=at,
                     key=reminder_key(row.id, today), max_retries=config.max_retries,
                     now=now, offset=offset))
         inserted = _insert_rows(s, new_rows)

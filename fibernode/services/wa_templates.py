@@ -7,7 +7,8 @@ value (``None``: switched off by a receipt toggle, or simply unknown, like a ban
 account never entered) is dropped, so a toggle removes its whole line.
 
 Greeting and closing are ``{salam}`` and ``{penutup}``, picked at random from the
-spec's GREETINGS / CLOSINGS for every message (anti-spam variation) unless given.
+spec's GREETINGS / CLOSINGS for every message (anti-spam variation) unless given;
+a greeting always fits the Jakarta time of day it can be sent at.
 
 The superadmin may edit each template (stored in ``settings`` as
 ``wa_template.<key>``; the default applies while no row exists) and reset it.
@@ -36,7 +37,10 @@ from fibernode.services.uow import unit_of_work
 SETTING_PREFIX = "wa_template."
 MAX_LENGTH = 2000
 
-GREETINGS = ("Halo", "Hai", "Assalamualaikum", "Selamat pagi", "Selamat siang")
+# Greetings that fit any hour, and those that fit one part of the day (Jakarta).
+TIMELESS_GREETINGS = ("Halo", "Hai", "Assalamualaikum")
+GREETINGS = (*TIMELESS_GREETINGS, "Selamat pagi", "Selamat siang", "Selamat sore",
+             "Selamat malam")
 CLOSINGS = ("Terima kasih 🙏", "Terima kasih banyak", "Salam hangat",
             "Terima kasih atas kerjasamanya", "Hormat kami")
 
@@ -231,8 +235,19 @@ def placeholders_in(text: str) -> list[str]:
     return list(dict.fromkeys(_FIELD_RE.findall(text or "")))
 
 
+def greetings_at(moment: datetime) -> tuple[str, ...]:
+    """The greetings that fit ``moment`` in Jakarta (no "Selamat pagi" at 20:00).
+
+    Pagi until 10:59, siang 11:00–14:59, sore 15:00–17:59, malam from 18:00.
+    """
+    hour = moment.astimezone(clock.JAKARTA).hour
+    part = ("pagi" if hour < 11 else "siang" if hour < 15 else "sore" if hour < 18
+            else "malam")
+    return (*TIMELESS_GREETINGS, f"Selamat {part}")
+
+
 def render(text: str, values: Mapping[str, str | None],
-           rng: random.Random | None = None) -> str:
+           rng: random.Random | None = None, *, queued: bool = False) -> str:
     """Fill a template.
 
     Args:
@@ -240,6 +255,9 @@ def render(text: str, values: Mapping[str, str | None],
         values: Formatted values; ``None`` (or absent) drops every line using it.
             ``salam`` / ``penutup`` are picked at random when not given.
         rng: Random source for the greeting and closing (tests pass a seeded one).
+        queued: The text waits in the paced queue and may go out hours later, so
+            only greetings that fit any hour are used; otherwise the greeting fits
+            the current Jakarta time.
 
     Returns:
         The message. Unknown ``{words}`` stay as typed; runs of blank lines left by
@@ -248,7 +266,8 @@ def render(text: str, values: Mapping[str, str | None],
     rng = rng or random.SystemRandom()
     filled = dict(values)
     if not filled.get("salam"):
-        filled["salam"] = rng.choice(GREETINGS)
+        filled["salam"] = rng.choice(TIMELESS_GREETINGS if queued
+                                     else greetings_at(clock.now()))
     if not filled.get("penutup"):
         filled["penutup"] = rng.choice(CLOSINGS)
     out: list[str] = []

@@ -728,7 +728,9 @@ def _bulk_recipients(session: Session, actor: Actor, customer_ids: list[Any] | N
             values = _basic_values(session, cust, None)
         body = text if text is not None else templates[
             wa_templates.reminder_key_for(inv.due_date, today)]
-        out.append(_Recipient(cust, inv, owner, wa_templates.render(body, values)))
+        # Bulk messages are queued and paced: a greeting that fits any hour.
+        out.append(_Recipient(cust, inv, owner, wa_templates.render(body, values,
+                                                                    queued=True)))
     return out, skipped
 
 

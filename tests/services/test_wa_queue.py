@@ -192,6 +192,20 @@ def logs(action: str) -> list[ActivityLog]:
                            .order_by(ActivityLog.created_at)).all())
 
 
+def test_queued_reminders_greet_only_with_words_that_fit_any_hour(world):
+    # Queued at 06:00 but sent whenever pacing allows: never "Selamat pagi" at 20:00.
+    reminders_due_tomorrow(world)
+    rows = []
+    for seed in range(8):  # 24 picks: with the old greetings some would be "Selamat …"
+        assert enqueue(rng=random.Random(seed)).enqueued == 3
+        rows += queue_rows()
+        with new_session() as s:
+            s.execute(sa.delete(WaMessageQueue.__table__))
+            s.commit()
+    greetings = {r.content.splitlines()[2].split(" *")[0] for r in rows}
+    assert greetings and greetings <= {"Halo", "Hai", "Assalamualaikum"}
+
+
 def test_enqueue_twice_inserts_once(world):
     reminders_due_tomorrow(world)
     assert enqueue().enqueued == 3

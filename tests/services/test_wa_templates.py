@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import random
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 
+from fibernode import clock
 from fibernode.services import settings, wa_templates
 from fibernode.services.errors import PermissionDenied, ValidationFailed
 from tests.services.invoice_data import logs
@@ -228,3 +229,25 @@ def test_preview_fills_sample_data(world):
                                            "{url_nota_web}")
     assert text.startswith("Halo Ahmad Fauzi, Rp 140.000 https://")
     assert "{" not in wa_templates.preview("reminder_p7")
+
+
+ANY_HOUR = {"Halo", "Hai", "Assalamualaikum"}
+
+
+@pytest.mark.parametrize(("hour", "part"), [
+    (7, "Selamat pagi"), (12, "Selamat siang"), (16, "Selamat sore"), (20, "Selamat malam")])
+def test_greeting_fits_the_jakarta_hour_it_is_rendered_at(monkeypatch, hour, part):
+    at = datetime(2026, 3, 4, hour, tzinfo=clock.JAKARTA)
+    monkeypatch.setattr(clock, "now", lambda: at)
+    rng = random.Random(hour)
+    picked = {wa_templates.render("{salam}", {}, rng) for _ in range(300)}
+    assert picked == ANY_HOUR | {part}  # every fitting greeting, and nothing else
+
+
+@pytest.mark.parametrize("hour", [7, 12, 16, 20])
+def test_queued_messages_greet_only_with_words_that_fit_any_hour(monkeypatch, hour):
+    at = datetime(2026, 3, 4, hour, tzinfo=clock.JAKARTA)
+    monkeypatch.setattr(clock, "now", lambda: at)
+    rng = random.Random(hour)
+    picked = {wa_templates.render("{salam}", {}, rng, queued=True) for _ in range(300)}
+    assert picked == ANY_HOUR
