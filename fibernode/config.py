@@ -110,6 +110,8 @@ class Settings:
     remember_days: int
     device_cookie_days: int
     wa_mode: str
+    # False when WA_MODE was unset or blank and ``wa_mode`` is the outbox default.
+    wa_mode_explicit: bool
     wa_gateway_url: str
     wa_gateway_token: str
     wa_sessions_dir: Path
@@ -154,6 +156,10 @@ class Settings:
             "ENCRYPTION_KEY": (self.encryption_key, DEV_ENCRYPTION_KEY),
             "ADMIN_PASSWORD": (self.admin_password, DEV_ADMIN_PASSWORD),
         }
+        # Outbox records messages without sending them: production must choose it on purpose.
+        if not self.wa_mode_explicit:
+            problems.append("WA_MODE wajib diisi (outbox, neonize atau cloud); outbox hanya "
+                            "mencatat pesan dan tidak mengirimnya ke pelanggan")
         for name, (value, dev_value) in checks.items():
             if value == dev_value or value in SPEC_PLACEHOLDER_SECRETS:
                 problems.append(f"{name} masih memakai nilai bawaan")
@@ -240,6 +246,7 @@ def load_settings() -> Settings:
         # How long a trusted-device token (fibernode.services.devices) stays valid.
         device_cookie_days=_env_int("DEVICE_COOKIE_DAYS", 180),
         wa_mode=_env("WA_MODE", "outbox").lower(),
+        wa_mode_explicit=bool(os.environ.get("WA_MODE", "").strip()),
         # The wa-gateway service (neonize mode): internal HTTP port, shared secret.
         wa_gateway_url=_env("WA_GATEWAY_URL", "http://127.0.0.1:8765").rstrip("/"),
         wa_gateway_token=_env("WA_GATEWAY_TOKEN", DEV_GATEWAY_TOKEN),

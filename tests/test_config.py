@@ -23,7 +23,7 @@ CONFIG_VARS = (
     "APP_ENV", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND",
     "JWT_SECRET", "JWT_REFRESH_SECRET", "ENCRYPTION_KEY", "ADMIN_USERNAME", "ADMIN_PASSWORD",
     "ADMIN_NAME", "ADMIN_BUSINESS_NAME", "LOGIN_MAX_ATTEMPTS", "LOGIN_LOCKOUT_MINUTES",
-    "SESSION_HOURS", "REMEMBER_ME_DAYS", "FIBERNODE_DATA_DIR",
+    "SESSION_HOURS", "REMEMBER_ME_DAYS", "FIBERNODE_DATA_DIR", "WA_MODE",
 )
 
 
@@ -37,6 +37,7 @@ def safe_production() -> dict[str, str]:
         "ADMIN_PASSWORD": "Sangat-Rahasia-2024",
         "DATABASE_URL": "postgres://fibernode:pw@db:5432/fibernode",
         "REDIS_URL": "redis://redis:6379/0",
+        "WA_MODE": "outbox",
     }
 
 
@@ -111,6 +112,33 @@ def test_each_unsafe_production_setting_is_named(env, override, expected):
     assert set(re.findall(r"\b[A-Z][A-Z_]+[A-Z]\b", message)) == set(override)
 
 
+@pytest.mark.parametrize("unset", [None, "", "  "], ids=["missing", "empty", "blank"])
+def test_production_refuses_to_start_without_an_explicit_wa_mode(env, monkeypatch, unset):
+    env(**safe_production())
+    if unset is None:
+        monkeypatch.delenv("WA_MODE")
+    else:
+        monkeypatch.setenv("WA_MODE", unset)
+    message = refusal()
+    assert "WA_MODE wajib diisi" in message
+    assert "tidak mengirimnya ke pelanggan" in message
+    assert set(re.findall(r"\b[A-Z][A-Z_]+[A-Z]\b", message)) == {"WA_MODE"}
+
+
+@pytest.mark.parametrize("mode", ["outbox", "neonize", "cloud"])
+def test_production_accepts_an_explicit_wa_mode(env, mode):
+    env(**{**safe_production(), "WA_MODE": mode, "WA_GATEWAY_TOKEN": "t" * 40})
+    settings = load_settings()
+    assert settings.wa_mode == mode and settings.wa_mode_explicit
+    settings.validate_for_startup()
+
+
+def test_development_defaults_to_outbox_without_wa_mode(env):
+    settings = load_settings()
+    assert (settings.wa_mode, settings.wa_mode_explicit) == ("outbox", False)
+    settings.validate_for_startup()
+
+
 def test_development_accepts_the_defaults(env):
     settings = load_settings()
     assert settings.app_env == "development"
@@ -172,6 +200,7 @@ def test_check_config_refuses_production_defaults(tmp_path):
     assert proc.stdout == ""
     assert proc.stderr.startswith("ERROR: FiberNode menolak berjalan dalam mode production")
     assert "JWT_SECRET masih memakai nilai bawaan" in proc.stderr
+    assert "WA_MODE wajib diisi" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
