@@ -61,6 +61,8 @@ TYPE_LABELS = {"reminder": "Pengingat", "receipt": "Nota", "isolation": "Isolir"
                "custom": "Manual", "test": "Tes", "security": "Keamanan"}
 STATUS_TEXT = {"pending": "Menunggu", "sending": "Mengirim", "sent": "Terkirim",
                "delivered": "Diterima", "read": "Dibaca", "failed": "Gagal"}
+# Outbox mode records a message as "sent" without sending it: never call that "Terkirim".
+OUTBOX_SENT_LABEL = "Dicatat (mode uji — tidak dikirim)"
 SPIKE_MIN_FAILED = 5
 SPIKE_MIN_RATIO = 0.3
 SKIPPED_SHOWN = 100
@@ -870,10 +872,25 @@ def list_logs(actor: Actor, *, page: int = 1, message_type: str | None = None,
         id=m.id, owner_id=m.owner_id, owner_name=owner or "", customer_id=m.customer_id,
         customer_name=name or "", invoice_id=m.invoice_id, message_type=m.message_type,
         type_label=TYPE_LABELS.get(m.message_type, m.message_type), phone=m.phone,
-        content=m.content, status=m.status, status_label=STATUS_TEXT.get(m.status, m.status),
+        content=m.content, status=m.status, status_label=status_label(m.status),
         error_message=m.error_message, sent_at=m.sent_at, sent_at_text=date_time(m.sent_at),
         delivered_at=m.delivered_at, read_at=m.read_at) for m, name, owner in rows]
     return LogPage(items, int(total), page, size)
+
+
+def status_label(status: str, mode: str | None = None) -> str:
+    """What a user reads for a message status.
+
+    Args:
+        status: A ``wa_message_logs.status``.
+        mode: ``WA_MODE`` (default: this process's); in outbox mode nothing is sent.
+
+    Returns:
+        The Indonesian label; "sent" is "Dicatat (mode uji — tidak dikirim)" in outbox mode.
+    """
+    if status == "sent" and (mode or get_settings().wa_mode) == "outbox":
+        return OUTBOX_SENT_LABEL
+    return STATUS_TEXT.get(status, status)
 
 
 def _spike_text(failed: int, total: int) -> str | None:

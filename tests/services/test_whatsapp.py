@@ -256,3 +256,14 @@ def test_link_status_and_logout(world):
     assert len(logs("wa.link.start")) == 1 and len(logs("wa.logout")) == 1
     assert whatsapp.get_status(world.admin, owner_id=world.mitra_a.user_id).owner_id == \
         world.mitra_a.user_id
+
+
+@pytest.mark.parametrize(("status", "mode", "label"), [
+    ("sent", "outbox", "Dicatat (mode uji — tidak dikirim)"),
+    ("sent", "neonize", "Terkirim"),
+    ("sent", "cloud", "Terkirim"),
+    ("failed", "outbox", "Gagal"),
+    ("delivered", "neonize", "Diterima"),
+])
+def test_a_recorded_outbox_message_is_never_labelled_sent(status, mode, label):
+    assert whatsapp.status_label(status, mode) == label
