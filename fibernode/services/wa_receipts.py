@@ -2,9 +2,11 @@
 
 Both real gateways report them: the Cloud API through its webhook (``statuses``),
 the ``wa-gateway`` service from neonize receipt events. Rows are found by the
-provider's message id. A receipt never moves a row backwards (a late "delivered"
-after "read" keeps "read"), and receipts are not audited: they are WhatsApp's
-facts about a message, not an action by anyone.
+provider's message id, or, for a send settled by idempotency key after its worker died
+(which never learnt the id), by that key: the id is then kept on the row. A receipt
+never moves a row backwards (a late "delivered" after "read" keeps "read"), and
+receipts are not audited: they are WhatsApp's facts about a message, not an action by
+anyone.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from fibernode import clock
-from fibernode.models import WaMessageLog
+from fibernode.models import WaMessageLog, WaMessageQueue
 from fibernode.services.context import Actor
 from fibernode.services.uow import unit_of_work
 
@@ -32,12 +34,15 @@ class StatusUpdate:
         status: ``sent``, ``delivered``, ``read`` or ``failed``.
         at: When the provider says it happened.
         error: Why it failed (``failed`` only), for the owner.
+        idempotency_key: The key the message was sent under, when the provider knows it
+            (the wa-gateway does); finds a row that lacks the provider id.
     """
 
     provider_message_id: str
     status: str
     at: datetime | None = None
     error: str | None = None
+    idempotency_key: str | None = None
 
 
 def record_status_updates(updates: list[StatusUpdate], *, source: str = "gateway") -> int:
@@ -59,6 +64,12 @@ def record_status_updates(updates: list[StatusUpdate], *, source: str = "gateway
         rows = {row.provider_message_id: row for row in uow.session.exec(
             sa.select(WaMessageLog).where(WaMessageLog.provider_message_id.in_(ids))
             .with_for_update()).scalars()}
+        keys = sorted({u.idempotency_key for u in updates
+                       if u.idempotency_key and u.provider_message_id not in rows})
+        if keys:
+            rows.update(_adopt_ids(uow.session, keys, {
+                u.idempotency_key: u.provider_message_id for u in updates
+                if u.idempotency_key in keys}))
         for update in updates:
             row = rows.get(update.provider_message_id)
             if row is None:
@@ -66,6 +77,21 @@ def record_status_updates(updates: list[StatusUpdate], *, source: str = "gateway
             if _apply(row, update):
                 changed += 1
     return changed
+
+
+def _adopt_ids(session, keys: list[str], ids: dict[str, str]) -> dict[str, WaMessageLog]:
+    """Rows sent under ``keys`` without a provider id take the id their receipt names."""
+    found: dict[str, WaMessageLog] = {}
+    for row in session.exec(sa.select(WaMessageLog).where(
+            WaMessageLog.idempotency_key.in_(keys),
+            WaMessageLog.provider_message_id.is_(None)).with_for_update()).scalars():
+        row.provider_message_id = ids[row.idempotency_key]
+        found[row.provider_message_id] = row
+        session.execute(sa.update(WaMessageQueue.__table__).where(
+            WaMessageQueue.idempotency_key == row.idempotency_key,
+            WaMessageQueue.provider_message_id.is_(None))
+            .values(provider_message_id=row.provider_message_id))
+    return found
 
 
 def _apply(row: WaMessageLog, update: StatusUpdate) -> bool:

@@ -116,3 +116,26 @@ def test_send_errors_are_classified():
     assert classify_send_error("timed out waiting for message send response") \
         == ErrorKind.UNCERTAIN
     assert classify_send_error("something odd for 6281246300000") == ErrorKind.TRANSIENT
+
+
+def test_a_receipt_without_a_type_or_with_an_unknown_one_is_not_delivered():
+    # proto2 reads an unset Type as DELIVERED; an enum value this neonize lacks parses
+    # as unset too (field 4 = 99 on the wire).
+    assert map_receipt(nev.ReceiptEv(MessageIDs=["3EB0A"], Timestamp=1741575600)) is None
+    unknown = nev.ReceiptEv()
+    unknown.ParseFromString(nev.ReceiptEv(MessageIDs=["3EB0A"]).SerializePartialToString()
+                            + bytes([0x20, 99]))
+    assert unknown.Type == nev.ReceiptEv.DELIVERED  # what the old code trusted
+    assert map_receipt(unknown) is None
+
+
+def test_a_ban_without_a_known_code_is_not_blamed_on_sending_to_too_many_people():
+    unset = map_event(nev.TemporaryBanEv(Expire=3600), now=NOW)
+    unknown_ev = nev.TemporaryBanEv()
+    unknown_ev.ParseFromString(bytes([0x08, 42]))  # Code 42: unknown to neonize
+    unknown = map_event(unknown_ev, now=NOW)
+    for ev in (unset, unknown):
+        assert ev.status == WaSessionStatus.BANNED
+        assert "alasan tidak diketahui" in ev.error
+        assert "terlalu banyak orang" not in ev.error
+    assert unset.banned_until == NOW + timedelta(hours=1)

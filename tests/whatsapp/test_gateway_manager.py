@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 from neonize.proto.Neonize_pb2 import IsOnWhatsAppResponse
@@ -259,3 +261,48 @@ def test_neonize_client_asks_with_a_plus_and_reads_an_empty_answer_as_unknown(an
     client._client = _NeonizeRecorder(answers)
     assert client.is_on_whatsapp("6281234567890") is expected
     assert client._client.asked == [("+6281234567890",)]
+
+
+def test_the_linked_device_is_named_fibernode_on_the_phone(tmp_path):
+    from neonize.proto.waCompanionReg.WAWebProtobufsCompanionReg_pb2 import DeviceProps
+
+    client = NeonizeLinkClient(uuid.uuid4(), tmp_path / "owner.sqlite3", lambda ev: None)
+    props = client._client.device_props  # what neonize serialises into its connect call
+    assert isinstance(props, DeviceProps)
+    assert props.os == "FiberNode"
+    assert props.platformType == DeviceProps.CHROME
+
+
+def test_a_delivery_receipt_reaches_a_send_settled_by_key(world, make_manager):
+    from neonize import events as nev
+
+    from fibernode.models import WaMessageLog, WaMessageQueue
+    from fibernode.services import wa_queue
+    from tests.services.test_wa_queue import CONFIG, NOW, RecordingGateway
+
+    owner = world.mitra_a.user_id
+    m = make_manager()
+    link_and_pair(m, owner)
+    now = NOW  # inside sending hours
+    wa_queue.enqueue_bulk(world.admin, owner_id=owner, items=[wa_queue.BulkItem(
+        customer_id=None, invoice_id=None, phone="6281200000001", content="Halo",
+        idempotency_key="b:settled")], now=now, config=CONFIG, rng=random.Random(3))
+    claim = wa_queue.claim_next("dead-worker", now + timedelta(minutes=1), CONFIG,
+                                random.Random(0))
+    # The worker hands the message to the gateway, then dies before recording the id.
+    sent = m.send(owner, claim.phone, claim.content, claim.idempotency_key)
+    answer, _ = m.lookup_sent(owner, claim.idempotency_key)
+    assert answer == SentLookup.SENT
+    assert wa_queue.reconcile_stale(RecordingGateway(lookup=answer),
+                                    now=now + timedelta(minutes=5))["sent"] == 1
+    m.backend.client(owner).emit(nev.ReceiptEv(MessageIDs=[sent["message_id"]],
+                                               Timestamp=int(time.time()),
+                                               Type=nev.ReceiptEv.DELIVERED))
+    with new_session() as s:
+        log_row = s.exec(select(WaMessageLog).where(
+            WaMessageLog.idempotency_key == "b:settled")).one()
+        queued = s.exec(select(WaMessageQueue).where(
+            WaMessageQueue.idempotency_key == "b:settled")).one()
+    assert (log_row.status, log_row.provider_message_id) == ("delivered", sent["message_id"])
+    assert log_row.delivered_at is not None
+    assert queued.provider_message_id == sent["message_id"]

@@ -130,6 +130,20 @@ class Backend(abc.ABC):
 
 
 # -- neonize -----------------------------------------------------------------
+DEVICE_NAME = "FiberNode"
+
+
+def device_props():
+    """The ``DeviceProps`` the phone shows under "Perangkat tertaut" (spec: "FiberNode").
+
+    CHROME has the same number in ``DeviceProps`` and neonize's ``ClientType``, so a
+    pairing code asks for the same platform the device then reports.
+    """
+    from neonize.proto.waCompanionReg.WAWebProtobufsCompanionReg_pb2 import DeviceProps
+
+    return DeviceProps(os=DEVICE_NAME, platformType=DeviceProps.CHROME)
+
+
 class NeonizeLinkClient(LinkClient):
     """A neonize ``NewClient`` with its events forwarded to ``emit``."""
 
@@ -137,8 +151,9 @@ class NeonizeLinkClient(LinkClient):
         from neonize import events as nev
         from neonize.client import NewClient
 
-        # One SQLite auth store per owner; uuid keys the Go-side client.
-        self._client = NewClient(str(db_path), uuid=str(owner_id))
+        # One SQLite auth store per owner; uuid keys the Go-side client. The props name
+        # the linked device on the phone ("FiberNode", not neonize's default "Neonize").
+        self._client = NewClient(str(db_path), uuid=str(owner_id), props=device_props())
         self._client.event.qr(lambda _c, data: emit(QrIssued(
             data.decode() if isinstance(data, bytes) else str(data))))
         for ev_type in (nev.ConnectedEv, nev.PairStatusEv, nev.LoggedOutEv, nev.TemporaryBanEv,

@@ -82,12 +82,20 @@ def _jid_user(jid: object) -> str | None:
     return user or None
 
 
-def ban_message(code: int, until: datetime | None) -> str:
-    """Indonesian sentence for a temporary ban."""
-    reason = BAN_REASONS.get(int(code))
+UNKNOWN_BAN_REASON = "alasan tidak diketahui"
+
+
+def ban_message(code: int | None, until: datetime | None) -> str:
+    """Indonesian sentence for a temporary ban.
+
+    Args:
+        code: The ``TempBanReason`` WhatsApp gave, or ``None`` when it gave none (or one
+            neonize does not know): never guessed, the owner reads "alasan tidak diketahui".
+        until: When the ban ends, if known.
+    """
+    reason = BAN_REASONS.get(code) if code is not None else None
     text = "Nomor WhatsApp diblokir sementara oleh WhatsApp"
-    if reason:
-        text += f" ({reason})"
+    text += f" ({reason or UNKNOWN_BAN_REASON})"
     if until is not None:
         text += f" sampai {until.astimezone(clock.JAKARTA):%d-%m-%Y %H:%M} WIB"
     return text + "."
@@ -133,8 +141,10 @@ def map_event(ev: object, *, now: datetime | None = None,
     if isinstance(ev, TemporaryBanEv):
         # neonize sends the ban's remaining duration in seconds.
         until = now + timedelta(seconds=ev.Expire) if ev.Expire > 0 else None
+        # proto2: an unset (or unknown) Code reads as 1, "too many people"; don't blame that.
+        code = ev.Code if ev.HasField("Code") else None
         return SessionEvent(status=WaSessionStatus.BANNED, banned_until=until,
-                            error=ban_message(ev.Code, until))
+                            error=ban_message(code, until))
     if isinstance(ev, ClientOutdatedEv):
         return SessionEvent(status=WaSessionStatus.OUTDATED, error=OUTDATED_ERROR)
     if isinstance(ev, StreamReplacedEv):
@@ -155,7 +165,7 @@ def _connect_failure(ev: object) -> SessionEvent:
     if reason in LOGOUT_REASONS:
         return SessionEvent(status=WaSessionStatus.LOGGED_OUT, error=LOGGED_OUT_ERROR)
     if reason == ConnectFailureReason.TEMP_BANNED:
-        return SessionEvent(status=WaSessionStatus.BANNED, error=ban_message(0, None))
+        return SessionEvent(status=WaSessionStatus.BANNED, error=ban_message(None, None))
     if reason == ConnectFailureReason.CLIENT_OUTDATED:
         return SessionEvent(status=WaSessionStatus.OUTDATED, error=OUTDATED_ERROR)
     detail = f" ({ev.Message})" if ev.Message else ""
@@ -180,6 +190,10 @@ def is_terminal(ev: object) -> bool:
 def map_receipt(ev: object) -> Receipt | None:
     """Delivered / read receipts of our own messages; anything else is ``None``."""
     if not isinstance(ev, ReceiptEv):
+        return None
+    # proto2: an unset Type, or one this neonize does not know, reads as DELIVERED (1);
+    # only a type WhatsApp actually stated may move a message forward.
+    if not ev.HasField("Type"):
         return None
     kinds = {ReceiptEv.DELIVERED: "delivered", ReceiptEv.READ: "read",
              ReceiptEv.PLAYED: "read"}

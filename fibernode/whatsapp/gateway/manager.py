@@ -287,8 +287,12 @@ class SessionManager:
     def _handle(self, s: Session, ev: object) -> None:
         receipt = gev.map_receipt(ev)
         if receipt is not None:
-            self._record_statuses([StatusUpdate(provider_message_id=m, status=receipt.kind,
-                                                at=receipt.at) for m in receipt.message_ids])
+            # The key lets a receipt find a row whose send was settled by key after its
+            # worker died, which never learnt the message id.
+            self._record_statuses([
+                StatusUpdate(provider_message_id=m, status=receipt.kind, at=receipt.at,
+                             idempotency_key=self.sent_keys.key_of(s.owner_id, m))
+                for m in receipt.message_ids])
             return
         now = clock.now()
         if isinstance(ev, gev.QrIssued):

@@ -44,6 +44,8 @@ class SentKeys:
                 "CREATE TABLE IF NOT EXISTS sent_keys (owner_id TEXT NOT NULL, "
                 "key TEXT NOT NULL, status TEXT NOT NULL, message_id TEXT, "
                 "sent_at TEXT NOT NULL, PRIMARY KEY (owner_id, key))")
+            conn.execute("CREATE INDEX IF NOT EXISTS sent_keys_message "
+                         "ON sent_keys (owner_id, message_id)")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -60,6 +62,13 @@ class SentKeys:
             row = conn.execute("SELECT status, message_id FROM sent_keys "
                                "WHERE owner_id = ? AND key = ?", (str(owner_id), key)).fetchone()
         return SentRecord(row[0], row[1]) if row else None
+
+    def key_of(self, owner_id: uuid.UUID, message_id: str) -> str | None:
+        """The key a message id was sent under (receipts carry only the message id)."""
+        with self._mutex, self._connect() as conn:
+            row = conn.execute("SELECT key FROM sent_keys WHERE owner_id = ? AND message_id = ?",
+                               (str(owner_id), message_id)).fetchone()
+        return row[0] if row else None
 
     def begin(self, owner_id: uuid.UUID, key: str) -> SentRecord | None:
         """Claim ``key`` for sending; returns the existing record when already claimed."""
