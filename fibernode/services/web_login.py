@@ -24,7 +24,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
 from sqlmodel import select
 
 from fibernode import clock
@@ -147,18 +146,3 @@ def resolve(ref: str | None, ip: str = "", user_agent: str = "") -> Actor | None
 def logout(actor: Actor, ref: str | None) -> None:
     """Revoke the session behind a reference (no-op if it is already gone)."""
     auth.logout_hash(actor, ref or "")
-
-
-def purge_unclaimed(actor: Actor) -> int:
-    """Revoke logins whose claim code ran out unused (they can never be used)."""
-    now = clock.now()
-    with unit_of_work(actor) as uow:
-        count = uow.session.exec(
-            sa.update(UserSession)
-            .where(UserSession.claim_hash.is_not(None),
-                   UserSession.claim_expires_at < now)
-            .values(claim_hash=None, claim_expires_at=None, revoked_at=now,
-                    revoked_reason="unclaimed")
-        ).rowcount or 0
-        uow.bookkeeping("expired login hand-offs that no browser claimed")
-        return count

@@ -49,6 +49,7 @@ from fibernode.services import (
     wa_config,
     wa_queue,
     wa_templates,
+    web_login,
     whatsapp,
 )
 from fibernode.services.context import Actor
@@ -179,6 +180,16 @@ MATRIX = [
              lambda w, a: auth.login(a, "mitra1", MITRA_PASSWORD)),
     # The session token is the credential: whoever holds it may end that session.
     everyone("auth.logout", logout_mitra1),
+    everyone("auth.logout_hash", lambda w, a: auth.logout_hash(
+        a, auth.hash_token(auth.login(Actor.anonymous("10.9.9.9", "pytest"), "mitra1",
+                                      MITRA_PASSWORD).token))),
+    # The web login: credentials, then whoever holds the one-time code gets the cookie.
+    everyone("web_login.begin", lambda w, a: web_login.begin(a, "mitra1", MITRA_PASSWORD)),
+    everyone("web_login.claim", lambda w, a: web_login.claim(a, web_login.begin(
+        Actor.anonymous("10.9.9.9", "pytest"), "mitra1", MITRA_PASSWORD).code)),
+    everyone("web_login.logout", lambda w, a: web_login.logout(
+        a, auth.hash_token(auth.login(Actor.anonymous("10.9.9.9", "pytest"), "mitra1",
+                                      MITRA_PASSWORD).token))),
     everyone("auth.authenticate",
              lambda w, a: auth.authenticate(
                  a, "mitra1", MITRA_PASSWORD,

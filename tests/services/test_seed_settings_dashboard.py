@@ -339,7 +339,7 @@ def test_cleanup_removes_old_attempts_and_dead_sessions(world):
     [log] = audit_rows("maintenance.cleanup")
     assert log.meta == {"login_attempts": 2, "sessions": 2, "import_jobs": 0, "files": 0,
                         "tmp_files": 0, "partial_backups": 0, "branding_files": 0, "proof_files": 0,
-                        "job": "cleanup"}
+                        "devices": 0, "job": "cleanup"}
 
     again = maintenance.cleanup(Actor.system("cleanup"))
     assert (again.login_attempts, again.sessions) == (0, 0)

@@ -259,7 +259,7 @@ def test_outside_strict_mode_the_change_commits_and_is_logged(world, monkeypatch
 # with why it needs no audit row; a new one fails until it is justified (or moved
 # into a unit of work).
 DIRECT_COMMITS = {
-    ("fibernode/services/auth.py", "resolve_session"): "session last-seen time",
+    ("fibernode/services/auth.py", "resolve_session_hash"): "session last-seen time",
     ("fibernode/services/backup.py", "_mark_restored"): "writes the audit row itself, "
                                                          "into the restored database",
     ("fibernode/services/billing.py", "_refresh_statistics"): "ANALYZE, no data",

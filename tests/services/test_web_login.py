@@ -83,14 +83,6 @@ def test_logout_by_reference_ends_the_session(world):
     assert auth.resolve_session(claimed.token) is None
 
 
-def test_unclaimed_logins_are_purged_after_their_minute(world, monkeypatch):
-    pending = web_login.begin(ANON, "mitra1", MITRA_PASSWORD)
-    later = clock.now() + timedelta(minutes=5)
-    monkeypatch.setattr(clock, "now", lambda: later)
-    assert web_login.purge_unclaimed(Actor.system("cleanup")) == 1
-    assert web_login.claim(ANON, pending.code) is None
-
-
 def test_two_claims_of_one_code_racing_give_one_token(pg):
     from tests.factories import World
 

@@ -199,7 +199,8 @@ def exercise_tasks(app: Celery, worker: CeleryProcess, engine: sa.Engine) -> Non
     worker.assert_running()
     counts = app.tasks["workers.tasks.cleanup"].delay().get(timeout=RESULT_TIMEOUT)
     assert counts == {"login_attempts": 2, "sessions": 0, "import_jobs": 0, "files": 0,
-                      "tmp_files": 0, "partial_backups": 0, "branding_files": 0, "proof_files": 0}
+                      "tmp_files": 0, "partial_backups": 0, "branding_files": 0, "proof_files": 0,
+                      "devices": 0}
     with Session(engine) as s:
         left = s.exec(select(LoginAttempt.username)).all()
         logs = s.exec(select(ActivityLog).where(ActivityLog.action == "maintenance.cleanup")).all()
@@ -208,7 +209,8 @@ def exercise_tasks(app: Celery, worker: CeleryProcess, engine: sa.Engine) -> Non
     assert logs[0].user_id is None
     assert logs[0].meta == {"login_attempts": 2, "sessions": 0, "import_jobs": 0,
                             "files": 0, "tmp_files": 0, "partial_backups": 0,
-                            "branding_files": 0, "proof_files": 0, "job": "celery.cleanup"}
+                            "branding_files": 0, "proof_files": 0, "devices": 0,
+                            "job": "celery.cleanup"}
     worker.wait_for_log("maintenance cleanup removed 2 login attempts, 0 sessions and 0 "
                         "import jobs")
 
