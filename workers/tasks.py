@@ -110,12 +110,19 @@ def generate_invoices(today: str | None = None) -> dict:
     log.info("billing run %(run_dates)s: %(created)d invoices created, %(already_existed)d "
              "already existed, skipped %(skipped)s", result)
     # The morning's H-1 invoices get their reminders queued right away (spec "Scheduler").
-    # A queueing failure must not report the billing run as failed: beat retries the
-    # reminders with wa_enqueue_reminders, and they are idempotent per invoice and day.
+    # A queueing failure must not report the billing run as failed: the reminders are
+    # handed to wa_enqueue_reminders, which retries with backoff (idempotent per invoice
+    # and day, so a retry never queues one twice).
     try:
         _enqueue_reminders(run_date)
     except Exception:
-        log.exception("queueing WhatsApp reminders after billing failed")
+        log.exception("queueing WhatsApp reminders after billing failed; retrying")
+        try:
+            wa_enqueue_reminders.apply_async(
+                kwargs={"today": (run_date or clock.today()).isoformat()},
+                countdown=REMINDER_RETRY_BACKOFF_S)
+        except Exception:
+            log.exception("could not hand the WhatsApp reminders over for a retry")
     return result
 
 
@@ -128,7 +135,15 @@ def _enqueue_reminders(run_date=None) -> dict:
     return result.as_dict()
 
 
-@shared_task(name="workers.tasks.wa_enqueue_reminders")
+# The reminder enqueue is retried 1, 2, 4 … minutes apart (at most 30), 6 times: a
+# database restart at 06:00 must not cost a day's reminders.
+REMINDER_RETRY_BACKOFF_S = 60
+REMINDER_MAX_RETRIES = 6
+
+
+@shared_task(name="workers.tasks.wa_enqueue_reminders", autoretry_for=(Exception,),
+             retry_backoff=REMINDER_RETRY_BACKOFF_S, retry_backoff_max=1800,
+             retry_jitter=False, max_retries=REMINDER_MAX_RETRIES)
 def wa_enqueue_reminders(today: str | None = None) -> dict:
     """Queue today's WhatsApp reminders (also run by ``generate_invoices`` after billing).
 

@@ -37,6 +37,7 @@ from sqlmodel import Session
 
 from fibernode import clock
 from fibernode.db import insert_for, new_session
+from fibernode.formatting import long_date
 from fibernode.models import (
     Customer,
     CustomerStatus,
@@ -77,6 +78,8 @@ INACTIVE_REASON = "Pelanggan nonaktif"
 DELETED_REASON = "Tagihan atau pelanggan sudah dihapus"
 ALREADY_REMINDED_REASON = "Pengingat tagihan ini sudah dikirim hari ini"
 NOT_ON_WHATSAPP_REASON = "Nomor tidak terdaftar di WhatsApp"
+EXPIRED_DUE_REASON = "Pengingat kedaluwarsa: tanggal jatuh tempo sudah tiba"
+EXPIRED_DAY_REASON = "Pengingat kedaluwarsa: tidak terkirim pada hari {day}"
 UNCERTAIN_NOTE = ("Status pengiriman tidak pasti — periksa di WhatsApp lalu kirim ulang "
                   "bila perlu")
 CANCELLED_BY_USER = "Dibatalkan oleh {name}"
@@ -93,6 +96,8 @@ MAX_CANCELS_PER_CLAIM = 200
 NOT_CONNECTED_BACKOFF_S = 60.0
 # Log statuses of a reminder already handed over (by a direct "kirim ulang pengingat").
 _LOG_DONE = ("pending", "sending", "sent", "delivered", "read")
+# The log status of a message deliberately not sent; the reason is its error_message.
+SKIPPED = "skipped"
 
 Q = WaMessageQueue.__table__
 S = WaSession.__table__
@@ -101,6 +106,25 @@ L = WaMessageLog.__table__
 
 def _is_pg(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+def _log_skipped(s: Session, rows: list[dict[str, Any]]) -> None:
+    """Write ``skipped`` log rows (one per idempotency key) so nothing vanishes silently.
+
+    A key already logged as handed over (sent, delivered …) keeps its row: that message
+    did go out, and the log must not say otherwise.
+    """
+    if not rows:
+        return
+    values = [{"id": uuid.uuid4(), "session_id": None, "customer_id": None,
+               "invoice_id": None, "queue_id": None, "sent_by": None, **r,
+               "status": SKIPPED} for r in rows]
+    stmt = insert_for(s)(L)
+    s.execute(stmt.on_conflict_do_update(
+        index_elements=["idempotency_key"],
+        set_={k: getattr(stmt.excluded, k) for k in ("status", "error_message", "sent_at",
+                                                     "queue_id")},
+        where=L.c.status.not_in(_LOG_DONE)), values)
 
 
 # --- enqueueing ----------------------------------------------------------------------------
@@ -260,8 +284,9 @@ def enqueue_reminders(actor: Actor, today: date | None = None, *,
                    Customer.status == CustomerStatus.ACTIVE)
             .order_by(Invoice.owner_id, Invoice.due_date, Customer.name, Invoice.id)
         ).all()
+        no_wa: list = []
         if rows:
-            rows = _drop_known(s, rows, today, result)
+            rows, no_wa = _drop_known(s, rows, today, result)
         by_owner: dict[uuid.UUID, list] = {}
         for row in rows:
             by_owner.setdefault(row.owner_id, []).append(row)
@@ -284,6 +309,16 @@ def enqueue_reminders(actor: Actor, today: date | None = None, *,
                     key=reminder_key(row.id, today), max_retries=config.max_retries,
                     now=now, offset=offset))
         inserted = _insert_rows(s, new_rows)
+        # Reminders not queued because the number has no WhatsApp stay visible in the log.
+        _log_skipped(s, [{
+            "owner_id": row.owner_id, "customer_id": row.customer_id, "invoice_id": row.id,
+            "message_type": "reminder", "phone": row.phone,
+            "content": wa_templates.render(
+                templates[wa_templates.template_key_for_offset(offset_of[row.due_date])],
+                _reminder_values(row, today, shared), rng, queued=True),
+            "error_message": NOT_ON_WHATSAPP_REASON,
+            "idempotency_key": reminder_key(row.id, today), "sent_at": now}
+            for row in no_wa])
         result.enqueued = len(inserted)
         result.already_queued = len(new_rows) - len(inserted)
         for row in new_rows:
@@ -317,8 +352,13 @@ def _reminder_values(row, today: date,
     return {**values, "nama_pelanggan": row.customer_name}
 
 
-def _drop_known(s: Session, rows: list, today: date, result: EnqueueResult) -> list:
-    """Rows minus numbers known not to be on WhatsApp and reminders already sent today."""
+def _drop_known(s: Session, rows: list, today: date,
+                result: EnqueueResult) -> tuple[list, list]:
+    """Rows minus numbers known not to be on WhatsApp and reminders already sent today.
+
+    Returns:
+        ``(kept, not_on_whatsapp)``: the rows to queue, and those skipped for the number.
+    """
     no_wa = _not_on_whatsapp(s, {r.phone for r in rows})
     keys = [reminder_key(r.id, today) for r in rows]
     sent = set()
@@ -326,15 +366,16 @@ def _drop_known(s: Session, rows: list, today: date, result: EnqueueResult) -> l
         sent.update(s.execute(sa.select(L.c.idempotency_key).where(
             L.c.idempotency_key.in_(keys[chunk:chunk + 5000]),
             L.c.status.in_(_LOG_DONE))).scalars().all())
-    kept = []
+    kept, skipped = [], []
     for row, key in zip(rows, keys, strict=True):
-        if row.phone in no_wa:
-            result.not_on_whatsapp += 1
-        elif key in sent:
+        if key in sent:
             result.already_sent += 1
+        elif row.phone in no_wa:
+            result.not_on_whatsapp += 1
+            skipped.append(row)
         else:
             kept.append(row)
-    return kept
+    return kept, skipped
 
 
 def _bulk_item(item: BulkItem | Mapping[str, Any]) -> BulkItem:
@@ -390,6 +431,12 @@ def enqueue_bulk(actor: Actor, *, owner_id: uuid.UUID,
         s = u.session
         no_wa = _not_on_whatsapp(s, {i.phone for i in clean})
         to_send = [i for i in clean if i.phone not in no_wa]
+        _log_skipped(s, [{
+            "owner_id": owner_id, "customer_id": i.customer_id, "invoice_id": i.invoice_id,
+            "message_type": message_type, "phone": i.phone, "content": i.content,
+            "error_message": NOT_ON_WHATSAPP_REASON, "idempotency_key": i.idempotency_key,
+            "sent_by": created_by or actor.user_id, "sent_at": now}
+            for i in clean if i.phone in no_wa])
         if not to_send:
             return 0
         session_id = wa_sessions.session_ids_by_owner(s, [owner_id])[owner_id]
@@ -423,11 +470,29 @@ def cancel_for_invoice(session: Session, invoice_id: uuid.UUID,
     Returns:
         How many queued reminders were cancelled.
     """
-    res = session.execute(sa.update(Q).where(
+    now = clock.now()
+    cancelled = session.execute(sa.update(Q).where(
         Q.c.invoice_id == invoice_id, Q.c.status == "pending",
         Q.c.message_type == "reminder").values(
-        status="cancelled", error_message=reason, updated_at=clock.now()))
-    return int(res.rowcount or 0)
+        status="cancelled", error_message=reason, updated_at=now)
+        .returning(*_QUEUE_LOG_COLUMNS)).all()
+    _log_skipped(session, [_skip_values(r, reason, now) for r in cancelled])
+    return len(cancelled)
+
+
+# Queue columns a skipped log row copies.
+_QUEUE_LOG_COLUMNS = (Q.c.id, Q.c.session_id, Q.c.owner_id, Q.c.customer_id,
+                      Q.c.invoice_id, Q.c.message_type, Q.c.phone, Q.c.content,
+                      Q.c.idempotency_key, Q.c.created_by)
+
+
+def _skip_values(row, reason: str, at: datetime) -> dict[str, Any]:
+    """A skipped log row's values from a queue row (or a claim-time message row)."""
+    return {"session_id": row.session_id, "owner_id": row.owner_id,
+            "customer_id": row.customer_id, "invoice_id": row.invoice_id,
+            "queue_id": row.id, "message_type": row.message_type, "phone": row.phone,
+            "content": row.content, "error_message": reason,
+            "idempotency_key": row.idempotency_key, "sent_by": row.created_by, "sent_at": at}
 
 
 # --- the worker ----------------------------------------------------------------------------
@@ -495,10 +560,11 @@ def _first_due_stmt():
            Q.c.status == "pending",
            Q.c.scheduled_at <= sa.bindparam("now", type_=Q.c.scheduled_at.type))
     top = sa.select(sa.func.max(Q.c.priority)).where(*due).scalar_subquery()
-    return (sa.select(Q.c.id, Q.c.owner_id, Q.c.customer_id, Q.c.invoice_id,
-                      Q.c.message_type, Q.c.phone, Q.c.content, Q.c.idempotency_key,
-                      Q.c.retry_count, Q.c.max_retries, Q.c.created_by,
-                      Invoice.paid_amount, Invoice.total_amount,
+    return (sa.select(Q.c.id, Q.c.session_id, Q.c.owner_id, Q.c.customer_id,
+                      Q.c.invoice_id, Q.c.message_type, Q.c.phone, Q.c.content,
+                      Q.c.idempotency_key, Q.c.retry_count, Q.c.max_retries,
+                      Q.c.created_by, Q.c.reminder_offset, Q.c.created_at,
+                      Invoice.paid_amount, Invoice.total_amount, Invoice.due_date,
                       Customer.status.label("customer_status"))
             .select_from(Q.outerjoin(Invoice.__table__, Invoice.id == Q.c.invoice_id)
                          .outerjoin(Customer.__table__, Customer.id == Q.c.customer_id))
@@ -540,7 +606,26 @@ def _first_due(s: Session, session_id: uuid.UUID, now: datetime):
     return s.execute(stmt, {"session_id": session_id, "now": now}).first()
 
 
-def _cancel_reason(s: Session, msg, today_key: str | None = None) -> str | None:
+def _expired_reason(msg, today: date) -> str | None:
+    """Why a reminder's text no longer fits ``today`` (Jakarta), or ``None``.
+
+    A reminder is written for one day: H-1 says "besok", H+3 counts "3 hari". It goes
+    out on that day or not at all (a mitra reconnecting days later, a day cap spilling
+    into the next day), and one about an upcoming due date never goes out once that
+    date has come.
+    """
+    if msg.reminder_offset is not None and msg.due_date is not None:
+        meant = msg.due_date + timedelta(days=msg.reminder_offset)
+    else:  # a reminder queued by hand (bulk send): written on the day it was queued
+        meant = msg.created_at.astimezone(clock.JAKARTA).date()
+    if msg.due_date is not None and meant < msg.due_date <= today:
+        return EXPIRED_DUE_REASON
+    if today > meant:
+        return EXPIRED_DAY_REASON.format(day=long_date(meant))
+    return None
+
+
+def _cancel_reason(s: Session, msg, today: date) -> str | None:
     if msg.message_type != "reminder":
         return None
     if msg.invoice_id is None or msg.customer_id is None or msg.total_amount is None \
@@ -552,6 +637,9 @@ def _cancel_reason(s: Session, msg, today_key: str | None = None) -> str | None:
         return ISOLATED_REASON
     if msg.customer_status == CustomerStatus.INACTIVE:
         return INACTIVE_REASON
+    expired = _expired_reason(msg, today)
+    if expired:
+        return expired
     done = s.execute(sa.select(L.c.id).where(
         L.c.idempotency_key == msg.idempotency_key, L.c.status.in_(_LOG_DONE),
         sa.or_(L.c.queue_id.is_(None), L.c.queue_id != msg.id))).first()
@@ -576,14 +664,16 @@ def _claim_in_session(s: Session, session_id: uuid.UUID, now: datetime, config: 
         # A cap or quiet hours: park the session so the ready-query skips it till then.
         s.execute(sa.update(S).where(S.c.id == session_id).values(next_send_at=allowed))
         return None
+    today = now.astimezone(clock.JAKARTA).date()
     for _ in range(MAX_CANCELS_PER_CLAIM):
         msg = _first_due(s, session_id, now)
         if msg is None:
             return None
-        reason = _cancel_reason(s, msg)
+        reason = _cancel_reason(s, msg, today)
         if reason:
-            s.execute(sa.update(Q).where(Q.c.id == msg.id, Q.c.status == "pending").values(
-                status="cancelled", error_message=reason, updated_at=now))
+            if s.execute(sa.update(Q).where(Q.c.id == msg.id, Q.c.status == "pending").values(
+                    status="cancelled", error_message=reason, updated_at=now)).rowcount:
+                _log_skipped(s, [_skip_values(msg, reason, now)])
             continue
         claimed = s.execute(sa.update(Q).where(Q.c.id == msg.id, Q.c.status == "pending")
                             .values(status="sending", claimed_at=now, claimed_by=worker_id,
@@ -676,8 +766,11 @@ def _record(c: Claim, result: SendResult, finished: datetime, config: RateConfig
         status = "sending"
         if skipped:
             status = "skipped"
-            s.execute(sa.update(Q).where(guard).values(
-                status="skipped", error_message=NOT_ON_WHATSAPP_REASON, updated_at=finished))
+            if s.execute(sa.update(Q).where(guard).values(
+                    status="skipped", error_message=NOT_ON_WHATSAPP_REASON,
+                    updated_at=finished)).rowcount:
+                _log_skipped(s, [_log_values(c, status=SKIPPED, at=finished,
+                                             error=NOT_ON_WHATSAPP_REASON)])
         elif result.ok:
             status = "sent"
             _mark_sent(s, c, finished, result.provider_message_id, guard)
@@ -713,6 +806,8 @@ def _record_failure(uow: UnitOfWork, c: Claim, kind: ErrorKind, error: str,
                 status="skipped", error_message=error or NOT_ON_WHATSAPP_REASON,
                 updated_at=finished)).rowcount:
             wa_numbers.remember(s, {c.phone: False})
+            _log_skipped(s, [_log_values(c, status=SKIPPED, at=finished,
+                                         error=error or NOT_ON_WHATSAPP_REASON)])
         return "skipped", next_send
     if kind in (ErrorKind.INVALID, ErrorKind.REENGAGEMENT):
         if s.execute(sa.update(Q).where(guard).values(
@@ -1003,12 +1098,14 @@ def cancel_message(actor: Actor, queue_id: uuid.UUID) -> None:
     with unit_of_work(actor) as uow:
         row = _visible_row(uow, queue_id)
         # Conditional: a worker may be claiming it this very moment.
+        reason = CANCELLED_BY_USER.format(name=actor.name or "pengguna")
         done = uow.session.execute(sa.update(Q).where(
             Q.c.id == row.id, Q.c.status == "pending").values(
-            status="cancelled", updated_at=now,
-            error_message=CANCELLED_BY_USER.format(name=actor.name or "pengguna"))).rowcount
+            status="cancelled", updated_at=now, error_message=reason)
+            .returning(*_QUEUE_LOG_COLUMNS)).all()
         if not done:
             raise Conflict(CANCEL_CONFLICT)
+        _log_skipped(uow.session, [_skip_values(r, reason, now) for r in done])
         uow.audit("wa.queue.cancel", "wa_message_queue", row.id, owner_id=row.owner_id,
                   status={"from": row.status, "to": "cancelled"}, phone=row.phone)
 

@@ -56,11 +56,12 @@ BULK_TEMPLATES = ("reminder", "custom")
 BULK_FILTERS = ("unpaid", "due_today", "overdue")
 # "security": a lockout warning to an account's owner (fibernode.services.devices).
 MESSAGE_TYPES = ("reminder", "receipt", "isolation", "custom", "test", "security")
-LOG_STATUSES = ("pending", "sending", "sent", "delivered", "read", "failed")
+LOG_STATUSES = ("pending", "sending", "sent", "delivered", "read", "failed", "skipped")
 TYPE_LABELS = {"reminder": "Pengingat", "receipt": "Nota", "isolation": "Isolir",
                "custom": "Manual", "test": "Tes", "security": "Keamanan"}
 STATUS_TEXT = {"pending": "Menunggu", "sending": "Mengirim", "sent": "Terkirim",
-               "delivered": "Diterima", "read": "Dibaca", "failed": "Gagal"}
+               "delivered": "Diterima", "read": "Dibaca", "failed": "Gagal",
+               "skipped": "Dilewati"}
 # Outbox mode records a message as "sent" without sending it: never call that "Terkirim".
 OUTBOX_SENT_LABEL = "Dicatat (mode uji — tidak dikirim)"
 SPIKE_MIN_FAILED = 5
@@ -527,7 +528,8 @@ def _reminder_key(session: Session, inv: Invoice, today: date) -> str:
         raise Conflict(REMINDER_TODAY)
     logged = session.exec(select(WaMessageLog.status).where(
         WaMessageLog.invoice_id == inv.id, WaMessageLog.message_type == "reminder",
-        WaMessageLog.sent_at >= start, WaMessageLog.status != "failed")).first()
+        WaMessageLog.sent_at >= start,
+        WaMessageLog.status.not_in(("failed", "skipped")))).first()
     if logged is not None:
         raise Conflict(REMINDER_TODAY)
     queued = session.exec(select(WaMessageQueue.status).where(

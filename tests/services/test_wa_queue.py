@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
+from fibernode import clock
 from fibernode.clock import JAKARTA
 from fibernode.db import new_session
 from fibernode.models import (
@@ -315,8 +316,8 @@ def test_worker_sends_due_messages_paced_per_session(world):
 
 
 def test_failed_send_retries_three_times_ten_minutes_apart(world):
-    make_invoice("Ahmad Fauzi", "2026-03", due_date=TOMORROW)
-    enqueue()
+    # A custom message: a reminder retried by hand months later would expire instead.
+    bulk(world, world.mitra_a.user_id, 1)
     connect(world.mitra_a.user_id)
     gateway = RecordingGateway(outcome=lambda m: SendResult.failed(
         ErrorKind.TRANSIENT, "Jaringan bermasalah."))
@@ -675,7 +676,7 @@ def test_four_workers_send_2000_messages_exactly_once_with_spacing(pg):
 # --- the Celery tasks (called in-process; tests/workers runs real workers) -----------------
 
 
-def test_billing_task_queues_reminders_and_the_tick_sends_them(world):
+def test_billing_task_queues_reminders_and_the_tick_sends_them(world, monkeypatch):
     from fibernode.models import Customer
     from fibernode.services import wa_config
     from fibernode.whatsapp import set_gateway
@@ -689,11 +690,13 @@ def test_billing_task_queues_reminders_and_the_tick_sends_them(world):
     (row,) = queue_rows()
     assert row.message_type == "reminder" and "Ahmad Fauzi" in row.content
     assert tasks.wa_enqueue_reminders.run(today="2026-02-04")["already_queued"] == 1
-    # Send it now: no quiet hours, due already, the owner's number connected.
+    # Send it on its day (a reminder expires after it): no quiet hours, due already, the
+    # owner's number connected.
     wa_config.update_wa_config(world.admin, {"quiet_start": "", "quiet_end": ""})
+    monkeypatch.setattr(clock, "now", lambda: NOW + timedelta(hours=3))
     with new_session() as s:
         s.execute(sa.update(WaMessageQueue).values(
-            scheduled_at=datetime.now(UTC) - timedelta(seconds=1)))
+            scheduled_at=NOW + timedelta(hours=3) - timedelta(seconds=1)))
         s.commit()
     connect(row.owner_id)
     gateway = RecordingGateway()
@@ -705,3 +708,141 @@ def test_billing_task_queues_reminders_and_the_tick_sends_them(world):
     assert ticked["handled"] == 1
     assert gateway.keys() == [row.idempotency_key]
     assert queue_rows()[0].status == "sent"
+
+
+# --- nothing disappears silently; stale reminders expire (issue 17 #7, #8) ---------------
+
+
+def skipped_logs() -> dict[str, WaMessageLog]:
+    return {r.idempotency_key: r for r in log_rows() if r.status == "skipped"}
+
+
+def test_every_message_not_sent_leaves_a_skipped_log_row_with_its_reason(world):
+    inv = reminders_due_tomorrow(world)
+    with new_session() as s:
+        wa_numbers.remember(s, {"6281200000000": False})  # bulk b:0
+        s.commit()
+    with new_session() as s:  # Rudi's number: known without WhatsApp at enqueue
+        rudi_phone = customer("Rudi Hartono").phone
+        wa_numbers.remember(s, {rudi_phone: False})
+        s.commit()
+    enqueue()
+    assert bulk(world, world.mitra_a.user_id, 2) == 1
+    # Dewi pays (payment path cancels her reminder); Ahmad's is cancelled at claim time
+    # after a payment behind the queue's back.
+    invoices.pay_invoice(world.mitra_a, inv["Dewi Lestari"].id, version=1, method="cash")
+    wa_direct.wait_for_dispatch()
+    with new_session() as s:
+        s.execute(sa.update(Invoice).where(Invoice.id == inv["Ahmad Fauzi"].id).values(
+            paid_amount=Invoice.total_amount))
+        s.commit()
+    connect(world.mitra_a.user_id)
+    run(RecordingGateway(), now=NOW + timedelta(hours=1))
+    logged = skipped_logs()
+    reason = {k: v.error_message for k, v in logged.items()}
+    assert reason["b:0"] == "Nomor tidak terdaftar di WhatsApp"
+    assert reason[wa_queue.reminder_key(inv["Rudi Hartono"].id, TODAY)] == \
+        "Nomor tidak terdaftar di WhatsApp"
+    assert reason[wa_queue.reminder_key(inv["Dewi Lestari"].id, TODAY)] == "Tagihan sudah dibayar"
+    assert reason[wa_queue.reminder_key(inv["Ahmad Fauzi"].id, TODAY)] == "Tagihan sudah dibayar"
+    ahmad = logged[wa_queue.reminder_key(inv["Ahmad Fauzi"].id, TODAY)]
+    assert ahmad.invoice_id == inv["Ahmad Fauzi"].id and "Ahmad Fauzi" in ahmad.content
+    assert ahmad.queue_id is not None and ahmad.owner_id == inv["Ahmad Fauzi"].owner_id
+
+
+def test_skipped_at_send_and_cancelled_by_hand_are_logged(world):
+    owner = world.mitra_a.user_id
+    bulk(world, owner, 3)
+    connect(owner)
+    gateway = RecordingGateway(not_on_whatsapp=frozenset({"6281200000000"}))
+    gateway.outcome = (lambda m: SendResult.failed(ErrorKind.NOT_ON_WHATSAPP, "Tidak ada WA")
+                       if m.idempotency_key == "b:1" else None)
+    (third,) = queue_rows(idempotency_key="b:2")
+    wa_queue.cancel_message(world.mitra_a, third.id)
+    run(gateway, now=NOW + timedelta(minutes=5))
+    run(gateway, now=NOW + timedelta(minutes=6))
+    reason = {k: v.error_message for k, v in skipped_logs().items()}
+    assert reason["b:0"] == "Nomor tidak terdaftar di WhatsApp"  # the number check
+    assert reason["b:1"] == "Tidak ada WA"  # the gateway's answer
+    assert reason["b:2"].startswith("Dibatalkan oleh ")
+    # The log page lists and names them.
+    from fibernode.services import whatsapp
+    page = whatsapp.list_logs(world.mitra_a, status="skipped")
+    assert page.total == 3 and {i.status_label for i in page.items} == {"Dilewati"}
+
+
+def test_a_reminder_is_never_sent_after_its_day_or_once_its_due_date_came(world):
+    h1 = make_invoice("Ahmad Fauzi", "2026-03", due_date=TOMORROW)
+    late = make_invoice("Dewi Lestari", "2026-02", due_date=TODAY - timedelta(days=3))
+    assert enqueue(offsets=[-1, 3]).enqueued == 2
+    # The mitra reconnects on the due date: "besok" is wrong now, "3 hari" too.
+    connect(world.mitra_a.user_id)
+    gateway = RecordingGateway()
+    on_due_date = datetime(2026, 2, 5, 8, 0, tzinfo=JAKARTA).astimezone(UTC)
+    assert run(gateway, now=on_due_date) == 0
+    assert gateway.sent == []
+    assert {r.status for r in queue_rows()} == {"cancelled"}
+    reason = {k: v.error_message for k, v in skipped_logs().items()}
+    assert reason[wa_queue.reminder_key(h1.id, TODAY)] == \
+        "Pengingat kedaluwarsa: tanggal jatuh tempo sudah tiba"
+    assert reason[wa_queue.reminder_key(late.id, TODAY)].startswith(
+        "Pengingat kedaluwarsa: tidak terkirim pada hari ")
+
+
+def test_a_reminder_still_goes_out_later_on_its_own_day(world):
+    inv = make_invoice("Ahmad Fauzi", "2026-03", due_date=TOMORROW)
+    enqueue()
+    connect(world.mitra_a.user_id)
+    gateway = RecordingGateway()
+    evening = datetime(2026, 2, 4, 20, 0, tzinfo=JAKARTA).astimezone(UTC)
+    assert run(gateway, now=evening) == 1
+    assert gateway.keys() == [wa_queue.reminder_key(inv.id, TODAY)]
+    assert "besok" in queue_rows()[0].content
+
+
+def test_isolated_subscriber_reminder_is_skipped_at_claim_with_a_log_row(world):
+    inv = make_invoice("Ahmad Fauzi", "2026-03", due_date=TOMORROW)
+    enqueue()
+    customers.set_isolated(world.admin, customer("Ahmad Fauzi").id, True, "Belum bayar")
+    wa_direct.wait_for_dispatch()
+    connect(world.mitra_a.user_id)
+    gateway = RecordingGateway()
+    run(gateway, now=NOW + timedelta(minutes=5))
+    assert gateway.sent == []
+    logged = skipped_logs()[wa_queue.reminder_key(inv.id, TODAY)]
+    assert logged.error_message == "Pelanggan diisolir"
+
+
+def test_failed_reminder_enqueue_is_retried(world, monkeypatch):
+    from workers import tasks
+
+    make_invoice("Ahmad Fauzi", "2026-03", due_date=TOMORROW)
+    real = wa_queue.enqueue_reminders
+    calls = []
+
+    def flaky(actor, today=None, **kw):
+        calls.append(today)
+        if len(calls) < 3:
+            raise sa.exc.OperationalError("SELECT 1", {}, Exception("database restarting"))
+        return real(actor, today, now=NOW, config=CONFIG, **kw)
+
+    monkeypatch.setattr(wa_queue, "enqueue_reminders", flaky)
+    # An eager apply runs Celery's own retry path (countdowns are not waited for).
+    outcome = tasks.wa_enqueue_reminders.apply(kwargs={"today": "2026-02-04"})
+    assert outcome.successful(), outcome.traceback
+    assert outcome.result["enqueued"] == 1
+    assert calls == [TODAY] * 3
+    assert tasks.wa_enqueue_reminders.max_retries >= 3  # bounded, not forever
+
+
+def test_billing_hands_a_failed_reminder_enqueue_to_the_retrying_task(world, monkeypatch):
+    from workers import tasks
+
+    handed = []
+    monkeypatch.setattr(wa_queue, "enqueue_reminders",
+                        lambda *a, **k: (_ for _ in ()).throw(RuntimeError("down")))
+    monkeypatch.setattr(tasks.wa_enqueue_reminders, "apply_async",
+                        lambda *a, **k: handed.append(k))
+    tasks.generate_invoices.run(today="2026-02-04")
+    assert handed == [{"kwargs": {"today": "2026-02-04"},
+                       "countdown": tasks.REMINDER_RETRY_BACKOFF_S}]
