@@ -147,30 +147,47 @@ def login(actor: Actor, username: str, password: str, remember: bool = False,
         LoginFailed: wrong credentials, a wrong second-step code or an inactive account.
         TwoFactorRequired: the password was right and the account needs its code.
     """
-    settings = get_settings()
-
     def open_session(uow, user: User, logged_in: Actor, now: datetime,
                      new_device_token: str) -> LoginResult:
         token = secrets.token_urlsafe(32)
-        lifetime = (timedelta(days=settings.remember_days) if remember
-                    else timedelta(hours=settings.session_hours))
-        sess = UserSession(
-            user_id=user.id,
-            token_hash=hash_token(token),
-            user_agent=(actor.user_agent or "")[:500],
-            ip_address=(actor.ip or "")[:45],
-            remember=remember,
-            created_at=now,
-            last_seen_at=now,
-            expires_at=now + lifetime,
-        )
-        uow.session.add(sess)
-        uow.session.flush()
-        uow.audit("auth.login", "user_sessions", sess.id, remember=remember)
+        sess = open_web_session(uow, user, actor, now, remember, hash_token(token))
         return LoginResult(token, logged_in, sess.expires_at, remember, new_device_token)
 
     return authenticate(actor, username, password, open_session, otp=otp,
                         device_token=device_token)
+
+
+def open_web_session(uow, user: User, actor: Actor, now: datetime, remember: bool,
+                     token_hash: str, **extra: Any) -> UserSession:
+    """Add a web session row for a checked login and write its ``auth.login`` audit row.
+
+    Args:
+        uow: The login's unit of work.
+        user: Who logged in.
+        actor: The caller (its IP and user agent are recorded).
+        now: The login's time.
+        remember: "Ingat saya": REMEMBER_ME_DAYS instead of SESSION_HOURS.
+        token_hash: The stored hash of the session's token.
+        **extra: Further columns (the web login's one-time claim).
+    """
+    settings = get_settings()
+    lifetime = (timedelta(days=settings.remember_days) if remember
+                else timedelta(hours=settings.session_hours))
+    sess = UserSession(
+        user_id=user.id,
+        token_hash=token_hash,
+        user_agent=(actor.user_agent or "")[:500],
+        ip_address=(actor.ip or "")[:45],
+        remember=remember,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + lifetime,
+        **extra,
+    )
+    uow.session.add(sess)
+    uow.session.flush()
+    uow.audit("auth.login", "user_sessions", sess.id, remember=remember)
+    return sess
 
 
 def authenticate(actor: Actor, username: str, password: str,

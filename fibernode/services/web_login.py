@@ -27,7 +27,6 @@ from datetime import datetime, timedelta
 from sqlmodel import select
 
 from fibernode import clock
-from fibernode.config import get_settings
 from fibernode.models import UserSession
 from fibernode.services import auth
 from fibernode.services.context import Actor
@@ -77,29 +76,15 @@ def begin(actor: Actor, username: str, password: str, remember: bool = False,
         ValidationFailed, LockedOut, LoginFailed, TwoFactorRequired: as
             :func:`fibernode.services.auth.authenticate`.
     """
-    settings = get_settings()
     code = secrets.token_urlsafe(32)
 
     def open_unclaimed(uow, user, logged_in: Actor, now: datetime,
                        new_device_token: str) -> PendingLogin:
-        lifetime = (timedelta(days=settings.remember_days) if remember
-                    else timedelta(hours=settings.session_hours))
-        sess = UserSession(
-            user_id=user.id,
-            # A token nobody knows: the real one is minted by the claim.
-            token_hash=auth.hash_token(secrets.token_urlsafe(32)),
-            user_agent=(actor.user_agent or "")[:500],
-            ip_address=(actor.ip or "")[:45],
-            remember=remember,
-            created_at=now,
-            last_seen_at=now,
-            expires_at=now + lifetime,
-            claim_hash=auth.hash_token(code),
-            claim_expires_at=now + timedelta(seconds=CLAIM_SECONDS),
-        )
-        uow.session.add(sess)
-        uow.session.flush()
-        uow.audit("auth.login", "user_sessions", sess.id, remember=remember)
+        # A token nobody knows: the real one is minted by the claim.
+        auth.open_web_session(uow, user, actor, now, remember,
+                              auth.hash_token(secrets.token_urlsafe(32)),
+                              claim_hash=auth.hash_token(code),
+                              claim_expires_at=now + timedelta(seconds=CLAIM_SECONDS))
         return PendingLogin(code, logged_in, new_device_token)
 
     return auth.authenticate(actor, username, password, open_unclaimed, otp=otp,
