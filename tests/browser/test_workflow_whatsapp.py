@@ -135,8 +135,9 @@ def test_paying_an_invoice_puts_the_receipt_in_the_outbox(app_url, new_page):
     assert "dikonfirmasi oleh *Super Admin*" in content
     assert f"🧾 Lihat nota lengkap: {link}" in content
     assert "*Rp 250.000*" in content
-    # The message log on /whatsapp shows it as sent.
+    # The message log on /whatsapp says it was only recorded (outbox mode), never "Terkirim".
     goto(page, app_url + "/whatsapp?tab=logs")
-    expect(page.locator("[data-testid=wa-log-row]", has_text="Rudi Hartono")).to_contain_text(
-        "Terkirim")
+    log_row = page.locator("[data-testid=wa-log-row]", has_text="Rudi Hartono")
+    expect(log_row).to_contain_text("Dicatat (mode uji — tidak dikirim)")
+    expect(log_row).not_to_contain_text("Terkirim")
     shot(page, "whatsapp-log-desktop")
