@@ -68,25 +68,27 @@ def _qualname(cls: type) -> str:
     return f"{cls.__module__}.{cls.__name__}"
 
 
-def app_states() -> list[type[rx.State]]:
-    """Every FiberNode state class (Reflex's own internal states excluded)."""
-    found, todo = [], list(State.get_substates())
+def _every_state() -> list[type[rx.State]]:
+    """The root state and every state below it, Reflex's own included."""
+    found, todo = [], [State]
     while todo:
         cls = todo.pop()
         todo.extend(cls.get_substates())
-        if cls.__module__.startswith("fibernode."):
-            found.append(cls)
-    return sorted(found, key=lambda c: c.get_full_name())
+        found.append(cls)
+    return found
+
+
+def app_states() -> list[type[rx.State]]:
+    """Every FiberNode state class (Reflex's own internal states excluded)."""
+    return sorted((c for c in _every_state() if c.__module__.startswith("fibernode.")),
+                  key=lambda c: c.get_full_name())
 
 
 @functools.cache
 def _handler_index() -> dict[str, tuple[type, str]]:
     """Full event name -> (state class, handler name), for every state."""
     index: dict[str, tuple[type, str]] = {}
-    todo = [State]
-    while todo:
-        cls = todo.pop()
-        todo.extend(cls.get_substates())
+    for cls in _every_state():
         for name in cls.event_handlers:
             index[f"{cls.get_full_name()}.{name}"] = (cls, name)
     return index
