@@ -95,7 +95,8 @@ class CustomerDetailState(CustomerFormMixin, rx.State):
             for p in h.payments
         ]
         self.messages = [
-            {"type": MESSAGE_TYPES.get(m.message_type, m.message_type), "status": m.status,
+            {"type": MESSAGE_TYPES.get(m.message_type, m.message_type),
+             "status": whatsapp.status_label(m.status),
              "time": date_time(m.sent_at), "preview": m.preview,
              "error": m.error_message}
             for m in h.messages

@@ -83,7 +83,10 @@ def queue_row(row: wa_queue.QueueRow) -> dict[str, str]:
     return {
         "id": str(row.id), "customer": row.customer_name or "-", "phone": row.phone,
         "type": TYPE_LABELS.get(row.message_type, "Pesan"),
-        "status": row.status, "status_label": STATUS_LABELS.get(row.status, row.status),
+        "status": row.status,
+        # In outbox mode a "sent" row was only recorded: never call it "Terkirim".
+        "status_label": whatsapp.status_label(row.status) if row.status == "sent"
+        else STATUS_LABELS.get(row.status, row.status),
         "scheduled": _when(row.scheduled_at), "sent": _when(row.sent_at),
         "retries": str(row.retry_count), "error": row.error or "",
     }
@@ -124,6 +127,8 @@ class WhatsAppState(rx.State):
 
     tab: str = "connection"
     ready: bool = False
+    # WA_MODE=outbox: messages are only recorded; every tab says so.
+    outbox: bool = False
     session: dict[str, str] = {}
     link_error: str = ""
     pairing: bool = False
@@ -180,6 +185,7 @@ class WhatsAppState(rx.State):
     def _load_session(self, actor: Actor) -> None:
         try:
             self.session = status_view(whatsapp.get_status(actor))
+            self.outbox = self.session["mode"] == "outbox"
         except ServiceError as exc:
             self.link_error = exc.message
 
@@ -657,6 +663,21 @@ def _link_form() -> rx.Component:
     )
 
 
+def _sent_label(status: str, label: str, outbox_label: str) -> rx.Component | str:
+    """A status filter's label: "sent" reads as only recorded in outbox mode."""
+    return rx.cond(S.outbox, outbox_label, label) if status == "sent" else label
+
+
+def _outbox_notice() -> rx.Component:
+    """Above every tab in outbox mode: nothing reaches subscribers."""
+    return rx.cond(S.outbox, rx.el.div(
+        rx.icon("triangle_alert", size=18),
+        rx.el.div(rx.el.strong(whatsapp.OUTBOX_NOTICE_TITLE),
+                  rx.el.p(whatsapp.OUTBOX_NOTICE_TEXT)),
+        class_name="fn-alert fn-alert-warning", role="status",
+        data_testid="wa-outbox-notice"))
+
+
 def _connection() -> rx.Component:
     s = S.session
     return rx.el.div(
@@ -665,10 +686,6 @@ def _connection() -> rx.Component:
                       _session_pill(), class_name="fn-card-row"),
             rx.cond(s["phone"] != "", rx.el.div("Nomor terhubung: ", rx.el.strong(
                 s["phone"], data_testid="wa-phone"))),
-            rx.cond(s["mode"] == "outbox", rx.el.div(
-                rx.icon("info", size=16),
-                "Mode outbox: pesan hanya dicatat di server, tidak benar-benar dikirim.",
-                class_name="fn-alert fn-alert-info")),
             rx.cond(s["banned_until"] != "", alert(
                 "WhatsApp memblokir nomor ini sementara sampai " + s["banned_until"] + ".")),
             rx.cond(s["error"] != "", rx.el.p(s["error"], class_name="fn-muted")),
@@ -753,7 +770,8 @@ def _queue() -> rx.Component:
             "Pesan berikutnya paling cepat ", S.overview["next_send_at"],
             " · terkirim hari ini ", S.overview["sent_today"], class_name="fn-muted")),
         rx.el.div(
-            rx.el.div(*[rx.el.button(label, type="button", on_click=S.set_queue_status(value),
+            rx.el.div(*[rx.el.button(_sent_label(value, label, "Dicatat"), type="button",
+                                     on_click=S.set_queue_status(value),
                                      class_name=rx.cond(S.queue_status == value,
                                                         "fn-chip active", "fn-chip"))
                         for value, label in QUEUE_STATUSES],
@@ -799,7 +817,8 @@ def _logs() -> rx.Component:
                          *[rx.el.option(label, value=key) for key, label in TYPE_LABELS.items()],
                          name="type", default_value=S.log_type, class_name="fn-input fn-select",
                          aria_label="Jenis pesan"),
-            rx.el.select(*[rx.el.option(label, value=key) for key, label in LOG_STATUSES],
+            rx.el.select(*[rx.el.option(_sent_label(key, label, "Dicatat (mode uji)"), value=key)
+                           for key, label in LOG_STATUSES],
                          name="status", default_value=S.log_status,
                          class_name="fn-input fn-select", aria_label="Status"),
             rx.el.input(type="date", name="from", default_value=S.log_from,
@@ -944,6 +963,7 @@ def whatsapp_page() -> rx.Component:
         rx.el.div(page_title("WhatsApp", "Nomor WhatsApp Anda untuk nota, pengingat dan "
                                          "pemberitahuan pelanggan"),
                   class_name="fn-page-bar"),
+        _outbox_notice(),
         _tabs(),
         rx.cond(S.ready, rx.match(
             S.tab,

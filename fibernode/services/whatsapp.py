@@ -64,6 +64,11 @@ STATUS_TEXT = {"pending": "Menunggu", "sending": "Mengirim", "sent": "Terkirim",
                "skipped": "Dilewati"}
 # Outbox mode records a message as "sent" without sending it: never call that "Terkirim".
 OUTBOX_SENT_LABEL = "Dicatat (mode uji — tidak dikirim)"
+# Said wherever messages are listed while WA_MODE=outbox: nothing reaches subscribers.
+OUTBOX_NOTICE_TITLE = "Mode uji WhatsApp: tidak ada pesan yang terkirim"
+OUTBOX_NOTICE_TEXT = ("Pengingat, nota dan pesan lain hanya dicatat di server dan tidak sampai "
+                      "ke pelanggan. Minta pengelola server mengatur WA_MODE ke neonize atau "
+                      "cloud.")
 SPIKE_MIN_FAILED = 5
 SPIKE_MIN_RATIO = 0.3
 SKIPPED_SHOWN = 100
@@ -162,7 +167,8 @@ class Notice:
     message: str
     owner_id: uuid.UUID | None = None
     href: str = "/whatsapp"
-    # "session" (the link), "queue" (paused), "spike" (failures) or "security" (lockouts)
+    # "session" (the link), "queue" (paused), "spike" (failures), "security" (lockouts)
+    # or "mode" (outbox: nothing is really sent)
     kind: str = "session"
 
 
@@ -968,9 +974,12 @@ def notifications(actor: Actor) -> list[Notice]:
     banned, outdated, queue paused, failures spiking).
     """
     me = _require_person(actor)
+    notices: list[Notice] = []
+    if get_settings().wa_mode == "outbox":
+        notices.append(Notice("warning", OUTBOX_NOTICE_TITLE, OUTBOX_NOTICE_TEXT, me,
+                              kind="mode"))
     with new_session() as s:
         own = s.exec(select(WaSession).where(WaSession.user_id == me)).first()
-        notices: list[Notice] = []
         if own is None:
             notices.append(Notice("warning", "WhatsApp belum terhubung",
                                   "Hubungkan WhatsApp agar pengingat dan nota terkirim "

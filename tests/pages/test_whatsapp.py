@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import uuid
 
 import pytest
 
@@ -72,3 +73,29 @@ def test_a_mitra_cannot_open_the_template_tab(world):
     mitra = page(tab("mitra1"), WhatsAppState)
     drive(run(mitra, WhatsAppState.set_tab, "templates"))
     assert mitra.tab == "connection" and mitra.tpl_keys == [] and mitra.tpl_text == ""
+
+
+@pytest.mark.parametrize("mode", ["outbox", "neonize"])
+def test_the_page_and_its_lists_never_call_a_recorded_message_sent(world, monkeypatch, mode):
+    from fibernode import clock
+    from fibernode.config import reset_settings
+    from fibernode.pages.whatsapp import queue_row
+    from fibernode.services import wa_queue, whatsapp
+
+    monkeypatch.setenv("WA_MODE", mode)
+    reset_settings()
+    try:
+        mitra = page(tab("mitra1"), WhatsAppState)
+        drive(run(mitra, WhatsAppState.load))
+        assert mitra.outbox is (mode == "outbox")
+        now = clock.now()
+        row = wa_queue.QueueRow(
+            id=uuid.uuid4(), owner_id=world.mitra_a.user_id, customer_id=None,
+            customer_name=None, phone="6281234567001", message_type="custom", status="sent",
+            scheduled_at=now, sent_at=now, retry_count=0, max_retries=3, error=None,
+            content="Halo")
+        label = queue_row(row)["status_label"]
+        expected = whatsapp.OUTBOX_SENT_LABEL if mode == "outbox" else "Terkirim"
+        assert label == expected
+    finally:
+        reset_settings()

@@ -267,3 +267,24 @@ def test_link_status_and_logout(world):
 ])
 def test_a_recorded_outbox_message_is_never_labelled_sent(status, mode, label):
     assert whatsapp.status_label(status, mode) == label
+
+
+@pytest.mark.parametrize("mode", ["outbox", "neonize", "cloud"])
+def test_the_bell_says_nothing_reaches_subscribers_only_in_outbox_mode(world, monkeypatch,
+                                                                       mode):
+    from fibernode.config import reset_settings
+
+    monkeypatch.setenv("WA_MODE", mode)
+    reset_settings()
+    try:
+        for actor in (world.admin, world.mitra_a):
+            notices = whatsapp.notifications(actor)
+            outbox = [n for n in notices if n.kind == "mode"]
+            if mode == "outbox":
+                assert [n.title for n in outbox] == [whatsapp.OUTBOX_NOTICE_TITLE]
+                assert "tidak sampai ke pelanggan" in outbox[0].message
+                assert outbox[0].owner_id == actor.user_id
+            else:
+                assert outbox == []
+    finally:
+        reset_settings()
