@@ -18,12 +18,18 @@ from fibernode.services.errors import (
 from fibernode.state.branding import BrandingState
 from fibernode.state.session import SessionState, cookie_value, post_navigation
 
+# /api/session/claim sends a browser here when its one-time login code was spent or
+# too old (a reload, a back button, a very slow connection).
+CLAIM_EXPIRED = "Waktu masuk habis sebelum selesai. Silakan masuk lagi."
+
 
 class LoginState(rx.State):
     """Form feedback; the typed values live in the browser until submit."""
 
     error: str = ""
     field_errors: dict[str, str] = {}
+    # Not the typist's fault (no red inputs): why the login page was shown again.
+    notice: str = ""
     loading: bool = False
     # The password was right and the account uses two-step login: ask for the code.
     needs_code: bool = False
@@ -31,10 +37,16 @@ class LoginState(rx.State):
     shake: int = 0
 
     @rx.event
+    def arrive(self):
+        """Page load: explain a login that expired on its way to the cookie."""
+        expired = self.router.url.query_parameters.get("kedaluwarsa", "") == "1"
+        self.notice = CLAIM_EXPIRED if expired else ""
+
+    @rx.event
     async def submit(self, form: dict):
         """Log in, or explain in Indonesian why not."""
         self.loading = True
-        self.error = ""
+        self.error = self.notice = ""
         self.field_errors = {}
         yield
         session = await self.get_state(SessionState)
@@ -88,7 +100,7 @@ class LoginState(rx.State):
 
 
 @rx.page(route="/login", title="Masuk — FiberNode Internet",
-         on_load=[BrandingState.load, SessionState.redirect_if_logged_in])
+         on_load=[BrandingState.load, LoginState.arrive, SessionState.redirect_if_logged_in])
 def login_page() -> rx.Component:
     """Centered login card with logo, remember me and the version in the footer."""
     return rx.el.div(
@@ -137,6 +149,12 @@ def login_page() -> rx.Component:
                     rx.el.div(rx.icon("circle_alert", size=18), rx.el.span(LoginState.error),
                               class_name="fn-alert fn-alert-error", role="alert",
                               data_testid="login-error"),
+                ),
+                rx.cond(
+                    LoginState.notice != "",
+                    rx.el.div(rx.icon("info", size=18), rx.el.span(LoginState.notice),
+                              class_name="fn-alert fn-alert-info", role="status",
+                              data_testid="login-notice"),
                 ),
                 rx.button(
                     rx.cond(LoginState.loading, rx.spinner(size="2"), rx.icon("log_in", size=18)),

@@ -50,7 +50,7 @@ ANONYMOUS_PER_MINUTE = 120
 # (state module suffix, class name) -> handlers anybody may call. A new public
 # handler is added here on purpose; the websocket suite walks the rest.
 PUBLIC_HANDLERS: dict[str, frozenset[str] | None] = {
-    "fibernode.pages.login.LoginState": frozenset({"submit"}),
+    "fibernode.pages.login.LoginState": frozenset({"arrive", "submit"}),
     "fibernode.state.session.SessionState": frozenset({"redirect_if_logged_in", "logout"}),
     "fibernode.state.branding.BrandingState": None,  # every handler: app name, logos
     "fibernode.pages.receipt.ReceiptState": None,  # the public receipt page
