@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 import anyio.to_thread
 
+from fibernode import cookies as cookie_header
 from fibernode import logs
 from fibernode.api.deps import error_body
 from fibernode.config import get_settings
@@ -361,15 +362,6 @@ class StrictCors:
         await self.app(scope, receive, without_cors)
 
 
-def _cookies(header: str) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for part in header.split(";"):
-        name, sep, value = part.strip().partition("=")
-        if sep and name and name not in found:
-            found[name] = value.strip().strip('"')
-    return found
-
-
 def websocket_cookie(header: str) -> str:
     """The Cookie header the websocket (and so the page state) gets instead of the browser's.
 
@@ -380,7 +372,7 @@ def websocket_cookie(header: str) -> str:
     The signed device cookie (trusted-device logins) passes through unchanged;
     every other cookie is left out.
     """
-    cookies = _cookies(header)
+    cookies = cookie_header.parse(header)
     kept = []
     raw = cookies.get(auth.SESSION_COOKIE) or cookies.get(auth.REMEMBER_COOKIE)
     if raw:

@@ -8,6 +8,7 @@ import logging
 import reflex as rx
 from reflex.event import EventSpec
 
+from fibernode import cookies
 from fibernode.services import auth, ratelimit, web_login
 from fibernode.services.context import Actor
 from fibernode.services.errors import ServiceError
@@ -85,11 +86,7 @@ class SessionState(rx.State):
 
 def cookie_value(header: str, name: str) -> str:
     """One cookie's value from a Cookie header ("" when absent)."""
-    for part in (header or "").split(";"):
-        key, sep, value = part.strip().partition("=")
-        if sep and key == name:
-            return value.strip()
-    return ""
+    return cookies.value(header, name)
 
 
 def post_navigation(action: str, fields: dict[str, str] | None = None) -> EventSpec:
