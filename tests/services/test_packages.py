@@ -88,7 +88,14 @@ def test_create_package_validation(world, args, field, message):
 
 def test_price_bounds_are_inclusive(world):
     packages.create_package(world.admin, "Murah", "1 Mbps", 1)
-    packages.create_package(world.admin, "Mahal", "10 Gbps", 100_000_000)
+    packages.create_package(world.admin, "Mahal", "10 Gbps", packages.MAX_PRICE)
+    with new_session() as s:
+        assert s.get(Package, pkg_id("Murah")).price == 1
+        assert s.get(Package, pkg_id("Mahal")).price == 100_000_000
+    for price in (0, packages.MAX_PRICE + 1):
+        with pytest.raises(ValidationFailed) as exc:
+            packages.create_package(world.admin, f"Di luar {price}", "1 Mbps", price)
+        assert exc.value.details["price"] == "Harga harus antara Rp 1 dan Rp 100.000.000."
 
 
 def test_price_change_recomputes_totals_and_keeps_invoice_snapshot(world):
