@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import create_pg_database, drop_pg_database, migrate
+from tests.conftest import seeded_process_database
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = PROJECT_ROOT / "artifacts" / "screenshots"
@@ -166,11 +166,6 @@ def app_harness() -> Iterator:
     """The running single-port production build (seeded demo data)."""
     import sys
 
-    from fibernode import db as fn_db
-    from fibernode.config import reset_settings
-    from fibernode.services.context import Actor
-    from fibernode.services.seed import seed
-
     if "fibernode.fibernode" in sys.modules:
         # The harness builds the app in a registration context of its own; an app
         # module imported earlier in this process (tests/state/tabs.py does, at
@@ -178,34 +173,20 @@ def app_harness() -> Iterator:
         pytest.fail("tests/browser must run in a pytest process of its own "
                     "(scripts/test.sh does): the app's pages were imported before "
                     "the harness started")
-    name, url = create_pg_database("fibernode_browser")
-    migrate(url)
-    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "REDIS_URL")}
-    os.environ["DATABASE_URL"] = url
-    os.environ.pop("REDIS_URL", None)
-    reset_settings()
-    fn_db.set_engine(None)
-    seed(Actor.system("seed"), demo=True)
-    os.environ.setdefault("PATH", "")
-    tools = PROJECT_ROOT / ".tools" / "node_modules" / ".bin"
-    os.environ["PATH"] = f"{tools}{os.pathsep}{os.environ['PATH']}"
-    os.environ["REFLEX_USE_SYSTEM_BUN"] = "1"
-    os.environ["REFLEX_TELEMETRY_ENABLED"] = "false"
-    harness = single_port_harness_class().create(root=PROJECT_ROOT, app_name="fibernode")
-    try:
-        harness.start()
-        assert harness.frontend_url
-        yield harness
-    finally:
-        harness.stop()
-        fn_db.set_engine(None)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        reset_settings()
-        drop_pg_database(name)
+    with seeded_process_database("fibernode_browser"):
+        os.environ.setdefault("PATH", "")
+        tools = PROJECT_ROOT / ".tools" / "node_modules" / ".bin"
+        os.environ["PATH"] = f"{tools}{os.pathsep}{os.environ['PATH']}"
+        os.environ["REFLEX_USE_SYSTEM_BUN"] = "1"
+        os.environ["REFLEX_TELEMETRY_ENABLED"] = "false"
+        harness = single_port_harness_class().create(root=PROJECT_ROOT,
+                                                     app_name="fibernode")
+        try:
+            harness.start()
+            assert harness.frontend_url
+            yield harness
+        finally:
+            harness.stop()
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,9 @@ from fibernode.services.errors import (
 )
 from tests.factories import MITRA_PASSWORD, World
 
+pytestmark = pytest.mark.both_dialects(
+    "the lockout check is serialised by advisory locks on PostgreSQL only")
+
 NEW_PASSWORD = "GantiBaru2024"
 
 

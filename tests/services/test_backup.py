@@ -26,9 +26,12 @@ from fibernode.services.errors import Conflict, NotFound, PermissionDenied, Vali
 from fibernode.services.settings import get_values
 from tests.conftest import create_pg_database, drop_pg_database
 
-pytestmark = pytest.mark.skipif(shutil.which("pg_dump") is None or
-                                shutil.which("pg_restore") is None,
-                                reason="pg_dump/pg_restore not installed")
+pytestmark = [pytest.mark.skipif(shutil.which("pg_dump") is None or
+                                 shutil.which("pg_restore") is None,
+                                 reason="pg_dump/pg_restore not installed"),
+              # SQLite too: a backup is pg_dump on PostgreSQL and a file copy on SQLite.
+              pytest.mark.both_dialects("backup and restore are pg_dump / pg_restore on "
+                                        "PostgreSQL and a file copy on SQLite")]
 
 SYSTEM = Actor.system("test.backup")
 

@@ -28,6 +28,10 @@ from fibernode.services import billing, customers, packages
 from fibernode.services.billing import Cycle
 from fibernode.services.errors import PermissionDenied, ValidationFailed
 
+pytestmark = pytest.mark.both_dialects(
+    "billing's INSERT … SELECT of a month's invoices and its settings upsert are written "
+    "per dialect")
+
 LONG_AGO = date(2025, 1, 1)
 # 4 Feb 2026 (H-1 of 5 Feb): the spec's example.
 FEB_4 = date(2026, 2, 4)

@@ -16,6 +16,9 @@ from fibernode.services.errors import PermissionDenied
 from tests.services.invoice_data import customer
 from tests.services.test_finance import K, at, data, pay  # noqa: F401  (data: fixture)
 
+pytestmark = pytest.mark.both_dialects(
+    "the rollup marker is an insert_for upsert")
+
 SYSTEM = Actor.system("test.close_months")
 
 

@@ -50,7 +50,10 @@ class Recording(OutboxGateway):
         return self.lookup
 
 
-pytestmark = pytest.mark.usefixtures("outbox_whatsapp")
+# SQLite too: the message log rows are written by an insert_for upsert.
+pytestmark = [pytest.mark.usefixtures("outbox_whatsapp"),
+              pytest.mark.both_dialects("the message log rows are written by an insert_for "
+                                        "upsert")]
 
 
 def connect(owner_id):

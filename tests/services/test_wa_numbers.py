@@ -14,6 +14,9 @@ from fibernode.services.wa_sessions import SessionEvent, record_event
 from fibernode.whatsapp.base import ErrorKind, GatewayError
 from fibernode.whatsapp.outbox import OutboxGateway
 
+pytestmark = pytest.mark.both_dialects(
+    "the 30-day number cache is an insert_for upsert")
+
 
 class Counting(OutboxGateway):
     def __init__(self, answer=True, error=None):

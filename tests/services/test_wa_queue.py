@@ -51,6 +51,10 @@ from fibernode.whatsapp.base import (
 )
 from tests.services.invoice_data import customer, make_invoice
 
+pytestmark = pytest.mark.both_dialects(
+    "enqueueing is a dialect bulk insert with ON CONFLICT, and the claim locks rows only "
+    "on PostgreSQL")
+
 TODAY = date(2026, 2, 4)
 TOMORROW = TODAY + timedelta(days=1)
 NOW = datetime(2026, 2, 4, 7, 0, tzinfo=JAKARTA).astimezone(UTC)  # 07:00 in Jakarta

@@ -20,6 +20,9 @@ from fibernode.services.context import Actor
 from fibernode.services.errors import LoginFailed
 from tests.factories import MITRA_PASSWORD
 
+pytestmark = pytest.mark.both_dialects(
+    "the claim locks its row (SELECT … FOR UPDATE) on PostgreSQL only")
+
 ANON = Actor.anonymous("10.9.9.9", "pytest")
 
 

@@ -24,6 +24,9 @@ from fibernode.whatsapp import set_gateway
 from fibernode.whatsapp.outbox import OutboxGateway
 from tests.services.invoice_data import customer, logs, make_invoice
 
+pytestmark = pytest.mark.both_dialects(
+    "session rows are created by an insert_for upsert (wa_sessions.ensure_session)")
+
 
 @pytest.fixture(autouse=True)
 def _gateway(monkeypatch):

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import create_pg_database, drop_pg_database, migrate
+from tests.conftest import seeded_process_database
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,30 +34,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def ws_database() -> Iterator[str]:
     """A fresh migrated and seeded PostgreSQL database, used by this process too."""
-    from fibernode import db as fn_db
-    from fibernode.config import reset_settings
-    from fibernode.services.context import Actor
-    from fibernode.services.seed import seed
-
-    name, url = create_pg_database("fibernode_ws")
-    migrate(url)
-    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "REDIS_URL")}
-    os.environ["DATABASE_URL"] = url
-    os.environ.pop("REDIS_URL", None)
-    reset_settings()
-    fn_db.set_engine(None)
-    try:
-        seed(Actor.system("seed"), demo=True)
+    with seeded_process_database("fibernode_ws") as url:
         yield url
-    finally:
-        fn_db.set_engine(None)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        reset_settings()
-        drop_pg_database(name)
 
 
 @pytest.fixture(scope="session")
