@@ -108,6 +108,7 @@ ROWS: dict[str, Row] = {
         "public", args=const(info="Error: uji", component_stack="")),
     # --- public pages -------------------------------------------------------------------
     "login_state.submit": Row("public", args=cform(username="tidak-ada", password="salah")),
+    "login_state.arrive": Row("public"),
     "receipt_state.load": Row("public"),
     "branding_state.load": Row("public"),
     "ui_state.toggle_sidebar": Row("public"),
