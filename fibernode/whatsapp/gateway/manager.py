@@ -45,8 +45,11 @@ _PHONE = re.compile(r"62\d{8,13}")
 class Timings:
     """How long things take (shortened by tests)."""
 
-    qr_ttl_s: float = 20.0          # one QR payload's life, as WhatsApp rotates them
-    link_window_s: float = 160.0    # whole QR / pairing window (whatsmeow: 60 s + 5 x 20 s)
+    # whatsmeow (qrchan.go) shows six QR refs: the first for 60 s, each later one 20 s,
+    # then gives up; the window is the whole round (60 s + 5 x 20 s).
+    first_qr_ttl_s: float = 60.0
+    qr_ttl_s: float = 20.0
+    link_window_s: float = 160.0
     backoff_base_s: float = 2.0
     backoff_max_s: float = 300.0
     reconnect_grace_s: float = 30.0  # after a drop, wait this long for auto-reconnect
@@ -70,6 +73,7 @@ class Session:
     paired: bool = False
     terminal: bool = False
     client_up: bool = False  # the client got as far as offering a QR
+    qr_seen: int = 0  # QR codes offered by the current client
     expired: bool = False
     attempt: int = 0
     link_deadline: datetime | None = None
@@ -249,6 +253,7 @@ class SessionManager:
                 client = self.backend.create(s.owner_id, self.db_path(s.owner_id),
                                              lambda ev, s=s: self._on_event(s, ev))
                 s.client = client
+                s.qr_seen = 0
                 try:
                     client.connect()
                 except Exception as exc:
@@ -300,7 +305,9 @@ class SessionManager:
                 return  # a late QR of a stopped or linked session: nothing to scan
             if s.link_deadline is None:
                 s.link_deadline = now + timedelta(seconds=self.timings.link_window_s)
-            expires = min(now + timedelta(seconds=self.timings.qr_ttl_s), s.link_deadline)
+            ttl = self.timings.first_qr_ttl_s if s.qr_seen == 0 else self.timings.qr_ttl_s
+            s.qr_seen += 1
+            expires = min(now + timedelta(seconds=ttl), s.link_deadline)
             s.client_up = True
             if s.method == "code":  # the client is up; the code is what the owner sees
                 if s.pairing_code is None and s.pair_phone:
