@@ -373,7 +373,7 @@ def test_a_pairing_is_not_a_connection_until_the_reconnect_after_it(world, make_
     m.check_expired(gev.clock.now() + timedelta(seconds=60))
     assert owner in m.sessions  # paired: the link window no longer applies
     wait_for(lambda: m.sessions[owner].connected)
-    assert row(owner).status == WaSessionStatus.CONNECTED
+    wait_for(lambda: row(owner).status == WaSessionStatus.CONNECTED)
     assert m.send(owner, "6281234567890", "x", "k")["ok"]
 
 
@@ -440,3 +440,86 @@ def test_a_receipt_without_a_type_is_not_counted_as_delivered(world, make_manage
     client.receipt([message_id], nev.ReceiptEv.READ)
     assert [(u.provider_message_id, u.status, u.idempotency_key) for u in updates] == [
         (message_id, "read", "k")]
+
+
+# -- two gateways, rolling deploys, lost lock connections (real PostgreSQL) ------------
+TAKEOVER = Timings(**{**FAST.__dict__, "resume_retry_base_s": 0.2, "resume_retry_max_s": 0.5,
+                      "lock_check_interval_s": 0.2})
+
+
+def lock_holders(owner: uuid.UUID) -> list[int]:
+    """Backend pids holding the owner's session lock (``pg_advisory_lock(5, hashtext)``)."""
+    import sqlalchemy as sa
+
+    with get_engine().connect() as conn:
+        return list(conn.execute(sa.text(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND classid = 5 AND objsubid = 2"
+            " AND objid = (hashtext(:k)::bigint & 4294967295)::text::oid"),
+            {"k": str(owner)}).scalars())
+
+
+def test_a_second_gateway_takes_the_number_over_when_the_first_shuts_down(pg, make_manager):
+    from tests.factories import World
+
+    owner = World.seeded().mitra_a.user_id
+    first = make_manager(PgOwnerLocks(get_engine()), timings=TAKEOVER)
+    link_and_pair(first, owner)
+    [holder] = lock_holders(owner)
+    # The second gateway (a rolling deploy's new instance) on the same sessions dir / DB.
+    second = make_manager(PgOwnerLocks(get_engine()), timings=TAKEOVER)
+    assert second.resume_all() == []  # refused: the first holds the number
+    assert second.pending_resumes() == [owner] and owner not in second.sessions
+    time.sleep(1.0)  # retried meanwhile, still refused, never two clients
+    assert owner not in second.sessions and lock_holders(owner) == [holder]
+    first.shutdown()
+    wait_for(lambda: owner in second.sessions and second.sessions[owner].connected, 5)
+    assert second.pending_resumes() == []
+    wait_for(lambda: row(owner).status == WaSessionStatus.CONNECTED)
+    [new_holder] = lock_holders(owner)
+    assert new_holder != holder
+
+
+def test_a_lost_lock_connection_stops_the_client_and_takes_the_lock_again(pg, make_manager):
+    import sqlalchemy as sa
+
+    from tests.factories import World
+
+    owner = World.seeded().mitra_a.user_id
+    m = make_manager(PgOwnerLocks(get_engine()), timings=TAKEOVER)
+    link_and_pair(m, owner)
+    old_client = m.backend.client(owner)
+    [holder] = lock_holders(owner)
+    with get_engine().connect() as conn:
+        assert conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": holder}).scalar()
+    wait_for(lambda: "stop" in old_client.calls, 5)  # the number is not run unlocked
+    wait_for(lambda: m.backend.client(owner) is not old_client
+             and owner in m.sessions and m.sessions[owner].connected, 5)
+    [new_holder] = lock_holders(owner)
+    assert new_holder != holder
+    wait_for(lambda: row(owner).status == WaSessionStatus.CONNECTED)
+
+
+def test_a_lost_lock_another_gateway_took_is_left_to_it(pg, make_manager):
+    import sqlalchemy as sa
+
+    from tests.factories import World
+
+    owner = World.seeded().mitra_a.user_id
+    a = make_manager(PgOwnerLocks(get_engine()), timings=TAKEOVER)
+    link_and_pair(a, owner)
+    b = make_manager(PgOwnerLocks(get_engine()), timings=TAKEOVER)
+    assert b.resume_all() == []
+    old_client = a.backend.client(owner)
+    [holder] = lock_holders(owner)
+    with get_engine().connect() as conn:
+        conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": holder})
+    wait_for(lambda: "stop" in old_client.calls, 5)
+    # Exactly one gateway ends up running the number, whichever got the lock first.
+    wait_for(lambda: sum(owner in g.sessions and g.sessions[owner].connected
+                         for g in (a, b)) == 1, 5)
+    time.sleep(1.0)
+    running = [g for g in (a, b) if owner in g.sessions and not g.sessions[owner].stop.is_set()]
+    assert len(running) == 1 and len(lock_holders(owner)) == 1
+    loser = b if running[0] is a else a
+    assert loser.pending_resumes() == [owner]  # still waiting, in case the winner goes

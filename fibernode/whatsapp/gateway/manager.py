@@ -3,7 +3,10 @@
 Rules it keeps:
 
 - **one live connection per number** — a session runs only while this process
-  holds the owner's lock (:mod:`.locks`); a second gateway gets a refusal;
+  holds the owner's lock (:mod:`.locks`); a second gateway gets a refusal, and a
+  refused resume is retried with backoff until the lock frees (rolling deploy, a
+  second gateway shutting down). A lock lost with its database connection stops
+  the owner's client at once; the owner is then resumed once the lock is ours again;
 - **one start/stop at a time** — a single lock around starting and stopping;
 - **reconnect after a drop** with exponential backoff, never after a logout, a
   ban, an outdated client or a replaced stream (those need a person);
@@ -17,6 +20,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +41,8 @@ log = logging.getLogger(__name__)
 
 LOCKED_ELSEWHERE = "Sesi WhatsApp ini sedang dijalankan oleh proses wa-gateway lain."
 LINK_EXPIRED = "Waktu menautkan habis. Minta QR atau kode pairing baru."
+LOCK_LOST = ("Koneksi gateway ke database terputus; sesi dihentikan sementara dan "
+             "disambung lagi otomatis.")
 MAX_CHECK = 50
 _PHONE = re.compile(r"62\d{8,13}")
 
@@ -56,6 +62,9 @@ class Timings:
     watchdog_interval_s: float = 1.0
     check_delay_s: float = 1.5       # between number checks of one session
     start_wait_s: float = 5.0        # how long link start waits for a QR / code
+    resume_retry_base_s: float = 1.0  # a refused resume: first retry, doubling ...
+    resume_retry_max_s: float = 10.0  # ... up to this (a deploy frees the lock in seconds)
+    lock_check_interval_s: float = 5.0  # how often held locks are checked for a lost connection
 
 
 @dataclass
@@ -128,6 +137,8 @@ class SessionManager:
         self._map = threading.Lock()  # the sessions dict and lock hand-over
         self._closing = threading.Event()
         self._watchdog: threading.Thread | None = None
+        # Owners to resume once their lock frees: owner -> (attempts, due on time.monotonic()).
+        self._pending_resume: dict[uuid.UUID, tuple[int, float]] = {}
 
     # -- paths ---------------------------------------------------------------
     def db_path(self, owner_id: uuid.UUID) -> Path:
@@ -143,7 +154,14 @@ class SessionManager:
             self.resume_all()
 
     def resume_all(self) -> list[uuid.UUID]:
-        """Reconnect every owner whose auth store holds credentials."""
+        """Reconnect every owner whose auth store holds credentials.
+
+        An owner another gateway still holds (a rolling deploy, a second instance) is
+        not given up: the watchdog retries it with backoff until the lock frees.
+
+        Returns:
+            The owners resumed now.
+        """
         resumed = []
         for path in sorted(self.sessions_dir.glob("*.sqlite3")):
             try:
@@ -152,12 +170,66 @@ class SessionManager:
                 continue  # gateway.sqlite3 and strangers
             if not self.backend.has_credentials(path):
                 continue
-            try:
-                self.start(owner_id, method="resume", wait=False)
+            if self._try_resume(owner_id):
                 resumed.append(owner_id)
-            except GatewayError as exc:
-                log.warning("resume of %s refused: %s", owner_id, exc.message)
         return resumed
+
+    def pending_resumes(self) -> list[uuid.UUID]:
+        """Owners waiting for their lock to be resumed."""
+        with self._map:
+            return list(self._pending_resume)
+
+    def _try_resume(self, owner_id: uuid.UUID) -> bool:
+        try:
+            self.start(owner_id, method="resume", wait=False)
+        except Exception as exc:  # refused (locked elsewhere) or the database is away
+            self._defer_resume(owner_id, getattr(exc, "message", None) or str(exc))
+            return False
+        with self._map:
+            self._pending_resume.pop(owner_id, None)
+        return True
+
+    def _defer_resume(self, owner_id: uuid.UUID, why: str) -> None:
+        with self._map:
+            attempt = self._pending_resume.get(owner_id, (0, 0.0))[0] + 1
+            delay = min(self.timings.resume_retry_max_s,
+                        self.timings.resume_retry_base_s * 2 ** (attempt - 1))
+            self._pending_resume[owner_id] = (attempt, time.monotonic() + delay)
+        log.warning("resume of %s refused (%s); retry %d in %gs", owner_id, why, attempt, delay)
+
+    def retry_resumes(self) -> list[uuid.UUID]:
+        """Try again every refused resume that is due; returns the owners resumed."""
+        now = time.monotonic()
+        with self._map:
+            due = [o for o, (_, at) in self._pending_resume.items() if at <= now]
+        resumed = []
+        for owner_id in due:
+            if self._closing.is_set():
+                break
+            s = self.sessions.get(owner_id)
+            if (s is not None and not s.stop.is_set()) or not self.backend.has_credentials(
+                    self.db_path(owner_id)):
+                # Started meanwhile (the owner linked again), or unlinked: nothing to do.
+                with self._map:
+                    self._pending_resume.pop(owner_id, None)
+                continue
+            if self._try_resume(owner_id):
+                resumed.append(owner_id)
+        return resumed
+
+    def check_locks(self) -> list[uuid.UUID]:
+        """Stop every owner whose lock went with its database connection; resume it later.
+
+        Another gateway may take the number as soon as the lock is gone, so this
+        process stops the client first and re-acquires through the resume retries.
+        """
+        lost = self.locks.lost()
+        for owner_id in lost:
+            log.error("lock of %s lost with its database connection; stopping it", owner_id)
+            self.stop(owner_id, reason=LOCK_LOST)
+            if not self._closing.is_set():
+                self._defer_resume(owner_id, "lock lost")
+        return lost
 
     def shutdown(self) -> None:
         """Stop every session and release every lock."""
@@ -214,6 +286,8 @@ class SessionManager:
     def stop(self, owner_id: uuid.UUID, *, logout: bool = False,
              reason: str = "Sesi WhatsApp dihentikan.") -> None:
         """Stop the owner's client; with ``logout`` also unlink and forget the auth store."""
+        with self._map:
+            self._pending_resume.pop(owner_id, None)  # a stop is not undone by a retry
         with self._ops:
             s = self.sessions.get(owner_id)
             if s is not None:
@@ -404,8 +478,19 @@ class SessionManager:
 
     # -- watchdog ------------------------------------------------------------------
     def _watch(self) -> None:
+        next_lock_check = time.monotonic() + self.timings.lock_check_interval_s
         while not self._closing.wait(self.timings.watchdog_interval_s):
-            self.check_expired()
+            for step in (self.check_expired, self.retry_resumes):
+                try:
+                    step()
+                except Exception:
+                    log.exception("watchdog step %s failed", step.__name__)
+            if time.monotonic() >= next_lock_check:
+                next_lock_check = time.monotonic() + self.timings.lock_check_interval_s
+                try:
+                    self.check_locks()
+                except Exception:
+                    log.exception("lock check failed")
 
     def check_expired(self, now: datetime | None = None) -> list[uuid.UUID]:
         """End every link window that lapsed without pairing; returns those owners."""
