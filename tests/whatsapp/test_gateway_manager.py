@@ -377,6 +377,22 @@ def test_a_pairing_is_not_a_connection_until_the_reconnect_after_it(world, make_
     assert m.send(owner, "6281234567890", "x", "k")["ok"]
 
 
+def test_a_pairing_whose_reconnect_never_comes_is_restarted_from_the_credentials(
+        world, make_manager):
+    owner = world.mitra_a.user_id
+    m = make_manager(timings=Timings(**{**FAST.__dict__, "link_window_s": 5.0}))
+    m.backend.world.pair_reconnect_s = 3600  # whatsmeow's reconnect after 515 failed
+    m.start(owner)
+    paired_client = m.backend.client(owner)
+    paired_client.pair("6281211112222")
+    # After the grace period a new client connects with the stored credentials.
+    wait_for(lambda: m.backend.client(owner) is not paired_client
+             and m.sessions[owner].connected)
+    assert "stop" in paired_client.calls and not paired_client.connected
+    wait_for(lambda: row(owner).status == WaSessionStatus.CONNECTED)
+    assert row(owner).phone_number == "6281211112222"
+
+
 @pytest.mark.parametrize(("error", "kind", "went_out"), [
     (gev.ERR_SERVER_463, ErrorKind.RESTRICTED, False),
     (gev.ERR_DISCONNECTED_BEFORE_RESPONSE, ErrorKind.UNCERTAIN, True),
@@ -460,6 +476,9 @@ def lock_holders(owner: uuid.UUID) -> list[int]:
 
 
 def test_a_second_gateway_takes_the_number_over_when_the_first_shuts_down(pg, make_manager):
+    from fastapi.testclient import TestClient
+
+    from fibernode.whatsapp.gateway.server import create_app
     from tests.factories import World
 
     owner = World.seeded().mitra_a.user_id
@@ -472,12 +491,15 @@ def test_a_second_gateway_takes_the_number_over_when_the_first_shuts_down(pg, ma
     assert second.pending_resumes() == [owner] and owner not in second.sessions
     time.sleep(1.0)  # retried meanwhile, still refused, never two clients
     assert owner not in second.sessions and lock_holders(owner) == [holder]
+    health = TestClient(create_app(second, token="t", manage_lifecycle=False))
+    assert health.get("/health").json()["waiting_for_lock"] == 1  # operators can see it
     first.shutdown()
     wait_for(lambda: owner in second.sessions and second.sessions[owner].connected, 5)
     assert second.pending_resumes() == []
+    assert health.get("/health").json()["waiting_for_lock"] == 0
     wait_for(lambda: row(owner).status == WaSessionStatus.CONNECTED)
-    [new_holder] = lock_holders(owner)
-    assert new_holder != holder
+    assert len(lock_holders(owner)) == 1  # (the pool may hand the same backend over)
+    assert first.locks.held() == [] and second.locks.held() == [owner]
 
 
 def test_a_lost_lock_connection_stops_the_client_and_takes_the_lock_again(pg, make_manager):

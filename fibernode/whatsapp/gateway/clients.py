@@ -376,8 +376,8 @@ class FakeLinkClient(LinkClient):
         """
         from neonize.events import ReceiptEv
 
-        ev = ReceiptEv(MessageIDs=list(message_ids), Timestamp=timestamp or int(clock.now()
-                                                                                .timestamp()))
+        at = timestamp or int(clock.now().timestamp())
+        ev = ReceiptEv(MessageIDs=list(message_ids), Timestamp=at)
         if kind is not None:
             ev.Type = kind
         self.emit(ev)

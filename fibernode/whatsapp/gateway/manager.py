@@ -150,6 +150,8 @@ class SessionManager:
         """Start the watchdog and (by default) resume every linked owner."""
         self._watchdog = threading.Thread(target=self._watch, name="wa-watchdog", daemon=True)
         self._watchdog.start()
+        # Apart from the watchdog: a lock check can hang as long as the database is away.
+        threading.Thread(target=self._watch_locks, name="wa-lockwatch", daemon=True).start()
         if resume:
             self.resume_all()
 
@@ -391,6 +393,9 @@ class SessionManager:
         if gev.is_paired(ev):
             s.paired = True
             s.link_deadline = None
+            # whatsmeow reconnects after a pairing; should that reconnect fail, it never
+            # says so: after the grace period restart the client from the new credentials.
+            self._arm_drop_timer(s)
         mapped = gev.map_event(ev, now=now, phone=self._phone(s))
         if gev.is_connected(ev):
             s.connected = s.paired = True
@@ -478,19 +483,19 @@ class SessionManager:
 
     # -- watchdog ------------------------------------------------------------------
     def _watch(self) -> None:
-        next_lock_check = time.monotonic() + self.timings.lock_check_interval_s
         while not self._closing.wait(self.timings.watchdog_interval_s):
             for step in (self.check_expired, self.retry_resumes):
                 try:
                     step()
                 except Exception:
                     log.exception("watchdog step %s failed", step.__name__)
-            if time.monotonic() >= next_lock_check:
-                next_lock_check = time.monotonic() + self.timings.lock_check_interval_s
-                try:
-                    self.check_locks()
-                except Exception:
-                    log.exception("lock check failed")
+
+    def _watch_locks(self) -> None:
+        while not self._closing.wait(self.timings.lock_check_interval_s):
+            try:
+                self.check_locks()
+            except Exception:
+                log.exception("lock check failed")
 
     def check_expired(self, now: datetime | None = None) -> list[uuid.UUID]:
         """End every link window that lapsed without pairing; returns those owners."""

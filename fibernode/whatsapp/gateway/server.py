@@ -98,7 +98,9 @@ def create_app(manager: SessionManager, *, token: str, test_mode: bool = False,
 
     @app.get("/health")
     def health() -> dict:
-        return {"ok": True, "sessions": len(manager.sessions), "test_mode": test_mode}
+        # waiting_for_lock > 0: another gateway still holds those numbers (see README).
+        return {"ok": True, "sessions": len(manager.sessions), "test_mode": test_mode,
+                "waiting_for_lock": len(manager.pending_resumes())}
 
     @app.post("/sessions/{owner_id}/link", dependencies=auth)
     def link(owner_id: str, body: LinkBody):
