@@ -197,7 +197,10 @@ class SessionManager:
             delay = min(self.timings.resume_retry_max_s,
                         self.timings.resume_retry_base_s * 2 ** (attempt - 1))
             self._pending_resume[owner_id] = (attempt, time.monotonic() + delay)
-        log.warning("resume of %s refused (%s); retry %d in %gs", owner_id, why, attempt, delay)
+        # Loud the first time (and now and then), quiet while a second gateway holds on.
+        level = logging.WARNING if attempt % 30 == 1 else logging.DEBUG
+        log.log(level, "resume of %s refused (%s); retry %d in %gs", owner_id, why, attempt,
+                delay)
 
     def retry_resumes(self) -> list[uuid.UUID]:
         """Try again every refused resume that is due; returns the owners resumed."""
