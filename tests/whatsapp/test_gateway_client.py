@@ -35,9 +35,10 @@ def free_port() -> int:
 @pytest.fixture
 def gateway(world, tmp_path):
     backend = FakeBackend()
-    backend.world.qr_interval_s = 5
+    backend.world.first_qr_s = backend.world.qr_interval_s = 5
     manager = SessionManager(tmp_path / "wa", backend, FileOwnerLocks(tmp_path / "wa"),
-                             timings=Timings(qr_ttl_s=5, link_window_s=30, check_delay_s=0.01))
+                             timings=Timings(first_qr_ttl_s=5, qr_ttl_s=5, link_window_s=30,
+                                             check_delay_s=0.01))
     app = create_app(manager, token=TOKEN, test_mode=True)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))

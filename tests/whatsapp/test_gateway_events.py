@@ -34,7 +34,9 @@ def test_pair_success_takes_the_number_from_the_jid():
     ok = nev.PairStatusEv(ID=Neonize_pb2.JID(User="6285711112222", Server="s.whatsapp.net"),
                           Status=nev.PairStatusEv.SUCCESS)
     ev = map_event(ok, now=NOW)
-    assert ev.status == WaSessionStatus.CONNECTED and ev.phone_number == "6285711112222"
+    # Paired is not connected: whatsmeow reconnects first, then sends Connected.
+    assert ev.status == WaSessionStatus.CONNECTING and ev.phone_number == "6285711112222"
+    assert ev.clear_link and ev.error == ""
     failed = map_event(nev.PairStatusEv(Status=nev.PairStatusEv.ERROR, Error="bad code"), now=NOW)
     assert failed.status == WaSessionStatus.DISCONNECTED and "bad code" in failed.error
 
@@ -116,6 +118,24 @@ def test_send_errors_are_classified():
     assert classify_send_error("timed out waiting for message send response") \
         == ErrorKind.UNCERTAIN
     assert classify_send_error("something odd for 6281246300000") == ErrorKind.TRANSIENT
+
+
+def test_whatsmeows_exact_error_texts_are_classified():
+    # errors.go / send.go / request.go, as neonize passes them on.
+    assert classify_send_error("server returned error 463") == ErrorKind.RESTRICTED
+    assert classify_send_error("websocket disconnected before message send returned response") \
+        == ErrorKind.UNCERTAIN
+    assert classify_send_error("websocket disconnected before message send (retry) returned "
+                               "response") == ErrorKind.UNCERTAIN
+    assert classify_send_error("timed out waiting for message send response") \
+        == ErrorKind.UNCERTAIN
+    # An info query (device list, prekeys) runs before the message frame: nothing went out.
+    assert classify_send_error("info query timed out") == ErrorKind.TRANSIENT
+    assert classify_send_error("websocket disconnected before info query returned response") \
+        == ErrorKind.TRANSIENT
+    assert classify_send_error("websocket not connected") == ErrorKind.NOT_CONNECTED
+    assert classify_send_error("the store doesn't contain a device JID") \
+        == ErrorKind.NOT_CONNECTED
 
 
 def test_a_receipt_without_a_type_or_with_an_unknown_one_is_not_delivered():

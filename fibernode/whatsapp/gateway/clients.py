@@ -24,6 +24,10 @@ from pathlib import Path
 from fibernode import clock
 from fibernode.whatsapp.base import ErrorKind
 from fibernode.whatsapp.gateway.events import (
+    ERR_DISCONNECTED_BEFORE_RESPONSE,
+    ERR_MESSAGE_TIMED_OUT,
+    ERR_NOT_CONNECTED,
+    ERR_NOT_LOGGED_IN,
     SEND_ERROR_MESSAGES,
     QrIssued,
     classify_send_error,
@@ -59,6 +63,12 @@ class SendFailure(Exception):
         super().__init__(message)
         self.kind = kind
         self.message = message
+
+
+def send_failure(error: str) -> SendFailure:
+    """The :class:`SendFailure` for a whatsmeow error text (as neonize raises it)."""
+    kind = classify_send_error(error)
+    return SendFailure(kind, f"{SEND_ERROR_MESSAGES[kind]} ({error})")
 
 
 class LinkClient(abc.ABC):
@@ -198,8 +208,7 @@ class NeonizeLinkClient(LinkClient):
         try:
             return self._client.send_message(build_jid(phone), text).ID
         except NeonizeError as exc:
-            kind = classify_send_error(str(exc))
-            raise SendFailure(kind, f"{SEND_ERROR_MESSAGES[kind]} ({exc})") from exc
+            raise send_failure(str(exc)) from exc
 
     def lookup_numbers(self, *queries: str) -> Sequence:
         """``IsOnWhatsApp`` for the queries exactly as given."""
@@ -252,19 +261,46 @@ class SentMessage:
 
 @dataclass
 class FakeWorld:
-    """Shared state of the test double: what was sent, how fast QR codes rotate."""
+    """Shared state of the test double: what was sent, how WhatsApp's clock runs.
 
+    The defaults are whatsmeow's (``qrchan.go``): the server hands over six QR refs, the
+    first is shown 60 s and each later one 20 s; then the QR channel times out and the
+    client disconnects. After a pairing, the server ends the stream ("515 restart
+    required") and whatsmeow reconnects: ``pair_reconnect_s`` later comes ``Connected``.
+    """
+
+    first_qr_s: float = 60.0
     qr_interval_s: float = 20.0
+    qr_codes: int = 6
+    pair_reconnect_s: float = 1.0
     sent: list[SentMessage] = field(default_factory=list)
     clients: dict[str, FakeLinkClient] = field(default_factory=dict)
-    fail_next: dict[str, ErrorKind] = field(default_factory=dict)
+    # owner -> whatsmeow's error text for that owner's next send or number check
+    # (e.g. ``events.ERR_SERVER_463``); the two "maybe sent" errors do deliver the message.
+    fail_next: dict[str, str] = field(default_factory=dict)
     # Numbers WhatsApp answers nothing for (as whatsmeow sometimes does, even with ``+``).
     silent_numbers: set[str] = field(default_factory=set)
     mutex: threading.Lock = field(default_factory=threading.Lock)
 
+    @property
+    def link_window_s(self) -> float:
+        """How long a QR round lasts before whatsmeow gives up (160 s by default)."""
+        return self.first_qr_s + (self.qr_codes - 1) * self.qr_interval_s
+
+
+# Errors after which the message frame had already left: it may well have arrived.
+_MAYBE_SENT = (ERR_DISCONNECTED_BEFORE_RESPONSE, ERR_MESSAGE_TIMED_OUT)
+
 
 class FakeLinkClient(LinkClient):
-    """Behaves like neonize without the network: rotating QR, pairing, sends recorded.
+    """Behaves like neonize/whatsmeow without the network.
+
+    - QR codes rotate on whatsmeow's clock (first 60 s, then 20 s, six codes, then
+      nothing more until stopped);
+    - a pairing (``PairStatusEv`` SUCCESS) is *not* a connection: ``ConnectedEv``
+      follows separately after the post-pairing reconnect;
+    - sends and number checks fail with whatsmeow's own error texts;
+    - receipts can come without a type (protobuf default), as unknown ones do.
 
     The auth store is a small JSON file; pairing writes it, logout deletes it.
     Numbers ending in ``0000`` are "not on WhatsApp". Number checks are as strict as
@@ -276,7 +312,7 @@ class FakeLinkClient(LinkClient):
         self.calls: list[str] = []
         self._stop = threading.Event()
         self._paired = threading.Event()
-        self._ended_by: str | None = None
+        self._wake = threading.Event()  # set by pair() and stop()
         self.connected = False
         with world.mutex:
             world.clients[str(owner_id)] = self
@@ -288,19 +324,26 @@ class FakeLinkClient(LinkClient):
             return None
 
     def connect(self) -> None:
-        """Emit ConnectedEv with stored creds, else rotate QR codes until paired."""
+        """Connect with stored creds, else rotate QR codes; block until stopped."""
         from neonize.events import ConnectedEv
 
         self.calls.append("connect")
         if self._creds() is None:
-            n = 0
-            while not self._paired.is_set() and not self._stop.is_set():
-                n += 1
-                self.emit(QrIssued(f"2@fibernode-test-{self.owner_id}-{n}-"
+            for n in range(self.world.qr_codes):
+                if self._paired.is_set() or self._stop.is_set():
+                    break
+                self.emit(QrIssued(f"2@fibernode-test-{self.owner_id}-{n + 1}-"
                                    f"{secrets.token_urlsafe(16)}"))
-                self._paired.wait(self.world.qr_interval_s)
-            if self._stop.is_set():
+                self._wake.wait(self.world.first_qr_s if n == 0 else self.world.qr_interval_s)
+            if not self._paired.is_set():
+                # Out of codes: whatsmeow disconnects; neonize's connect() blocks on.
+                self._stop.wait()
                 return
+            # Paired: the server restarts the stream (515), whatsmeow reconnects.
+            if self._stop.wait(self.world.pair_reconnect_s):
+                return
+        if self._stop.is_set():
+            return
         self.connected = True
         self.emit(ConnectedEv(status=True))
         self._stop.wait()
@@ -310,6 +353,7 @@ class FakeLinkClient(LinkClient):
         """End :meth:`connect`."""
         self.calls.append("stop")
         self._stop.set()
+        self._wake.set()
 
     def pair(self, phone: str) -> None:
         """Test hook: the owner scanned the QR (or typed the code) on ``phone``."""
@@ -321,6 +365,22 @@ class FakeLinkClient(LinkClient):
         self.emit(PairStatusEv(ID=JID(User=phone, Server="s.whatsapp.net"),
                                Status=PairStatusEv.SUCCESS))
         self._paired.set()
+        self._wake.set()
+
+    def receipt(self, message_ids: Sequence[str], kind: int | None = None,
+                timestamp: int | None = None) -> None:
+        """Test hook: WhatsApp reports ``kind`` (``ReceiptEv.DELIVERED`` ...) for messages.
+
+        ``kind=None`` leaves the type unset, as a receipt type this neonize does not
+        know arrives (it reads as the protobuf default, DELIVERED).
+        """
+        from neonize.events import ReceiptEv
+
+        at = timestamp or int(clock.now().timestamp())
+        ev = ReceiptEv(MessageIDs=list(message_ids), Timestamp=at)
+        if kind is not None:
+            ev.Type = kind
+        self.emit(ev)
 
     def simulate(self, kind: str) -> None:
         """Test hook: WhatsApp logs the device out, bans it, drops it, or finds it outdated."""
@@ -340,7 +400,16 @@ class FakeLinkClient(LinkClient):
             self.emit(nev.DisconnectedEv())
         else:
             raise ValueError(kind)
+        self.connected = False
         self._stop.set()  # the connection ends, as it would in whatsmeow
+        self._wake.set()
+
+    def _check_usable(self) -> None:
+        """Fail like whatsmeow when there is no device or no socket, or as told."""
+        if self._creds() is None:
+            raise send_failure(ERR_NOT_LOGGED_IN)
+        if not self.connected:
+            raise send_failure(ERR_NOT_CONNECTED)
 
     def pair_phone(self, phone: str) -> str:
         """A pairing code like WhatsApp's (8 characters, shown as XXXX-XXXX)."""
@@ -355,18 +424,18 @@ class FakeLinkClient(LinkClient):
         self.db_path.unlink(missing_ok=True)
 
     def send_text(self, phone: str, text: str) -> str:
-        """Record the message (or fail as told through ``world.fail_next``)."""
-        if not self.connected:
-            raise SendFailure(ErrorKind.NOT_CONNECTED,
-                              SEND_ERROR_MESSAGES[ErrorKind.NOT_CONNECTED])
+        """Record the message, or fail with the error text in ``world.fail_next``."""
+        self._check_usable()
         with self.world.mutex:
-            fail = self.world.fail_next.pop(str(self.owner_id), None)
-        if fail is not None:
-            raise SendFailure(fail, SEND_ERROR_MESSAGES.get(fail, "Gagal (uji)."))
+            error = self.world.fail_next.pop(str(self.owner_id), None)
+        if error is not None and error not in _MAYBE_SENT:
+            raise send_failure(error)
         message_id = "3EB0" + secrets.token_hex(8).upper()
         with self.world.mutex:
             self.world.sent.append(SentMessage(str(self.owner_id), phone, text, message_id,
                                                clock.now()))
+        if error is not None:  # the frame went out; only the answer got lost
+            raise send_failure(error)
         return message_id
 
     def lookup_numbers(self, *queries: str) -> Sequence:
@@ -377,9 +446,11 @@ class FakeLinkClient(LinkClient):
         """
         from neonize.proto.Neonize_pb2 import JID, IsOnWhatsAppResponse
 
-        if not self.connected:
-            raise SendFailure(ErrorKind.NOT_CONNECTED,
-                              SEND_ERROR_MESSAGES[ErrorKind.NOT_CONNECTED])
+        self._check_usable()
+        with self.world.mutex:
+            error = self.world.fail_next.pop(str(self.owner_id), None)
+        if error is not None:
+            raise send_failure(error)
         answers = []
         for query in queries:
             digits = query[1:]

@@ -128,7 +128,9 @@ def map_event(ev: object, *, now: datetime | None = None,
                             link_expired=False, error="")
     if isinstance(ev, PairStatusEv):
         if ev.Status == PairStatusEv.SUCCESS:
-            return SessionEvent(status=WaSessionStatus.CONNECTED,
+            # whatsmeow: PairSuccess is followed by the server's 515 "restart required"
+            # and a reconnect; only the Connected event after it means "connected".
+            return SessionEvent(status=WaSessionStatus.CONNECTING,
                                 phone_number=_jid_user(ev.ID) or phone, clear_link=True,
                                 link_expired=False, error="")
         return SessionEvent(status=WaSessionStatus.DISCONNECTED, clear_link=True,
@@ -205,16 +207,32 @@ def map_receipt(ev: object) -> Receipt | None:
     return Receipt(message_ids=tuple(ev.MessageIDs), kind=kind, at=at)
 
 
-# Fragments of neonize / whatsmeow send errors and what they mean for the sender.
+# whatsmeow's own error texts (errors.go, send.go, request.go), as neonize hands them on.
+# 463 is a server nack ("server returned error %d" in send.go): WhatsApp's reach-out
+# timelock on the account; the message was refused, not delivered.
+ERR_SERVER_463 = "server returned error 463"
+# retryFrame(): the socket dropped after the message frame went out; it may have arrived.
+ERR_DISCONNECTED_BEFORE_RESPONSE = "websocket disconnected before message send returned response"
+# send.go: the frame went out, the server's ack did not come back in time.
+ERR_MESSAGE_TIMED_OUT = "timed out waiting for message send response"
+# request.go: an IQ (device list, prekeys, usync) before the message itself timed out.
+ERR_IQ_TIMED_OUT = "info query timed out"
+ERR_NOT_CONNECTED = "websocket not connected"
+ERR_NOT_LOGGED_IN = "the store doesn't contain a device JID"
+
+# Fragments of neonize / whatsmeow send errors and what they mean for the sender
+# (first match wins: "maybe sent" is checked before anything else).
 _SEND_ERRORS: tuple[tuple[tuple[str, ...], ErrorKind], ...] = (
+    ((ERR_MESSAGE_TIMED_OUT, "websocket disconnected before message send",
+      "message send timed out"), ErrorKind.UNCERTAIN),
     (("error 463", "reach-out", "reachout", "timelock", "banned", "error 401", "error 403"),
      ErrorKind.RESTRICTED),
-    (("not logged in", "not connected", "websocket not connected", "doesn't contain a device",
+    (("not logged in", ERR_NOT_CONNECTED, "not connected", "doesn't contain a device",
       "no device jid"), ErrorKind.NOT_CONNECTED),
-    (("timed out waiting for message send response", "message send timed out"),
-     ErrorKind.UNCERTAIN),
     (("error 429", "rate-overlimit", "rate overlimit"), ErrorKind.RATE_LIMITED),
     (("not on whatsapp", "no devices found", "user not found"), ErrorKind.NOT_ON_WHATSAPP),
+    # Before the message frame left: nothing was sent, a retry is safe.
+    ((ERR_IQ_TIMED_OUT, "websocket disconnected before info query"), ErrorKind.TRANSIENT),
 )
 
 

@@ -8,6 +8,7 @@ SQLite (development) an exclusive ``flock`` on a lock file beside the auth store
 from __future__ import annotations
 
 import abc
+import contextlib
 import fcntl
 import os
 import threading
@@ -40,6 +41,10 @@ class OwnerLocks(abc.ABC):
     @abc.abstractmethod
     def held(self) -> list[uuid.UUID]:
         """Owners whose lock this object holds."""
+
+    def lost(self) -> list[uuid.UUID]:
+        """Owners whose lock vanished behind our back; they no longer count as held."""
+        return []
 
 
 class PgOwnerLocks(OwnerLocks):
@@ -86,6 +91,26 @@ class PgOwnerLocks(OwnerLocks):
         """Owners locked through this object."""
         with self._mutex:
             return list(self._conns)
+
+    def lost(self) -> list[uuid.UUID]:
+        """Owners whose lock connection died (``pg_terminate_backend``, a database restart).
+
+        A session advisory lock lives exactly as long as its backend: when a query on
+        the connection fails, the lock is gone and another gateway may hold it already.
+        """
+        gone = []
+        with self._mutex:  # a connection is used by one thread at a time
+            for owner_id, conn in list(self._conns.items()):
+                try:
+                    conn.execute(sa.text("SELECT 1"))
+                except Exception:
+                    gone.append(owner_id)
+                    del self._conns[owner_id]
+                    # Never back into the pool (the failed query may have invalidated it).
+                    with contextlib.suppress(Exception):
+                        conn.invalidate()
+                        conn.close()
+        return gone
 
 
 class FileOwnerLocks(OwnerLocks):

@@ -3,7 +3,10 @@
 Rules it keeps:
 
 - **one live connection per number** — a session runs only while this process
-  holds the owner's lock (:mod:`.locks`); a second gateway gets a refusal;
+  holds the owner's lock (:mod:`.locks`); a second gateway gets a refusal, and a
+  refused resume is retried with backoff until the lock frees (rolling deploy, a
+  second gateway shutting down). A lock lost with its database connection stops
+  the owner's client at once; the owner is then resumed once the lock is ours again;
 - **one start/stop at a time** — a single lock around starting and stopping;
 - **reconnect after a drop** with exponential backoff, never after a logout, a
   ban, an outdated client or a replaced stream (those need a person);
@@ -17,6 +20,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +41,8 @@ log = logging.getLogger(__name__)
 
 LOCKED_ELSEWHERE = "Sesi WhatsApp ini sedang dijalankan oleh proses wa-gateway lain."
 LINK_EXPIRED = "Waktu menautkan habis. Minta QR atau kode pairing baru."
+LOCK_LOST = ("Koneksi gateway ke database terputus; sesi dihentikan sementara dan "
+             "disambung lagi otomatis.")
 MAX_CHECK = 50
 _PHONE = re.compile(r"62\d{8,13}")
 
@@ -45,14 +51,20 @@ _PHONE = re.compile(r"62\d{8,13}")
 class Timings:
     """How long things take (shortened by tests)."""
 
-    qr_ttl_s: float = 20.0          # one QR payload's life, as WhatsApp rotates them
-    link_window_s: float = 160.0    # whole QR / pairing window (whatsmeow: 60 s + 5 x 20 s)
+    # whatsmeow (qrchan.go) shows six QR refs: the first for 60 s, each later one 20 s,
+    # then gives up; the window is the whole round (60 s + 5 x 20 s).
+    first_qr_ttl_s: float = 60.0
+    qr_ttl_s: float = 20.0
+    link_window_s: float = 160.0
     backoff_base_s: float = 2.0
     backoff_max_s: float = 300.0
     reconnect_grace_s: float = 30.0  # after a drop, wait this long for auto-reconnect
     watchdog_interval_s: float = 1.0
     check_delay_s: float = 1.5       # between number checks of one session
     start_wait_s: float = 5.0        # how long link start waits for a QR / code
+    resume_retry_base_s: float = 1.0  # a refused resume: first retry, doubling ...
+    resume_retry_max_s: float = 10.0  # ... up to this (a deploy frees the lock in seconds)
+    lock_check_interval_s: float = 5.0  # how often held locks are checked for a lost connection
 
 
 @dataclass
@@ -70,6 +82,7 @@ class Session:
     paired: bool = False
     terminal: bool = False
     client_up: bool = False  # the client got as far as offering a QR
+    qr_seen: int = 0  # QR codes offered by the current client
     expired: bool = False
     attempt: int = 0
     link_deadline: datetime | None = None
@@ -124,6 +137,8 @@ class SessionManager:
         self._map = threading.Lock()  # the sessions dict and lock hand-over
         self._closing = threading.Event()
         self._watchdog: threading.Thread | None = None
+        # Owners to resume once their lock frees: owner -> (attempts, due on time.monotonic()).
+        self._pending_resume: dict[uuid.UUID, tuple[int, float]] = {}
 
     # -- paths ---------------------------------------------------------------
     def db_path(self, owner_id: uuid.UUID) -> Path:
@@ -135,11 +150,20 @@ class SessionManager:
         """Start the watchdog and (by default) resume every linked owner."""
         self._watchdog = threading.Thread(target=self._watch, name="wa-watchdog", daemon=True)
         self._watchdog.start()
+        # Apart from the watchdog: a lock check can hang as long as the database is away.
+        threading.Thread(target=self._watch_locks, name="wa-lockwatch", daemon=True).start()
         if resume:
             self.resume_all()
 
     def resume_all(self) -> list[uuid.UUID]:
-        """Reconnect every owner whose auth store holds credentials."""
+        """Reconnect every owner whose auth store holds credentials.
+
+        An owner another gateway still holds (a rolling deploy, a second instance) is
+        not given up: the watchdog retries it with backoff until the lock frees.
+
+        Returns:
+            The owners resumed now.
+        """
         resumed = []
         for path in sorted(self.sessions_dir.glob("*.sqlite3")):
             try:
@@ -148,12 +172,69 @@ class SessionManager:
                 continue  # gateway.sqlite3 and strangers
             if not self.backend.has_credentials(path):
                 continue
-            try:
-                self.start(owner_id, method="resume", wait=False)
+            if self._try_resume(owner_id):
                 resumed.append(owner_id)
-            except GatewayError as exc:
-                log.warning("resume of %s refused: %s", owner_id, exc.message)
         return resumed
+
+    def pending_resumes(self) -> list[uuid.UUID]:
+        """Owners waiting for their lock to be resumed."""
+        with self._map:
+            return list(self._pending_resume)
+
+    def _try_resume(self, owner_id: uuid.UUID) -> bool:
+        try:
+            self.start(owner_id, method="resume", wait=False)
+        except Exception as exc:  # refused (locked elsewhere) or the database is away
+            self._defer_resume(owner_id, getattr(exc, "message", None) or str(exc))
+            return False
+        with self._map:
+            self._pending_resume.pop(owner_id, None)
+        return True
+
+    def _defer_resume(self, owner_id: uuid.UUID, why: str) -> None:
+        with self._map:
+            attempt = self._pending_resume.get(owner_id, (0, 0.0))[0] + 1
+            delay = min(self.timings.resume_retry_max_s,
+                        self.timings.resume_retry_base_s * 2 ** (attempt - 1))
+            self._pending_resume[owner_id] = (attempt, time.monotonic() + delay)
+        # Loud the first time (and now and then), quiet while a second gateway holds on.
+        level = logging.WARNING if attempt % 30 == 1 else logging.DEBUG
+        log.log(level, "resume of %s refused (%s); retry %d in %gs", owner_id, why, attempt,
+                delay)
+
+    def retry_resumes(self) -> list[uuid.UUID]:
+        """Try again every refused resume that is due; returns the owners resumed."""
+        now = time.monotonic()
+        with self._map:
+            due = [o for o, (_, at) in self._pending_resume.items() if at <= now]
+        resumed = []
+        for owner_id in due:
+            if self._closing.is_set():
+                break
+            s = self.sessions.get(owner_id)
+            if (s is not None and not s.stop.is_set()) or not self.backend.has_credentials(
+                    self.db_path(owner_id)):
+                # Started meanwhile (the owner linked again), or unlinked: nothing to do.
+                with self._map:
+                    self._pending_resume.pop(owner_id, None)
+                continue
+            if self._try_resume(owner_id):
+                resumed.append(owner_id)
+        return resumed
+
+    def check_locks(self) -> list[uuid.UUID]:
+        """Stop every owner whose lock went with its database connection; resume it later.
+
+        Another gateway may take the number as soon as the lock is gone, so this
+        process stops the client first and re-acquires through the resume retries.
+        """
+        lost = self.locks.lost()
+        for owner_id in lost:
+            log.error("lock of %s lost with its database connection; stopping it", owner_id)
+            self.stop(owner_id, reason=LOCK_LOST)
+            if not self._closing.is_set():
+                self._defer_resume(owner_id, "lock lost")
+        return lost
 
     def shutdown(self) -> None:
         """Stop every session and release every lock."""
@@ -210,6 +291,8 @@ class SessionManager:
     def stop(self, owner_id: uuid.UUID, *, logout: bool = False,
              reason: str = "Sesi WhatsApp dihentikan.") -> None:
         """Stop the owner's client; with ``logout`` also unlink and forget the auth store."""
+        with self._map:
+            self._pending_resume.pop(owner_id, None)  # a stop is not undone by a retry
         with self._ops:
             s = self.sessions.get(owner_id)
             if s is not None:
@@ -249,6 +332,7 @@ class SessionManager:
                 client = self.backend.create(s.owner_id, self.db_path(s.owner_id),
                                              lambda ev, s=s: self._on_event(s, ev))
                 s.client = client
+                s.qr_seen = 0
                 try:
                     client.connect()
                 except Exception as exc:
@@ -300,7 +384,9 @@ class SessionManager:
                 return  # a late QR of a stopped or linked session: nothing to scan
             if s.link_deadline is None:
                 s.link_deadline = now + timedelta(seconds=self.timings.link_window_s)
-            expires = min(now + timedelta(seconds=self.timings.qr_ttl_s), s.link_deadline)
+            ttl = self.timings.first_qr_ttl_s if s.qr_seen == 0 else self.timings.qr_ttl_s
+            s.qr_seen += 1
+            expires = min(now + timedelta(seconds=ttl), s.link_deadline)
             s.client_up = True
             if s.method == "code":  # the client is up; the code is what the owner sees
                 if s.pairing_code is None and s.pair_phone:
@@ -310,6 +396,9 @@ class SessionManager:
         if gev.is_paired(ev):
             s.paired = True
             s.link_deadline = None
+            # whatsmeow reconnects after a pairing; should that reconnect fail, it never
+            # says so: after the grace period restart the client from the new credentials.
+            self._arm_drop_timer(s)
         mapped = gev.map_event(ev, now=now, phone=self._phone(s))
         if gev.is_connected(ev):
             s.connected = s.paired = True
@@ -398,7 +487,18 @@ class SessionManager:
     # -- watchdog ------------------------------------------------------------------
     def _watch(self) -> None:
         while not self._closing.wait(self.timings.watchdog_interval_s):
-            self.check_expired()
+            for step in (self.check_expired, self.retry_resumes):
+                try:
+                    step()
+                except Exception:
+                    log.exception("watchdog step %s failed", step.__name__)
+
+    def _watch_locks(self) -> None:
+        while not self._closing.wait(self.timings.lock_check_interval_s):
+            try:
+                self.check_locks()
+            except Exception:
+                log.exception("lock check failed")
 
     def check_expired(self, now: datetime | None = None) -> list[uuid.UUID]:
         """End every link window that lapsed without pairing; returns those owners."""

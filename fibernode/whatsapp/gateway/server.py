@@ -98,7 +98,9 @@ def create_app(manager: SessionManager, *, token: str, test_mode: bool = False,
 
     @app.get("/health")
     def health() -> dict:
-        return {"ok": True, "sessions": len(manager.sessions), "test_mode": test_mode}
+        # waiting_for_lock > 0: another gateway still holds those numbers (see README).
+        return {"ok": True, "sessions": len(manager.sessions), "test_mode": test_mode,
+                "waiting_for_lock": len(manager.pending_resumes())}
 
     @app.post("/sessions/{owner_id}/link", dependencies=auth)
     def link(owner_id: str, body: LinkBody):
@@ -177,10 +179,14 @@ def build_manager(*, test_mode: bool) -> SessionManager:
     sessions_dir = settings.wa_sessions_dir
     sessions_dir.mkdir(parents=True, exist_ok=True)
     if test_mode:
-        qr = _env_float("WA_GATEWAY_QR_INTERVAL_S", 20.0)
+        # whatsmeow's clock by default; the env shortens it for tests.
         backend = FakeBackend()
-        backend.world.qr_interval_s = qr
-        timings = Timings(qr_ttl_s=qr, link_window_s=_env_float("WA_GATEWAY_LINK_WINDOW_S", 60.0),
+        world = backend.world
+        world.first_qr_s = _env_float("WA_GATEWAY_FIRST_QR_S", world.first_qr_s)
+        world.qr_interval_s = _env_float("WA_GATEWAY_QR_INTERVAL_S", world.qr_interval_s)
+        timings = Timings(first_qr_ttl_s=world.first_qr_s, qr_ttl_s=world.qr_interval_s,
+                          link_window_s=_env_float("WA_GATEWAY_LINK_WINDOW_S",
+                                                   world.link_window_s),
                           check_delay_s=0.1, backoff_base_s=1.0)
     else:
         backend = NeonizeBackend()
