@@ -6,8 +6,11 @@ them). Override with ``TEST_PG_ADMIN_URL`` / ``TEST_REDIS_URL``.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +21,15 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Parallel workers (pytest-xdist: gw0, gw1, …) each get a Redis database and a data
+# directory of their own: Celery tests flush their database, maintenance tests sweep
+# the data directory's tmp/.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+WORKER_NUMBER = int(WORKER[2:]) if WORKER.startswith("gw") and WORKER[2:].isdigit() else 0
+REDIS_URL = os.environ.get("TEST_REDIS_URL", f"redis://127.0.0.1:6379/{15 - WORKER_NUMBER % 8}")
+if WORKER and "FIBERNODE_DATA_DIR" not in os.environ:
+    os.environ["FIBERNODE_DATA_DIR"] = tempfile.mkdtemp(prefix=f"fibernode-{WORKER}-")
+    atexit.register(shutil.rmtree, os.environ["FIBERNODE_DATA_DIR"], True)
 
 # Settings are read from the environment once; pin the test values before any
 # fibernode module caches them.
