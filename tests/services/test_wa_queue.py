@@ -336,15 +336,19 @@ def test_failed_send_retries_three_times_ten_minutes_apart(world):
     assert run(gateway, now=t0 + timedelta(hours=2)) == 0
     (entry,) = log_rows()
     assert (entry.status, entry.error_message) == ("failed", "Jaringan bermasalah.")
-    # Retried by hand: pending again, due now, with fresh attempts; then it goes out.
-    wa_queue.retry_message(world.mitra_a, row.id)
+    # Resent by hand: pending again, due now, with fresh attempts under a new key; then
+    # it goes out, and the failed attempt keeps its own log row.
+    assert wa_queue.retry_message(world.mitra_a, row.id) == "b:0#ulang-1"
     (row,) = queue_rows()
-    assert (row.status, row.retry_count) == ("pending", 0)
+    assert (row.status, row.retry_count, row.idempotency_key) == ("pending", 0, "b:0#ulang-1")
     gateway.outcome = None
     later = max(datetime.now(UTC), t0) + timedelta(hours=1)
     assert run(gateway, now=wa_throttle.quiet_end_after(later, CONFIG)) == 1
-    (entry,) = log_rows()  # the same log row, now sent
-    assert entry.status == "sent"
+    by_key = {e.idempotency_key: e for e in log_rows()}
+    assert by_key["b:0"].status == "failed"
+    assert by_key["b:0"].error_message.startswith("Jaringan bermasalah. — dikirim ulang oleh")
+    assert (by_key["b:0#ulang-1"].status, by_key["b:0#ulang-1"].sent_by) == (
+        "sent", world.mitra_a.user_id)
 
 
 def test_restricted_pauses_only_that_session(world):
@@ -457,15 +461,15 @@ def test_number_not_on_whatsapp_is_skipped_and_remembered(world):
     bulk(world, owner, 2)
     connect(owner)
     gateway = RecordingGateway(not_on_whatsapp=frozenset({"6281200000000"}))
-    assert run(gateway, now=NOW + timedelta(minutes=1)) == 1
+    # The skipped one spends neither the spacing nor the quota: the next goes out at once.
+    assert run(gateway, now=NOW + timedelta(minutes=1)) == 2
     first = queue_rows()[0]
     assert (first.status, first.error_message) == ("skipped", "Nomor tidak terdaftar di "
                                                               "WhatsApp")
-    assert gateway.sent == []  # checked, never sent
     with new_session() as s:
         assert s.get(WaNumber, "6281200000000").on_whatsapp is False
-    assert run(gateway, now=NOW + timedelta(minutes=2)) == 1
-    assert gateway.keys() == ["b:1"]
+    assert gateway.keys() == ["b:1"]  # the first was checked, never sent
+    assert session_of(owner).day_count == 1
     # The gateway itself can say so too: skipped and cached.
     assert bulk(world, owner, 2, prefix="z") == 1  # z:0 is the number known without WA
     gateway.outcome = lambda m: SendResult.failed(ErrorKind.NOT_ON_WHATSAPP, "Tidak ada WA")
@@ -481,13 +485,15 @@ def test_invalid_fails_at_once_and_not_connected_goes_back(world):
     connect(owner)
     gateway = RecordingGateway(outcome=lambda m: SendResult.failed(
         ErrorKind.INVALID, "Nomor WhatsApp tidak valid."))
-    run(gateway, now=NOW + timedelta(minutes=1))
+    assert run(gateway, now=NOW + timedelta(minutes=1), max_messages=1) == 1
     assert queue_rows(idempotency_key="b:0")[0].status == "failed"
     gateway.outcome = lambda m: SendResult.failed(ErrorKind.NOT_CONNECTED, "Tidak terhubung")
-    run(gateway, now=NOW + timedelta(minutes=2))
+    assert run(gateway, now=NOW + timedelta(minutes=2)) == 1  # then it waits
     row = queue_rows(idempotency_key="b:1")[0]
     assert (row.status, row.retry_count, row.claimed_at) == ("pending", 0, None)
     assert session_of(owner).next_send_at >= NOW + timedelta(minutes=3)
+    # Neither reached WhatsApp: nothing counted against the caps.
+    assert (session_of(owner).day_count, session_of(owner).hour_count) == (0, 0)
 
 
 @pytest.mark.parametrize(("answer", "status"), [
