@@ -1253,7 +1253,7 @@ def retry_message(actor: Actor, queue_id: uuid.UUID) -> str:
         was = "uncertain" if row.status in ("uncertain", "sending") else "failed"
         note = row.error_message or (UNCERTAIN_NOTE if was == "uncertain" else "")
         note = " — ".join(filter(None, (note, RESENT_NOTE.format(
-            name=actor.name or "pengguna", key=new_key))))
+            name=actor.name or "pengguna"))))
         # History first: the old attempt keeps a log row of its own (the queue row moves
         # on to the new key). A row already saying sent / delivered stays as it is.
         stmt = insert_for(s)(L).values(
