@@ -1124,6 +1124,8 @@ class QueueRow:
     max_retries: int
     error: str | None
     content: str
+    # Failed, uncertain or stuck in sending: the owner may resend it (new key).
+    can_resend: bool = False
 
 
 # One page of the queue list.
@@ -1159,17 +1161,20 @@ def list_queue(actor: Actor, *, page: int = 1, status: str | None = None,
              else [sa.func.coalesce(Q.c.sent_at, Q.c.updated_at).desc(), Q.c.id])
     stmt = (sa.select(Q.c.id, Q.c.owner_id, Q.c.customer_id, Customer.name, Q.c.phone,
                       Q.c.message_type, Q.c.status, Q.c.scheduled_at, Q.c.sent_at,
-                      Q.c.retry_count, Q.c.max_retries, Q.c.error_message, Q.c.content)
+                      Q.c.retry_count, Q.c.max_retries, Q.c.error_message, Q.c.content,
+                      Q.c.claimed_at)
             .select_from(Q.outerjoin(Customer.__table__, Customer.id == Q.c.customer_id))
             .where(*where).order_by(*order)
             .offset((page - 1) * size).limit(size))
     with new_session() as s:
         total = s.execute(sa.select(sa.func.count()).select_from(Q).where(*where)).scalar()
         rows = s.execute(stmt).all()
+    now = clock.now()
     items = [QueueRow(id=r[0], owner_id=r[1], customer_id=r[2], customer_name=r[3],
                       phone=r[4], message_type=r[5], status=r[6], scheduled_at=r[7],
                       sent_at=r[8], retry_count=r[9], max_retries=r[10], error=r[11],
-                      content=r[12]) for r in rows]
+                      content=r[12], can_resend=r[6] in ("failed", "uncertain")
+                      or _is_stuck(r[6], r[13], now)) for r in rows]
     return QueuePage(items=items, total=int(total or 0), page=page, per_page=size)
 
 
