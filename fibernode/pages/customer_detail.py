@@ -141,24 +141,24 @@ class CustomerDetailState(CustomerFormMixin, rx.State):
         return None
 
     @rx.event
-    async def set_resend_open(self, open_: bool):
+    async def set_resend_open(self, value: bool):
         """The resend warning closed (Batal, Esc): forget what it was about."""
         actor = await current_actor(self)
         if actor is None:
             return await to_login(self)
-        if not open_:
+        if not value:
             self.resend_target = ""
         return None
 
     @rx.event
-    async def confirm_resend(self):
-        """Resend the message as a new one; the old attempt stays in the history."""
+    async def resend(self, log_id: str):
+        """Resend the message as a new one, once confirmed; the old attempt stays listed."""
         actor = await current_actor(self)
         if actor is None:
             return await to_login(self)
-        target, self.resend_target = self.resend_target, ""
+        self.resend_target = ""
         try:
-            whatsapp.resend_message(actor, uuid.UUID(target))
+            whatsapp.resend_message(actor, uuid.UUID(log_id))
         except (ServiceError, ValueError) as exc:
             return toast("error", getattr(exc, "message", "Pesan tidak ditemukan."))
         self._show(actor)
@@ -523,6 +523,7 @@ def customer_detail_page() -> rx.Component:
                        "Untuk pelanggan yang berhenti, pilih Nonaktifkan saja.",
                        "Hapus", S.delete, test_id="delete-confirm"),
         confirm_dialog(S.resend_target != "", S.set_resend_open, "Kirim ulang pesan ini?",
-                       whatsapp.RESEND_WARNING, "Ya, kirim ulang", S.confirm_resend,
+                       whatsapp.RESEND_WARNING, "Ya, kirim ulang",
+                       S.resend(S.resend_target),
                        tone="amber", test_id="resend-confirm"),
     )

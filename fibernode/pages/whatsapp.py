@@ -437,12 +437,12 @@ class WhatsAppState(rx.State):
         return None
 
     @rx.event
-    async def confirm_resend(self):
-        """Resend the message the warning was about, as a new message (new key)."""
+    async def resend(self, target: str):
+        """Resend ``queue:<id>`` / ``log:<id>`` as a new message (new key), once confirmed."""
         actor = await current_actor(self)
         if actor is None:
             return await to_login(self)
-        kind, _, raw = self.resend_target.partition(":")
+        kind, _, raw = target.partition(":")
         self.resend_target = ""
         try:
             item = uuid.UUID(raw)
@@ -785,7 +785,7 @@ def _resend_confirm(target) -> rx.Component:
         rx.el.div(rx.el.strong("Kirim ulang pesan ini?"),
                   rx.el.p(whatsapp.RESEND_WARNING),
                   rx.el.div(rx.button("Ya, kirim ulang", size="1", color_scheme="amber",
-                                      on_click=S.confirm_resend,
+                                      on_click=S.resend(target),
                                       data_testid="wa-resend-confirm"),
                             rx.button("Batal", size="1", variant="soft", color_scheme="gray",
                                       on_click=S.cancel_resend),

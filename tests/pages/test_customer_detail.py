@@ -52,7 +52,7 @@ def test_an_uncertain_receipt_is_resent_from_the_subscribers_page_after_a_warnin
     drive(run(state, CustomerDetailState.set_resend_open, False))
     assert state.resend_target == ""
     drive(run(state, CustomerDetailState.ask_resend, shown["resend"]))
-    drive(run(state, CustomerDetailState.confirm_resend))
+    drive(run(state, CustomerDetailState.resend, state.resend_target))
     assert wa_direct.wait_for_dispatch(10)
     with new_session() as s:
         rows = {r.idempotency_key: r for r in s.exec(sa.select(WaMessageLog)).scalars()}
@@ -66,12 +66,11 @@ def test_an_uncertain_receipt_is_resent_from_the_subscribers_page_after_a_warnin
 def test_resend_handlers_need_a_session_and_the_subscribers_owner(world, outbox_whatsapp):
     row = _uncertain_receipt(world)
     anonymous = _detail(None, customer("Ahmad Fauzi").id)
-    assert redirects_to_login(drive(run(anonymous, CustomerDetailState.ask_resend,
+    assert redirects_to_login(drive(run(anonymous, CustomerDetailState.resend,
                                         str(row.id))))
     assert anonymous.resend_target == ""
     other = _detail("mitra2", customer("Ahmad Fauzi").id)
-    drive(run(other, CustomerDetailState.ask_resend, str(row.id)))
-    drive(run(other, CustomerDetailState.confirm_resend))
+    drive(run(other, CustomerDetailState.resend, str(row.id)))
     assert wa_direct.wait_for_dispatch(10)
     with new_session() as s:
         assert s.execute(sa.select(sa.func.count()).select_from(WaMessageLog)).scalar() == 1

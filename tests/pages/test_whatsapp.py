@@ -113,7 +113,7 @@ def test_resending_from_the_queue_warns_of_a_duplicate_first_then_uses_a_new_key
     drive(run(mitra, WhatsAppState.cancel_resend))
     assert mitra.resend_target == "" and queue_rows(id=queue_id)[0].status == "uncertain"
     drive(run(mitra, WhatsAppState.ask_resend, row["resend"]))
-    drive(run(mitra, WhatsAppState.confirm_resend))
+    drive(run(mitra, WhatsAppState.resend, mitra.resend_target))
     (again,) = queue_rows(id=queue_id)
     assert (again.status, again.idempotency_key) == ("pending", "page:0#ulang-1")
     # The old attempt is in the message log as "Tidak pasti", no longer resendable there.
@@ -127,6 +127,5 @@ def test_another_owner_cannot_resend_a_message(world):
 
     queue_id = _uncertain_queue_message(world)
     other = page(tab("mitra2"), WhatsAppState)
-    drive(run(other, WhatsAppState.ask_resend, f"queue:{queue_id}"))
-    drive(run(other, WhatsAppState.confirm_resend))
+    drive(run(other, WhatsAppState.resend, f"queue:{queue_id}"))
     assert queue_rows(id=queue_id)[0].status == "uncertain"

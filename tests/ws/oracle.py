@@ -55,6 +55,20 @@ class SocketEstate(Estate):
             owner_id=self.ids[owner], address=f"Jalan {MARK[owner]} {_letters(n)}",
             notes=f"Catatan {MARK[owner]}")
 
+    def failed_log(self, owner: str) -> uuid.UUID:
+        """A failed direct message of ``owner`` in the log (one its owner may resend)."""
+        from fibernode import clock
+        from fibernode.models import WaMessageLog
+
+        with new_session() as s:
+            row = WaMessageLog(owner_id=self.ids[owner], message_type="custom",
+                               phone="6281200000009", content=f"Pesan {MARK[owner]}",
+                               status="failed", idempotency_key=f"ws:{uuid.uuid4()}",
+                               sent_at=clock.now())
+            s.add(row)
+            s.commit()
+            return row.id
+
     def _name_of(self, customer_id: uuid.UUID) -> str:
         return customers.get_customer(self.world.admin, customer_id).name
 
@@ -89,6 +103,7 @@ class SocketEstate(Estate):
             "paid_invoice": lambda o: self.invoice(o, paid=True), "proof": self.proof,
             "pending_queue": lambda o: self.queue_row(o, "pending"),
             "failed_queue": lambda o: self.queue_row(o, "failed"),
+            "failed_log": self.failed_log,
             "mitra": self.mitra, "package": self.package,
         }[kind]
         return maker(tenant)
