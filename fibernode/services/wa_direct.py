@@ -414,6 +414,7 @@ def resend(actor: Actor, log_id: uuid.UUID) -> uuid.UUID:
         uow.audit("wa.direct.resend", "wa_message_logs", row.id, owner_id=row.owner_id,
                   status={"from": before, "to": "failed" if before == "failed"
                           else "uncertain"},
+                  error_message={"from": row.error_message, "to": note},
                   key={"from": old_key, "to": new_key}, new_log_id=str(new_id),
                   phone=row.phone, may_duplicate=before != "failed")
     return new_id

@@ -55,20 +55,6 @@ class SocketEstate(Estate):
             owner_id=self.ids[owner], address=f"Jalan {MARK[owner]} {_letters(n)}",
             notes=f"Catatan {MARK[owner]}")
 
-    def failed_log(self, owner: str) -> uuid.UUID:
-        """A failed direct message of ``owner`` in the log (one its owner may resend)."""
-        from fibernode import clock
-        from fibernode.models import WaMessageLog
-
-        with new_session() as s:
-            row = WaMessageLog(owner_id=self.ids[owner], message_type="custom",
-                               phone="6281200000009", content=f"Pesan {MARK[owner]}",
-                               status="failed", idempotency_key=f"ws:{uuid.uuid4()}",
-                               sent_at=clock.now())
-            s.add(row)
-            s.commit()
-            return row.id
-
     def _name_of(self, customer_id: uuid.UUID) -> str:
         return customers.get_customer(self.world.admin, customer_id).name
 
