@@ -279,7 +279,9 @@ def _finish(row: WaMessageLog, result: SendResult) -> str:
     with unit_of_work(Actor.system("wa.direct")) as uow:
         uow.bookkeeping("delivery outcome, kept in wa_message_logs")
         s = uow.session
-        s.execute(sa.update(_logs).where(_logs.c.id == row.id, _logs.c.status == "sending")
+        # "uncertain" too: a slow send the sweep gave up on still reports what happened.
+        s.execute(sa.update(_logs).where(_logs.c.id == row.id,
+                                         _logs.c.status.in_(("sending", "uncertain")))
                   .values(status=status, provider_message_id=result.provider_message_id,
                           error_message=None if result.ok else result.error,
                           sent_at=now))

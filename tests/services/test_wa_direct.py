@@ -382,3 +382,29 @@ def test_a_stuck_direct_send_can_be_resent_but_not_a_fresh_one(world):
     assert _status(stuck)[0] == "uncertain"
     assert _status(new_id)[0] == "sent"
     assert [o.idempotency_key for o in outbox()] == ["manual:stuck#ulang-1"]
+
+
+def test_the_sweep_racing_a_slow_direct_send_keeps_its_late_answer(world):
+    import threading
+
+    connect(world.mitra_a.user_id)
+    log_id = _record(world.mitra_a.user_id, age_s=600, key="manual:slow")
+    started, release = threading.Event(), threading.Event()
+
+    class Slow(Recording):
+        def send_text(self, message):
+            started.set()
+            release.wait(30)
+            return super().send_text(message)
+
+    slow = Slow()
+    worker = threading.Thread(target=wa_direct.dispatch, args=(log_id, slow))
+    worker.start()
+    assert started.wait(30)
+    _age(log_id, 900)  # long enough for the sweep to call it stale
+    wa_direct.sweep_pending(60, gateway=Recording(lookup=SentLookup.UNKNOWN))
+    assert _status(log_id)[0] == "uncertain"
+    release.set()
+    worker.join(30)
+    assert _status(log_id) == ("sent", None)  # it did go out: never left "tidak pasti"
+    assert [m.idempotency_key for m in slow.sent] == ["manual:slow"]
