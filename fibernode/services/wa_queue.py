@@ -106,6 +106,10 @@ NOT_CONNECTED_BACKOFF_S = 60.0
 STUCK_AFTER_S = 15 * 60
 # How long a session the gateway confirmed as connected is trusted before asking again.
 VERIFY_EVERY_S = 60.0
+# An uncertain message is asked about again (the gateway may have learnt the outcome
+# after its caller gave up) at most this often, for this long.
+RECHECK_EVERY_S = 600.0
+RECHECK_FOR = timedelta(days=2)
 # A deliberate resend's key: the original key plus this and a counter (``#ulang-2``).
 RESEND_MARK = "#ulang-"
 # Outcomes that never reached WhatsApp: they spend none of the session's caps or spacing.
@@ -1023,6 +1027,9 @@ def reconcile_stale(gateway: Gateway, *, older_than_s: float = 120,
     Asks the gateway whether each message's idempotency key went out: SENT → sent (and
     logged), NOT_SENT → back to pending (no attempt counted), UNKNOWN → ``uncertain``
     with a note for the owner, who checks WhatsApp and retries by hand if needed.
+    ``uncertain`` messages of the last :data:`RECHECK_FOR` are asked about again every
+    :data:`RECHECK_EVERY_S`: one the gateway now knows went out becomes ``sent`` (a
+    gateway whose HTTP caller timed out still finishes the send and records the key).
 
     Returns:
         How many became sent, pending and uncertain.
@@ -1070,9 +1077,61 @@ def reconcile_stale(gateway: Gateway, *, older_than_s: float = 120,
                 _write_log(s, _log_values(claim, status="uncertain", at=now,
                                           error=UNCERTAIN_NOTE))
                 counts["uncertain"] += 1
+                _mark_rechecked(row.id)
+    counts["sent"] += _recheck_uncertain(gateway, now, limit)
     if stale:
         log.info("reconciled stale queue messages: %s", counts)
     return counts
+
+
+_rechecked_lock = threading.Lock()
+# queue id → monotonic time its uncertain outcome was last asked about (this process).
+_rechecked: dict[uuid.UUID, float] = {}
+
+
+def _mark_rechecked(queue_id: uuid.UUID) -> None:
+    with _rechecked_lock:
+        _rechecked[queue_id] = time.monotonic()
+
+
+def _recheck_uncertain(gateway: Gateway, now: datetime, limit: int) -> int:
+    """Settle ``uncertain`` messages the gateway has since seen go out; how many."""
+    with new_session() as s:
+        rows = s.execute(
+            sa.select(Q.c.id, Q.c.session_id, Q.c.owner_id, Q.c.customer_id, Q.c.invoice_id,
+                      Q.c.message_type, Q.c.phone, Q.c.content, Q.c.idempotency_key,
+                      Q.c.retry_count, Q.c.max_retries, Q.c.created_by, Q.c.claimed_at)
+            .where(Q.c.status == "uncertain", Q.c.updated_at > now - RECHECK_FOR)
+            .order_by(Q.c.updated_at.desc()).limit(limit)).all()
+    with _rechecked_lock:
+        mono = time.monotonic()
+        forget = RECHECK_FOR.total_seconds()
+        for queue_id in [k for k, at in _rechecked.items() if mono - at > forget]:
+            del _rechecked[queue_id]
+        due = [r for r in rows
+               if r.id not in _rechecked or mono - _rechecked[r.id] >= RECHECK_EVERY_S]
+    settled = 0
+    for row in due:
+        _mark_rechecked(row.id)
+        try:
+            answer = gateway.lookup_sent(row.owner_id, row.idempotency_key)
+        except Exception:
+            log.exception("lookup of %s failed", row.idempotency_key)
+            continue
+        if answer != SentLookup.SENT:
+            continue
+        claim = Claim(queue_id=row.id, session_id=row.session_id, owner_id=row.owner_id,
+                      customer_id=row.customer_id, invoice_id=row.invoice_id,
+                      message_type=row.message_type, phone=row.phone, content=row.content,
+                      idempotency_key=row.idempotency_key, retry_count=row.retry_count,
+                      max_retries=row.max_retries, created_by=row.created_by,
+                      claimed_at=row.claimed_at or now, delay_s=0)
+        guard = sa.and_(Q.c.id == row.id, Q.c.status == "uncertain",
+                        Q.c.idempotency_key == row.idempotency_key)
+        with unit_of_work(Actor.system(WORKER_ACTOR)) as uow:
+            uow.bookkeeping("an uncertain send settled by key, kept in wa_message_queue")
+            settled += _mark_sent(uow.session, claim, now, None, guard)
+    return settled
 
 
 # --- what the page shows -------------------------------------------------------------------

@@ -986,3 +986,28 @@ def test_a_resent_reminder_is_not_queued_again_by_a_rerun_of_the_daily_job(world
     assert enqueue().enqueued == 0  # the reminder lives on under its resend key
     assert [r.idempotency_key for r in queue_rows()] == [
         wa_queue.reminder_key(inv.id, TODAY) + "#ulang-1"]
+
+
+def test_an_uncertain_message_the_gateway_later_saw_go_out_is_settled_as_sent(
+        world, monkeypatch):
+    monkeypatch.setattr(wa_queue, "RECHECK_EVERY_S", 0.0)
+    owner = world.mitra_a.user_id
+    bulk(world, owner, 1)
+    connect(owner)
+    # The HTTP call to the gateway timed out; the gateway itself was still sending.
+    gateway = RecordingGateway(outcome=lambda m: SendResult.failed(
+        ErrorKind.UNCERTAIN, "Layanan WhatsApp gateway tidak menjawab."))
+    run(gateway, now=NOW + timedelta(minutes=1))
+    assert wa_queue.reconcile_stale(gateway, now=NOW + timedelta(minutes=4))["uncertain"] == 1
+    assert queue_rows()[0].status == "uncertain"
+    gateway.lookup = SentLookup.SENT  # it finished and recorded the key
+    assert wa_queue.reconcile_stale(gateway, now=NOW + timedelta(minutes=20))["sent"] == 1
+    (row,) = queue_rows()
+    assert row.status == "sent"
+    (entry,) = log_rows()
+    assert (entry.status, entry.idempotency_key) == ("sent", "b:0")
+    assert gateway.keys() == ["b:0"]  # settled by key, never resent
+    # Days later nobody asks any more.
+    gateway.lookup = SentLookup.UNKNOWN
+    assert wa_queue.reconcile_stale(gateway, now=NOW + timedelta(days=3)) == {
+        "sent": 0, "pending": 0, "uncertain": 0}
