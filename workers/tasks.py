@@ -250,7 +250,7 @@ def wa_direct_sweep() -> dict[str, int]:
     """Finish direct WhatsApp sends a crashed process left pending or mid-send (every minute).
 
     Returns:
-        How many were dispatched, settled as sent, or marked failed.
+        How many were dispatched, settled as sent, or marked uncertain.
     """
     from fibernode.services import wa_direct
 

@@ -156,9 +156,22 @@ def queue(actor: ActorDep, page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
 
 @router.post("/queue/{queue_id}/retry")
 def retry(queue_id: uuid.UUID, actor: ActorDep) -> dict:
-    """Send a failed queued message again."""
-    wa_queue.retry_message(actor, queue_id)
-    return {"ok": True}
+    """Resend a failed, uncertain or stuck queued message on purpose, under a new key.
+
+    The subscriber may receive it twice (``warning``); the old attempt stays in the log.
+    """
+    key = wa_queue.retry_message(actor, queue_id)
+    return {"ok": True, "idempotency_key": key, "warning": whatsapp.RESEND_WARNING}
+
+
+@router.post("/logs/{log_id}/resend")
+def resend(log_id: uuid.UUID, actor: ActorDep) -> dict:
+    """Resend a failed, uncertain or stuck message of the log on purpose, as a new message.
+
+    The subscriber may receive it twice (``warning``); the old attempt stays in the log.
+    """
+    whatsapp.resend_message(actor, log_id)
+    return {"ok": True, "warning": whatsapp.RESEND_WARNING}
 
 
 @router.delete("/queue/{queue_id}")

@@ -17,7 +17,7 @@ from fibernode.components.ui import (
 )
 from fibernode.formatting import date_time, long_date, month_year, rupiah
 from fibernode.pages.customer_form import CustomerFormMixin, customer_form, move_sheet
-from fibernode.services import customers, history, whatsapp
+from fibernode.services import customers, history, wa_direct, whatsapp
 from fibernode.services.context import Actor
 from fibernode.services.errors import NotFound, ServiceError
 from fibernode.state.branding import BrandingState
@@ -52,6 +52,8 @@ class CustomerDetailState(CustomerFormMixin, rx.State):
     wa_text: str = ""
     wa_error: str = ""
     wa_key: int = 0
+    # The message log id whose deliberate resend waits for confirmation.
+    resend_target: str = ""
     _customer_id: str = ""
 
     def _id_from_url(self) -> str:
@@ -101,6 +103,9 @@ class CustomerDetailState(CustomerFormMixin, rx.State):
              "error": m.error_message}
             for m in h.messages
         ]
+        # Failed, uncertain or stuck messages may be resent on purpose (a new message).
+        for line, m in zip(self.messages, h.messages, strict=True):
+            line["resend"] = str(m.id) if wa_direct.can_resend(m.status, m.sent_at) else ""
 
     async def _after_save(self, actor: Actor, customer_id: uuid.UUID) -> None:
         self._show(actor)
@@ -126,6 +131,39 @@ class CustomerDetailState(CustomerFormMixin, rx.State):
         return CustomerDetailState.open_edit(user_text(self._customer_id))  # from the URL
 
     # --- WhatsApp ---------------------------------------------------------------------------
+
+    @rx.event
+    async def ask_resend(self, log_id: str):
+        """Ask before resending a failed, uncertain or stuck message."""
+        actor = await current_actor(self)
+        if actor is None:
+            return await to_login(self)
+        self.resend_target = log_id
+        return None
+
+    @rx.event
+    async def set_resend_open(self, value: bool):
+        """The resend warning closed (Batal, Esc): forget what it was about."""
+        actor = await current_actor(self)
+        if actor is None:
+            return await to_login(self)
+        if not value:
+            self.resend_target = ""
+        return None
+
+    @rx.event
+    async def resend(self, log_id: str):
+        """Resend the message as a new one, once confirmed; the old attempt stays listed."""
+        actor = await current_actor(self)
+        if actor is None:
+            return await to_login(self)
+        self.resend_target = ""
+        try:
+            whatsapp.resend_message(actor, uuid.UUID(log_id))
+        except (ServiceError, ValueError) as exc:
+            return toast("error", getattr(exc, "message", "Pesan tidak ditemukan."))
+        self._show(actor)
+        return rx.toast.success("Pesan dikirim ulang sebagai pesan baru.")
 
     def _compose(self, actor: Actor) -> None:
         try:
@@ -353,6 +391,11 @@ def _messages() -> rx.Component:
                           class_name="fn-card-row"),
                 rx.el.div(m["preview"], class_name="fn-muted"),
                 rx.cond(m["error"] != "", rx.el.div(m["error"], class_name="fn-field-error")),
+                rx.cond(m["resend"] != "", rx.el.div(
+                    rx.button("Kirim ulang", size="1", variant="soft",
+                              on_click=S.ask_resend(m["resend"]),
+                              data_testid="customer-wa-resend"),
+                    class_name="fn-toolbar-actions")),
                 class_name="fn-message-row",
             )), class_name="fn-stack-tight"),
         ),
@@ -480,4 +523,8 @@ def customer_detail_page() -> rx.Component:
                        "Pelanggan beserta seluruh tagihannya akan dihapus permanen. "
                        "Untuk pelanggan yang berhenti, pilih Nonaktifkan saja.",
                        "Hapus", S.delete, test_id="delete-confirm"),
+        confirm_dialog(S.resend_target != "", S.set_resend_open, "Kirim ulang pesan ini?",
+                       whatsapp.RESEND_WARNING, "Ya, kirim ulang",
+                       S.resend(S.resend_target),
+                       tone="amber", test_id="resend-confirm"),
     )

@@ -38,7 +38,8 @@ QUEUE_STATUSES = [("", "Semua"), ("pending", "Menunggu"), ("sending", "Mengirim"
 STATUS_LABELS = dict(QUEUE_STATUSES[1:]) | {"delivered": "Diterima", "read": "Dibaca"}
 TYPE_LABELS = whatsapp.TYPE_LABELS
 LOG_STATUSES = [("", "Semua status"), ("sent", "Terkirim"), ("delivered", "Diterima"),
-                ("read", "Dibaca"), ("failed", "Gagal"), ("pending", "Menunggu")]
+                ("read", "Dibaca"), ("failed", "Gagal"), ("uncertain", "Tidak pasti"),
+                ("skipped", "Dilewati"), ("pending", "Menunggu")]
 BULK_FILTERS = [{"value": "unpaid", "label": "Semua yang belum bayar"},
                 {"value": "due_today", "label": "Jatuh tempo hari ini"},
                 {"value": "overdue", "label": "Terlambat bayar"}]
@@ -89,6 +90,7 @@ def queue_row(row: wa_queue.QueueRow) -> dict[str, str]:
         else STATUS_LABELS.get(row.status, row.status),
         "scheduled": _when(row.scheduled_at), "sent": _when(row.sent_at),
         "retries": str(row.retry_count), "error": row.error or "",
+        "resend": f"queue:{row.id}" if row.can_resend else "",
     }
 
 
@@ -99,7 +101,7 @@ def log_row(row: whatsapp.LogView) -> dict[str, str]:
         "customer_id": str(row.customer_id or ""), "phone": row.phone,
         "type": row.type_label, "status": row.status, "status_label": row.status_label,
         "at": row.sent_at_text, "content": row.content, "error": row.error_message or "",
-        "area": row.owner_name,
+        "area": row.owner_name, "resend": f"log:{row.id}" if row.can_resend else "",
     }
 
 
@@ -144,6 +146,8 @@ class WhatsAppState(rx.State):
     queue_page: int = 1
     queue_pages: int = 1
     queue_total: str = "0"
+    # "queue:<id>" / "log:<id>" whose resend waits for the owner's confirmation.
+    resend_target: str = ""
     # Log.
     log_rows: list[dict[str, str]] = []
     log_type: str = ""
@@ -421,10 +425,44 @@ class WhatsAppState(rx.State):
         return rx.toast.success(done)
 
     @rx.event
-    async def retry(self, queue_id: str):
-        """Put a failed message back in the queue."""
-        return await self._queue_action(wa_queue.retry_message, queue_id,
-                                        "Pesan dijadwalkan ulang.")
+    async def ask_resend(self, target: str):
+        """First step of a deliberate resend: show the "may arrive twice" warning."""
+        actor = await current_actor(self)
+        if actor is None:
+            return await to_login(self)
+        self.resend_target = target
+        return None
+
+    @rx.event
+    async def cancel_resend(self):
+        """Close the resend warning without sending."""
+        actor = await current_actor(self)
+        if actor is None:
+            return await to_login(self)
+        self.resend_target = ""
+        return None
+
+    @rx.event
+    async def resend(self, target: str):
+        """Resend ``queue:<id>`` / ``log:<id>`` as a new message (new key), once confirmed."""
+        actor = await current_actor(self)
+        if actor is None:
+            return await to_login(self)
+        kind, _, raw = target.partition(":")
+        self.resend_target = ""
+        try:
+            item = uuid.UUID(raw)
+            if kind == "queue":
+                wa_queue.retry_message(actor, item)
+            else:
+                whatsapp.resend_message(actor, item)
+        except (ServiceError, ValueError) as exc:
+            return toast("error", getattr(exc, "message", "Pesan tidak ditemukan."))
+        if kind == "queue":
+            self._load_queue(actor)
+        else:
+            self._reload_logs(actor)
+        return rx.toast.success("Pesan dikirim ulang sebagai pesan baru.")
 
     @rx.event
     async def cancel(self, queue_id: str):
@@ -757,6 +795,22 @@ def _count(label: str, key: str, tone: str) -> rx.Component:
                      class_name=f"fn-card fn-wa-count fn-wa-{tone}")
 
 
+def _resend_confirm(target) -> rx.Component:
+    """The warning before a deliberate resend: the subscriber may get the message twice."""
+    return rx.cond((target != "") & (S.resend_target == target), rx.el.div(
+        rx.icon("triangle_alert", size=18),
+        rx.el.div(rx.el.strong("Kirim ulang pesan ini?"),
+                  rx.el.p(whatsapp.RESEND_WARNING),
+                  rx.el.div(rx.button("Ya, kirim ulang", size="1", color_scheme="amber",
+                                      on_click=S.resend(target),
+                                      data_testid="wa-resend-confirm"),
+                            rx.button("Batal", size="1", variant="soft", color_scheme="gray",
+                                      on_click=S.cancel_resend),
+                            class_name="fn-toolbar-actions")),
+        class_name="fn-alert fn-alert-warning", role="alertdialog",
+        data_testid="wa-resend-warning"))
+
+
 def _queue() -> rx.Component:
     return rx.el.div(
         rx.el.div(_count("Menunggu", "pending", "grey"), _count("Mengirim", "sending", "amber"),
@@ -789,10 +843,12 @@ def _queue() -> rx.Component:
                               rx.cond(r["sent"] != "", rx.el.span(" · terkirim ", r["sent"])),
                               class_name="fn-muted"),
                     rx.cond(r["error"] != "", rx.el.div(r["error"], class_name="fn-field-error")),
+                    _resend_confirm(r["resend"]),
                     rx.el.div(
-                        rx.cond((r["status"] == "failed") | (r["status"] == "uncertain"),
+                        rx.cond(r["resend"] != "",
                                 rx.button("Kirim ulang", size="1", variant="soft",
-                                          on_click=S.retry(r["id"]), data_testid="wa-retry")),
+                                          on_click=S.ask_resend(r["resend"]),
+                                          data_testid="wa-retry")),
                         rx.cond(r["status"] == "pending",
                                 rx.button("Batalkan", size="1", variant="soft",
                                           color_scheme="gray", on_click=S.cancel(r["id"]),
@@ -838,12 +894,19 @@ def _logs() -> rx.Component:
                                              rx.cond(SessionState.is_superadmin,
                                                      rx.el.span(" · ", r["area"])),
                                              class_name="fn-muted")),
-                        rx.el.span(r["status_label"], class_name=rx.cond(
-                            r["status"] == "failed", "fn-pill fn-pill-red",
-                            "fn-pill fn-pill-green")),
+                        rx.el.span(r["status_label"], class_name=rx.match(
+                            r["status"], ("failed", "fn-pill fn-pill-red"),
+                            ("uncertain", "fn-pill fn-pill-amber"),
+                            ("skipped", "fn-pill fn-pill-grey"), "fn-pill fn-pill-green")),
                         class_name="fn-card-row"),
                     rx.cond(r["error"] != "", rx.el.div(r["error"], class_name="fn-field-error")),
                     rx.el.pre(r["content"], class_name="fn-wa-bubble"),
+                    _resend_confirm(r["resend"]),
+                    rx.cond(r["resend"] != "", rx.el.div(
+                        rx.button("Kirim ulang", size="1", variant="soft",
+                                  on_click=S.ask_resend(r["resend"]),
+                                  data_testid="wa-log-resend"),
+                        class_name="fn-toolbar-actions")),
                     class_name="fn-message-row", data_testid="wa-log-row",
                 )), class_name="fn-stack-tight")),
         pager(S.log_page, S.log_pages, S.log_total, "pesan", S.log_go(-1), S.log_go(1),

@@ -16,7 +16,13 @@ waits for WhatsApp:
 
 :func:`sweep_pending` (a Celery beat task, every minute) finishes what a crashed
 process left behind: ``pending`` rows are dispatched, stale ``sending`` rows are
-settled by asking the gateway whether the key went out, never by sending blindly.
+settled by asking the gateway whether the key went out, never by sending blindly
+(unknown → ``uncertain``). A message sent late is checked first: a receipt whose
+payment was reversed, or an isolir notice for a subscriber no longer isolated, is
+``skipped`` with the reason instead.
+
+:func:`resend` is the owner's deliberate resend of a failed, uncertain or stuck
+message: a new message under a new key (``#ulang-N``), the old row kept as it was.
 """
 
 from __future__ import annotations
@@ -36,16 +42,20 @@ from fibernode import clock
 from fibernode.db import insert_for, new_session
 from fibernode.models import (
     Customer,
+    CustomerStatus,
     Invoice,
     Package,
+    Payment,
     User,
     WaMessageLog,
     WaSession,
 )
 from fibernode.services import receipts as receipts_service
-from fibernode.services import wa_numbers, wa_templates
-from fibernode.services.context import Actor
+from fibernode.services import wa_numbers, wa_queue, wa_templates
+from fibernode.services.context import Actor, require_user
 from fibernode.services.crypto import masked_stored_nik
+from fibernode.services.errors import Conflict, NotFound
+from fibernode.services.scoping import scoped
 from fibernode.services.uow import UnitOfWork, unit_of_work
 from fibernode.services.wa_sessions import pause_for_restriction
 from fibernode.whatsapp.base import (
@@ -63,6 +73,15 @@ NOT_ON_WHATSAPP = "Nomor tidak terdaftar di WhatsApp"
 SEND_CRASHED = "Terjadi kesalahan saat mengirim pesan."
 UNCERTAIN = ("Status pengiriman tidak pasti: proses terhenti saat mengirim. "
              "Periksa di WhatsApp sebelum mengirim ulang.")
+RECEIPT_REVERSED = "Nota tidak dikirim: pembayarannya sudah dibatalkan"
+RECEIPT_UNPAID = "Nota tidak dikirim: tagihan ini tidak lagi tercatat dibayar"
+NOT_ISOLATED = "Pemberitahuan isolir tidak dikirim: pelanggan sudah tidak diisolir"
+GONE = "Tagihan atau pelanggan sudah dihapus"
+NOT_FOUND_MESSAGE = "Pesan tidak ditemukan."
+RESEND_CONFLICT = ("Hanya pesan yang gagal, tidak pasti, atau macet saat dikirim yang bisa "
+                   "dikirim ulang.")
+QUEUED_RESEND = "Pesan antrian dikirim ulang dari halaman antrian."
+SKIPPED = "skipped"
 # Which invoice column records a successful send of each message type.
 SENT_COLUMNS = {"receipt": "receipt_sent_at", "reminder": "reminder_sent_at",
                 "isolation": "isolir_sent_at"}
@@ -178,7 +197,10 @@ def dispatch(log_id: uuid.UUID, gateway: Gateway | None = None) -> str | None:
 
         gateway = get_gateway()
     with new_session() as s:
+        outdated = no_longer_due(s, row)
         connected = wa_numbers.session_connected(s, row.owner_id)
+    if outdated:
+        return _skip(row, outdated)
     if not connected:
         return _finish(row, SendResult.failed(ErrorKind.NOT_CONNECTED, NOT_CONNECTED))
     if wa_numbers.check_number(gateway, row.owner_id, row.phone) is False:
@@ -196,14 +218,70 @@ def dispatch(log_id: uuid.UUID, gateway: Gateway | None = None) -> str | None:
     return _finish(row, result)
 
 
+def _payment_id(key: str | None) -> uuid.UUID | None:
+    """The payment a receipt key names (``receipt:<payment id>[#ulang-N]``), if any."""
+    head, _, rest = (key or "").partition(":")
+    if head != "receipt":
+        return None
+    try:
+        return uuid.UUID(rest.split(wa_queue.RESEND_MARK)[0])
+    except ValueError:
+        return None
+
+
+def no_longer_due(session: Session, row: WaMessageLog) -> str | None:
+    """Why a receipt or isolir notice must not go out now, or ``None``.
+
+    A direct send normally leaves seconds after the change it tells about; one left
+    behind (a crash, the sweep catching up hours later, a resend) may tell something no
+    longer true: a receipt of a reversed payment, of an invoice nothing is paid on any
+    more, an isolir notice to a subscriber whose service was restored.
+    """
+    if row.message_type == "receipt" and row.invoice_id is not None:
+        paid = session.exec(select(Invoice.paid_amount).where(
+            Invoice.id == row.invoice_id)).first()
+        if paid is None:
+            return GONE
+        payment_id = _payment_id(row.idempotency_key)
+        if payment_id is not None:
+            reversed_at = session.exec(select(Payment.reversed_at).where(
+                Payment.id == payment_id)).first()
+            if reversed_at is not None:
+                return RECEIPT_REVERSED
+        if paid <= 0:
+            return RECEIPT_UNPAID
+    if row.message_type == "isolation" and row.customer_id is not None:
+        status = session.exec(select(Customer.status).where(
+            Customer.id == row.customer_id)).first()
+        if status is None:
+            return GONE
+        if status != CustomerStatus.ISOLATED:
+            return NOT_ISOLATED
+    return None
+
+
+def _skip(row: WaMessageLog, reason: str) -> str:
+    """Not sent on purpose: the row says ``skipped`` and why (never vanishes)."""
+    with unit_of_work(Actor.system("wa.direct")) as uow:
+        uow.bookkeeping("delivery outcome (skipped, with its reason), kept in wa_message_logs")
+        uow.session.execute(sa.update(_logs).where(
+            _logs.c.id == row.id, _logs.c.status == "sending").values(
+            status=SKIPPED, error_message=reason, sent_at=clock.now()))
+    return SKIPPED
+
+
 def _finish(row: WaMessageLog, result: SendResult) -> str:
     """Store the outcome (and its consequences) in one system transaction."""
     now = clock.now()
     status = "sent" if result.ok else "failed"
+    if result.error_kind == ErrorKind.UNCERTAIN:
+        status = "uncertain"  # maybe delivered: the owner checks, and resends on purpose
     with unit_of_work(Actor.system("wa.direct")) as uow:
         uow.bookkeeping("delivery outcome, kept in wa_message_logs")
         s = uow.session
-        s.execute(sa.update(_logs).where(_logs.c.id == row.id, _logs.c.status == "sending")
+        # "uncertain" too: a slow send the sweep gave up on still reports what happened.
+        s.execute(sa.update(_logs).where(_logs.c.id == row.id,
+                                         _logs.c.status.in_(("sending", "uncertain")))
                   .values(status=status, provider_message_id=result.provider_message_id,
                           error_message=None if result.ok else result.error,
                           sent_at=now))
@@ -227,20 +305,21 @@ def sweep_pending(older_than_s: int = 60, *, stale_sending_s: int = 300,
                   gateway: Gateway | None = None) -> dict[str, int]:
     """Finish direct sends a crashed process left behind (system job, every minute).
 
-    ``pending`` rows older than ``older_than_s`` are dispatched here. ``sending`` rows
+    ``pending`` rows older than ``older_than_s`` are dispatched here (after
+    :func:`no_longer_due`: what is no longer true is ``skipped``). ``sending`` rows
     older than ``stale_sending_s`` are settled by the gateway's record of the key:
-    went out → ``sent``; did not → dispatched again; unknown → ``failed`` with a note,
-    never resent blindly.
+    went out → ``sent``; did not → dispatched again; unknown → ``uncertain`` with a
+    note, never resent blindly (the owner may :func:`resend` it).
 
     Returns:
-        Counts: ``dispatched``, ``sent``, ``failed``.
+        Counts: ``dispatched``, ``sent``, ``uncertain``.
     """
     if gateway is None:
         from fibernode.whatsapp import get_gateway
 
         gateway = get_gateway()
     now = clock.now()
-    counts = {"dispatched": 0, "sent": 0, "failed": 0}
+    counts = {"dispatched": 0, "sent": 0, "uncertain": 0}
     with new_session() as s:
         pending = s.exec(select(WaMessageLog.id).where(
             WaMessageLog.status == "pending", WaMessageLog.queue_id.is_(None),
@@ -269,11 +348,78 @@ def sweep_pending(older_than_s: int = 60, *, stale_sending_s: int = 300,
                 pending.append(row.id)
         else:
             _finish(row, SendResult.failed(ErrorKind.UNCERTAIN, UNCERTAIN))
-            counts["failed"] += 1
+            counts["uncertain"] += 1
     for log_id in pending:
         if dispatch(log_id, gateway) is not None:
             counts["dispatched"] += 1
     return counts
+
+
+# --- deliberate resend ---------------------------------------------------------------------
+
+
+def can_resend(status: str, sent_at: Any, now: Any = None) -> bool:
+    """Whether the owner may resend a logged message (failed, uncertain or stuck)."""
+    if status in ("failed", "uncertain"):
+        return True
+    now = now or clock.now()
+    return status == "sending" and (
+        sent_at is None or sent_at < now - timedelta(seconds=wa_queue.STUCK_AFTER_S))
+
+
+def resend(actor: Actor, log_id: uuid.UUID) -> uuid.UUID:
+    """Resend a failed, uncertain or stuck direct message on purpose, as a new message.
+
+    The gateway refuses a key whose outcome it does not know, for good, so the resend
+    is a new log row under ``key#ulang-N`` (sent by ``actor``), dispatched after the
+    commit and checked like any late send (:func:`no_longer_due`). The old row stays:
+    ``failed``, or ``uncertain`` (a stuck ``sending`` becomes that) with a note that it
+    was resent; the subscriber may receive the message twice, and the audit row says
+    who chose that.
+
+    Returns:
+        The new log row's id.
+
+    Raises:
+        NotFound: no such message in the actor's scope.
+        Conflict: a queued message (resent from the queue), or one that is not failed,
+            uncertain or stuck.
+    """
+    require_user(actor)
+    now = clock.now()
+    with unit_of_work(actor) as uow:
+        s = uow.session
+        row = s.exec(scoped(select(WaMessageLog).where(WaMessageLog.id == log_id), actor,
+                            WaMessageLog.owner_id)).first()
+        if row is None:
+            raise NotFound(NOT_FOUND_MESSAGE)
+        if row.queue_id is not None:
+            raise Conflict(QUEUED_RESEND)
+        if not can_resend(row.status, row.sent_at, now=now):
+            raise Conflict(RESEND_CONFLICT)
+        before = row.status
+        old_key = row.idempotency_key or f"direct:{row.id}"
+        new_key = wa_queue.free_resend_key(s, old_key)
+        note = row.error_message or (UNCERTAIN if before != "failed" else "")
+        note = " — ".join(filter(None, (note, wa_queue.RESENT_NOTE.format(
+            name=actor.name or "pengguna"))))
+        done = s.execute(sa.update(_logs).where(
+            _logs.c.id == row.id, _logs.c.status == before).values(
+            status="failed" if before == "failed" else "uncertain",
+            error_message=note)).rowcount
+        if not done:  # settled by the sweep this very moment
+            raise Conflict(RESEND_CONFLICT)
+        new_id = record_direct(uow, owner_id=row.owner_id, customer_id=row.customer_id,
+                               invoice_id=row.invoice_id, message_type=row.message_type,
+                               phone=row.phone, content=row.content, idempotency_key=new_key,
+                               sent_by=actor.user_id)
+        uow.audit("wa.direct.resend", "wa_message_logs", row.id, owner_id=row.owner_id,
+                  status={"from": before, "to": "failed" if before == "failed"
+                          else "uncertain"},
+                  error_message={"from": row.error_message, "to": note},
+                  key={"from": old_key, "to": new_key}, new_log_id=str(new_id),
+                  phone=row.phone, may_duplicate=before != "failed")
+    return new_id
 
 
 # --- the messages --------------------------------------------------------------------------

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import logging
 import random
+import re
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -85,7 +87,12 @@ UNCERTAIN_NOTE = ("Status pengiriman tidak pasti — periksa di WhatsApp lalu ki
 CANCELLED_BY_USER = "Dibatalkan oleh {name}"
 SEND_CRASHED = "Pengiriman terhenti karena kesalahan sistem."
 NOT_FOUND_MESSAGE = "Pesan antrian tidak ditemukan."
-RETRY_CONFLICT = "Hanya pesan yang gagal atau tidak pasti yang bisa dikirim ulang."
+RETRY_CONFLICT = ("Hanya pesan yang gagal, tidak pasti, atau macet saat dikirim yang bisa "
+                  "dikirim ulang.")
+# What the log keeps of an attempt the owner chose to resend (the new one has its own row).
+RESENT_NOTE = "dikirim ulang oleh {name} sebagai pesan baru"
+STALE_SESSION = ("Gateway WhatsApp tidak memegang sesi ini (mis. setelah gateway dimulai "
+                 "ulang); antrian menunggu sampai tersambung kembali.")
 CANCEL_CONFLICT = "Hanya pesan yang masih menunggu yang bisa dibatalkan."
 
 # Sessions a claim looks at before giving up (each one already failed a recheck).
@@ -94,6 +101,20 @@ MAX_SESSION_TRIES = 8
 MAX_CANCELS_PER_CLAIM = 200
 # A session whose gateway says "not connected" is asked again after at least this.
 NOT_CONNECTED_BACKOFF_S = 60.0
+# A message in ``sending`` this long is stuck (far beyond reconcile_stale's window): the
+# owner may resend it on purpose.
+STUCK_AFTER_S = 15 * 60
+# How long a session the gateway confirmed as connected is trusted before asking again.
+VERIFY_EVERY_S = 60.0
+# An uncertain message is asked about again (the gateway may have learnt the outcome
+# after its caller gave up) at most this often, for this long.
+RECHECK_EVERY_S = 600.0
+RECHECK_FOR = timedelta(days=2)
+# A deliberate resend's key: the original key plus this and a counter (``#ulang-2``).
+RESEND_MARK = "#ulang-"
+# Outcomes that never reached WhatsApp: they spend none of the session's caps or spacing.
+NOT_ATTEMPTS = frozenset({ErrorKind.NOT_CONNECTED, ErrorKind.INVALID,
+                          ErrorKind.NOT_ON_WHATSAPP})
 # Log statuses of a reminder already handed over (by a direct "kirim ulang pengingat").
 _LOG_DONE = ("pending", "sending", "sent", "delivered", "read")
 # The log status of a message deliberately not sent; the reason is its error_message.
@@ -366,6 +387,14 @@ def _drop_known(s: Session, rows: list, today: date,
         sent.update(s.execute(sa.select(L.c.idempotency_key).where(
             L.c.idempotency_key.in_(keys[chunk:chunk + 5000]),
             L.c.status.in_(_LOG_DONE))).scalars().all())
+    # A reminder its owner resent by hand lives on under ``key#ulang-N``: queueing the
+    # plain key again would send it a second time.
+    ids = list({r.id for r in rows})
+    for chunk in range(0, len(ids), 5000):
+        sent.update(k.split(RESEND_MARK)[0] for k in s.execute(
+            sa.select(Q.c.idempotency_key).where(
+                Q.c.invoice_id.in_(ids[chunk:chunk + 5000]), Q.c.message_type == "reminder",
+                Q.c.idempotency_key.contains(RESEND_MARK))).scalars())
     kept, skipped = [], []
     for row, key in zip(rows, keys, strict=True):
         if key in sent:
@@ -516,6 +545,9 @@ class Claim:
     created_by: uuid.UUID | None
     claimed_at: datetime
     delay_s: float  # the spacing drawn at claim, counted from the end of the send
+    # The session's pacing before this claim counted it: given back when the message
+    # never reached WhatsApp (not connected, not on WhatsApp, refused as invalid).
+    before: PacingState | None = None
 
 
 def _state(row) -> PacingState:
@@ -691,18 +723,25 @@ def _claim_in_session(s: Session, session_id: uuid.UUID, now: datetime, config: 
                      idempotency_key=msg.idempotency_key, retry_count=msg.retry_count,
                      max_retries=msg.max_retries, created_by=msg.created_by,
                      claimed_at=now,
-                     delay_s=(new.next_send_at - now).total_seconds())
+                     delay_s=(new.next_send_at - now).total_seconds(), before=state)
     return None
 
 
 def claim_next(worker_id: str, now: datetime, config: RateConfig,
-               rng: random.Random) -> Claim | None:
+               rng: random.Random, *, exclude: Iterable[uuid.UUID] = ()) -> Claim | None:
     """Atomically claim the next due message of some ready session (one transaction).
+
+    Args:
+        worker_id: Name of the claiming worker.
+        now: Current time.
+        config: The limits.
+        rng: Random source for the spacing.
+        exclude: Session ids not to claim from (the gateway could not confirm them).
 
     Returns:
         The claim, or ``None`` when no session may send a message now.
     """
-    tried: set[uuid.UUID] = set()
+    tried: set[uuid.UUID] = set(exclude)
     with new_session() as s:
         for _ in range(MAX_SESSION_TRIES):
             session_id = _lock_ready_session(s, now, tried)
@@ -753,16 +792,41 @@ def _mark_sent(s: Session, c: Claim, at: datetime, provider_id: str | None,
     return True
 
 
+def _refund(s: Session, c: Claim) -> None:
+    """Give the session back the counts its claim took (the message never went out)."""
+    b = c.before
+    if b is None:
+        return
+    s.execute(sa.update(S).where(S.c.id == c.session_id).values(
+        batch_count=b.batch_count, hour_started_at=b.hour_started_at,
+        hour_count=b.hour_count, day_date=b.day_date, day_count=b.day_count))
+
+
 def _record(c: Claim, result: SendResult, finished: datetime, config: RateConfig,
             *, skipped: bool = False) -> str:
-    """Write a send's outcome and the session's next send time; returns the new status."""
-    guard = sa.and_(Q.c.id == c.queue_id, Q.c.status == "sending",
-                    Q.c.claimed_at == c.claimed_at)
+    """Write a send's outcome and the session's next send time; returns the new status.
+
+    The outcome belongs to this claim only (same key, same claim time). A slow send
+    that :func:`reconcile_stale` already marked ``uncertain`` is still settled by its
+    late answer, so a message that did go out never stays "tidak pasti" (and is not
+    resent); one put back to pending or resent under a new key is left alone.
+    """
+    guard = sa.and_(Q.c.id == c.queue_id, Q.c.status.in_(("sending", "uncertain")),
+                    Q.c.claimed_at == c.claimed_at,
+                    Q.c.idempotency_key == c.idempotency_key)
     delay = timedelta(seconds=c.delay_s)
     next_send = finished + delay
     with unit_of_work(Actor.system(WORKER_ACTOR)) as uow:
         uow.bookkeeping("send outcome, kept in wa_message_queue")
         s = uow.session
+        lock = sa.select(Q.c.status).where(guard)
+        was = s.execute(lock.with_for_update() if _is_pg(s) else lock).scalar()
+        kind = None if result.ok else (result.error_kind or ErrorKind.TRANSIENT)
+        # Quota and pacing count real attempts only: a message that never reached
+        # WhatsApp gives its claim's counts back (and the spacing with them).
+        if was == "sending" and (skipped or kind in NOT_ATTEMPTS):
+            _refund(s, c)
+            next_send = finished
         status = "sending"
         if skipped:
             status = "skipped"
@@ -775,11 +839,12 @@ def _record(c: Claim, result: SendResult, finished: datetime, config: RateConfig
             status = "sent"
             _mark_sent(s, c, finished, result.provider_message_id, guard)
         else:
-            kind = result.error_kind or ErrorKind.TRANSIENT
             error = result.error or "Pengiriman gagal."
             status, next_send = _record_failure(uow, c, kind, error, finished, config,
                                                 guard, next_send)
         s.execute(sa.update(S).where(S.c.id == c.session_id).values(next_send_at=next_send))
+    if kind == ErrorKind.NOT_CONNECTED:
+        _forget_verified(c.owner_id)  # ask the gateway again before the next claim
     return status
 
 
@@ -821,8 +886,7 @@ def _record_failure(uow: UnitOfWork, c: Claim, kind: ErrorKind, error: str,
         return "pending", next_send
     if kind == ErrorKind.NOT_CONNECTED:
         s.execute(sa.update(Q).where(guard).values(**back_to_pending))
-        backoff = finished + timedelta(seconds=max(NOT_CONNECTED_BACKOFF_S, c.delay_s))
-        return "pending", backoff
+        return "pending", finished + timedelta(seconds=NOT_CONNECTED_BACKOFF_S)
     # UNCERTAIN: it may have gone out. Stay in ``sending`` (the session sends nothing
     # else) until reconcile_stale asks the gateway by idempotency key.
     s.execute(sa.update(Q).where(guard).values(error_message=error, updated_at=finished))
@@ -856,6 +920,59 @@ def deliver(gateway: Gateway, claim: Claim, config: RateConfig, *,
     return _record(claim, result, now or clock.now(), config)
 
 
+_verified_lock = threading.Lock()
+# owner id → monotonic time the gateway last confirmed its session (this process).
+_verified: dict[uuid.UUID, float] = {}
+
+
+def _forget_verified(owner_id: uuid.UUID) -> None:
+    with _verified_lock:
+        _verified.pop(owner_id, None)
+
+
+def verify_sessions(gateway: Gateway, now: datetime) -> set[uuid.UUID]:
+    """Ask the gateway about sessions the queue is about to claim from.
+
+    ``wa_sessions`` may still say "connected" after the gateway crashed or restarted
+    without that number (it never got to report the drop). Before the queue spends a
+    claim on such a session, the gateway is asked (at most every
+    :data:`VERIFY_EVERY_S` per owner): a session it does not hold is recorded as what
+    the gateway says (disconnected …), so its messages stay pending and nothing is
+    counted; a gateway that cannot be asked leaves the session alone this round.
+
+    Returns:
+        Session ids not to claim from in this round.
+    """
+    due = sa.exists().where(Q.c.session_id == S.c.id, Q.c.status == "pending",
+                            Q.c.scheduled_at <= now)
+    with new_session() as s:
+        rows = s.execute(sa.select(S.c.id, S.c.user_id).where(
+            S.c.status == WaSessionStatus.CONNECTED, S.c.queue_paused_at.is_(None),
+            sa.or_(S.c.next_send_at.is_(None), S.c.next_send_at <= now), due)).all()
+    skip: set[uuid.UUID] = set()
+    for session_id, owner_id in rows:
+        with _verified_lock:
+            last = _verified.get(owner_id)
+        if last is not None and time.monotonic() - last < VERIFY_EVERY_S:
+            continue
+        try:
+            state = gateway.link_state(owner_id)
+        except Exception as exc:  # the gateway is down: its sends would fail anyway
+            log.warning("cannot confirm WhatsApp session of %s: %s", owner_id, exc)
+            skip.add(session_id)
+            continue
+        if state.status == WaSessionStatus.CONNECTED:
+            with _verified_lock:
+                _verified[owner_id] = time.monotonic()
+            continue
+        skip.add(session_id)
+        log.warning("session of %s is %s at the gateway, not connected", owner_id,
+                    state.status)
+        wa_sessions.record_event(owner_id, wa_sessions.SessionEvent(
+            status=state.status, error=state.error or STALE_SESSION), source="queue")
+    return skip
+
+
 def run_once(gateway: Gateway, *, worker_id: str, now: datetime | None = None,
              max_messages: int = 50, config: RateConfig | None = None,
              rng: random.Random | None = None) -> int:
@@ -875,8 +992,9 @@ def run_once(gateway: Gateway, *, worker_id: str, now: datetime | None = None,
     config = config or load_rate_config()
     rng = rng or random.Random()
     handled = 0
+    unconfirmed = verify_sessions(gateway, now or clock.now())
     while handled < max_messages:
-        claim = claim_next(worker_id, now or clock.now(), config, rng)
+        claim = claim_next(worker_id, now or clock.now(), config, rng, exclude=unconfirmed)
         if claim is None:
             break
         deliver(gateway, claim, config, now=now)
@@ -909,6 +1027,9 @@ def reconcile_stale(gateway: Gateway, *, older_than_s: float = 120,
     Asks the gateway whether each message's idempotency key went out: SENT → sent (and
     logged), NOT_SENT → back to pending (no attempt counted), UNKNOWN → ``uncertain``
     with a note for the owner, who checks WhatsApp and retries by hand if needed.
+    ``uncertain`` messages of the last :data:`RECHECK_FOR` are asked about again every
+    :data:`RECHECK_EVERY_S`: one the gateway now knows went out becomes ``sent`` (a
+    gateway whose HTTP caller timed out still finishes the send and records the key).
 
     Returns:
         How many became sent, pending and uncertain.
@@ -949,13 +1070,68 @@ def reconcile_stale(gateway: Gateway, *, older_than_s: float = 120,
                 counts["pending"] += s.execute(sa.update(Q).where(guard).values(
                     status="pending", claimed_at=None, claimed_by=None,
                     updated_at=now)).rowcount
-            else:
-                counts["uncertain"] += s.execute(sa.update(Q).where(guard).values(
+            elif s.execute(sa.update(Q).where(guard).values(
                     status="uncertain", error_message=UNCERTAIN_NOTE,
-                    updated_at=now)).rowcount
+                    updated_at=now)).rowcount:
+                # The message log shows it too, so the owner sees what to check.
+                _write_log(s, _log_values(claim, status="uncertain", at=now,
+                                          error=UNCERTAIN_NOTE))
+                counts["uncertain"] += 1
+                _mark_rechecked(row.id)
+    counts["sent"] += _recheck_uncertain(gateway, now, limit)
     if stale:
         log.info("reconciled stale queue messages: %s", counts)
     return counts
+
+
+_rechecked_lock = threading.Lock()
+# queue id → monotonic time its uncertain outcome was last asked about (this process).
+_rechecked: dict[uuid.UUID, float] = {}
+
+
+def _mark_rechecked(queue_id: uuid.UUID) -> None:
+    with _rechecked_lock:
+        _rechecked[queue_id] = time.monotonic()
+
+
+def _recheck_uncertain(gateway: Gateway, now: datetime, limit: int) -> int:
+    """Settle ``uncertain`` messages the gateway has since seen go out; how many."""
+    with new_session() as s:
+        rows = s.execute(
+            sa.select(Q.c.id, Q.c.session_id, Q.c.owner_id, Q.c.customer_id, Q.c.invoice_id,
+                      Q.c.message_type, Q.c.phone, Q.c.content, Q.c.idempotency_key,
+                      Q.c.retry_count, Q.c.max_retries, Q.c.created_by, Q.c.claimed_at)
+            .where(Q.c.status == "uncertain", Q.c.updated_at > now - RECHECK_FOR)
+            .order_by(Q.c.updated_at.desc()).limit(limit)).all()
+    with _rechecked_lock:
+        mono = time.monotonic()
+        forget = RECHECK_FOR.total_seconds()
+        for queue_id in [k for k, at in _rechecked.items() if mono - at > forget]:
+            del _rechecked[queue_id]
+        due = [r for r in rows
+               if r.id not in _rechecked or mono - _rechecked[r.id] >= RECHECK_EVERY_S]
+    settled = 0
+    for row in due:
+        _mark_rechecked(row.id)
+        try:
+            answer = gateway.lookup_sent(row.owner_id, row.idempotency_key)
+        except Exception:
+            log.exception("lookup of %s failed", row.idempotency_key)
+            continue
+        if answer != SentLookup.SENT:
+            continue
+        claim = Claim(queue_id=row.id, session_id=row.session_id, owner_id=row.owner_id,
+                      customer_id=row.customer_id, invoice_id=row.invoice_id,
+                      message_type=row.message_type, phone=row.phone, content=row.content,
+                      idempotency_key=row.idempotency_key, retry_count=row.retry_count,
+                      max_retries=row.max_retries, created_by=row.created_by,
+                      claimed_at=row.claimed_at or now, delay_s=0)
+        guard = sa.and_(Q.c.id == row.id, Q.c.status == "uncertain",
+                        Q.c.idempotency_key == row.idempotency_key)
+        with unit_of_work(Actor.system(WORKER_ACTOR)) as uow:
+            uow.bookkeeping("an uncertain send settled by key, kept in wa_message_queue")
+            settled += _mark_sent(uow.session, claim, now, None, guard)
+    return settled
 
 
 # --- what the page shows -------------------------------------------------------------------
@@ -1007,6 +1183,8 @@ class QueueRow:
     max_retries: int
     error: str | None
     content: str
+    # Failed, uncertain or stuck in sending: the owner may resend it (new key).
+    can_resend: bool = False
 
 
 # One page of the queue list.
@@ -1042,17 +1220,20 @@ def list_queue(actor: Actor, *, page: int = 1, status: str | None = None,
              else [sa.func.coalesce(Q.c.sent_at, Q.c.updated_at).desc(), Q.c.id])
     stmt = (sa.select(Q.c.id, Q.c.owner_id, Q.c.customer_id, Customer.name, Q.c.phone,
                       Q.c.message_type, Q.c.status, Q.c.scheduled_at, Q.c.sent_at,
-                      Q.c.retry_count, Q.c.max_retries, Q.c.error_message, Q.c.content)
+                      Q.c.retry_count, Q.c.max_retries, Q.c.error_message, Q.c.content,
+                      Q.c.claimed_at)
             .select_from(Q.outerjoin(Customer.__table__, Customer.id == Q.c.customer_id))
             .where(*where).order_by(*order)
             .offset((page - 1) * size).limit(size))
     with new_session() as s:
         total = s.execute(sa.select(sa.func.count()).select_from(Q).where(*where)).scalar()
         rows = s.execute(stmt).all()
+    now = clock.now()
     items = [QueueRow(id=r[0], owner_id=r[1], customer_id=r[2], customer_name=r[3],
                       phone=r[4], message_type=r[5], status=r[6], scheduled_at=r[7],
                       sent_at=r[8], retry_count=r[9], max_retries=r[10], error=r[11],
-                      content=r[12]) for r in rows]
+                      content=r[12], can_resend=r[6] in ("failed", "uncertain")
+                      or _is_stuck(r[6], r[13], now)) for r in rows]
     return QueuePage(items=items, total=int(total or 0), page=page, per_page=size)
 
 
@@ -1065,25 +1246,104 @@ def _visible_row(uow: UnitOfWork, queue_id: uuid.UUID) -> WaMessageQueue:
     return row
 
 
-def retry_message(actor: Actor, queue_id: uuid.UUID) -> None:
-    """Send a failed or uncertain message again: back to pending, due now, audited.
+def resend_key(key: str, taken: Iterable[str] = ()) -> str:
+    """The key of a deliberate resend: ``key#ulang-N``, one more than the last resend.
+
+    The gateway remembers every key it began sending and refuses it forever once the
+    outcome is unknown, so a resend the owner asks for is a new message with a new key.
+
+    Args:
+        key: The key of the attempt being resent (itself maybe a resend).
+        taken: Keys already in use (never returned).
+    """
+    match = re.fullmatch(rf"(.*){re.escape(RESEND_MARK)}(\d+)", key)
+    base, n = (match.group(1), int(match.group(2))) if match else (key, 0)
+    used = set(taken)
+    while True:
+        n += 1
+        candidate = f"{base}{RESEND_MARK}{n}"
+        if candidate not in used:
+            return candidate
+
+
+def key_in_use(session: Session, key: str) -> bool:
+    """Whether ``key`` is already a queue row's or a log row's idempotency key."""
+    return bool(session.execute(sa.select(Q.c.id).where(Q.c.idempotency_key == key)).first()
+                or session.execute(sa.select(L.c.id).where(L.c.idempotency_key == key))
+                .first())
+
+
+def free_resend_key(session: Session, key: str) -> str:
+    """:func:`resend_key`, skipping keys already used (a resend of a resend …)."""
+    taken: list[str] = []
+    while True:
+        candidate = resend_key(key, taken)
+        if not key_in_use(session, candidate):
+            return candidate
+        taken.append(candidate)
+
+
+def _is_stuck(status: str, claimed_at: datetime | None, now: datetime) -> bool:
+    return status == "sending" and (
+        claimed_at is None or claimed_at < now - timedelta(seconds=STUCK_AFTER_S))
+
+
+def retry_message(actor: Actor, queue_id: uuid.UUID) -> str:
+    """Resend a failed, uncertain or stuck message on purpose, as a new message.
+
+    The message goes back to pending, due now, under a new idempotency key
+    (:func:`resend_key`): the gateway refuses the old key for good once its outcome is
+    unknown. The old attempt stays in the message log as it was (failed, or
+    ``uncertain`` — the subscriber may already have it), the new attempt gets its own
+    row when it goes out, and the audit row names the person who asked.
+
+    Returns:
+        The new idempotency key.
 
     Raises:
         NotFound: no such message in the actor's scope.
-        Conflict: the message is not failed or uncertain.
+        Conflict: the message is not failed, uncertain or stuck in ``sending``.
     """
     require_user(actor)
     now = clock.now()
     with unit_of_work(actor) as uow:
+        s = uow.session
         row = _visible_row(uow, queue_id)
-        done = uow.session.execute(sa.update(Q).where(
-            Q.c.id == row.id, Q.c.status.in_(("failed", "uncertain"))).values(
+        if row.status not in ("failed", "uncertain") and not _is_stuck(
+                row.status, row.claimed_at, now):
+            raise Conflict(RETRY_CONFLICT)
+        old_key = row.idempotency_key
+        new_key = free_resend_key(s, old_key)
+        was = "uncertain" if row.status in ("uncertain", "sending") else "failed"
+        note = row.error_message or (UNCERTAIN_NOTE if was == "uncertain" else "")
+        note = " — ".join(filter(None, (note, RESENT_NOTE.format(
+            name=actor.name or "pengguna"))))
+        # History first: the old attempt keeps a log row of its own (the queue row moves
+        # on to the new key). A row already saying sent / delivered stays as it is.
+        stmt = insert_for(s)(L).values(
+            id=uuid.uuid4(), session_id=row.session_id, owner_id=row.owner_id,
+            customer_id=row.customer_id, invoice_id=row.invoice_id, queue_id=row.id,
+            message_type=row.message_type, phone=row.phone, content=row.content,
+            status=was, error_message=note, idempotency_key=old_key,
+            provider_message_id=None, sent_by=row.created_by,
+            sent_at=row.claimed_at or row.updated_at or now)
+        s.execute(stmt.on_conflict_do_update(
+            index_elements=["idempotency_key"],
+            set_={"status": stmt.excluded.status, "error_message": stmt.excluded.error_message},
+            where=L.c.status.in_(("pending", "sending", "uncertain", "failed"))))
+        done = s.execute(sa.update(Q).where(
+            Q.c.id == row.id, Q.c.status == row.status,
+            Q.c.idempotency_key == old_key).values(
             status="pending", retry_count=0, scheduled_at=now, claimed_at=None,
-            claimed_by=None, error_message=None, updated_at=now)).rowcount
-        if not done:
+            claimed_by=None, error_message=None, provider_message_id=None,
+            idempotency_key=new_key, created_by=actor.user_id or row.created_by,
+            updated_at=now)).rowcount
+        if not done:  # settled by a worker this very moment
             raise Conflict(RETRY_CONFLICT)
         uow.audit("wa.queue.retry", "wa_message_queue", row.id, owner_id=row.owner_id,
-                  status={"from": row.status, "to": "pending"}, phone=row.phone)
+                  status={"from": row.status, "to": "pending"}, phone=row.phone,
+                  key={"from": old_key, "to": new_key}, may_duplicate=was == "uncertain")
+    return new_key
 
 
 def cancel_message(actor: Actor, queue_id: uuid.UUID) -> None:
@@ -1267,5 +1527,6 @@ __all__ = [
     "BulkItem", "Claim", "EnqueueResult", "QueueOverview", "QueuePage", "QueueRow",
     "cancel_for_invoice", "cancel_message", "claim_next", "deliver", "enqueue_bulk",
     "enqueue_reminders", "list_queue", "queue_counts", "queue_overview", "reconcile_stale",
-    "reminder_key", "resume_queue", "retry_message", "run_once", "seconds_until_due", "tick",
+    "free_resend_key", "reminder_key", "resend_key", "resume_queue", "retry_message",
+    "run_once", "seconds_until_due", "tick", "verify_sessions",
 ]

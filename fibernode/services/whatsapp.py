@@ -31,10 +31,11 @@ from fibernode.models import (
     User,
     UserRole,
     WaMessageLog,
+    WaMessageQueue,
     WaSession,
     WaSessionStatus,
 )
-from fibernode.services import ratelimit, wa_direct, wa_numbers, wa_templates
+from fibernode.services import ratelimit, wa_direct, wa_numbers, wa_queue, wa_templates
 from fibernode.services.context import Actor, require_user
 from fibernode.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fibernode.services.paging import Page, check_per_page
@@ -56,12 +57,17 @@ BULK_TEMPLATES = ("reminder", "custom")
 BULK_FILTERS = ("unpaid", "due_today", "overdue")
 # "security": a lockout warning to an account's owner (fibernode.services.devices).
 MESSAGE_TYPES = ("reminder", "receipt", "isolation", "custom", "test", "security")
-LOG_STATUSES = ("pending", "sending", "sent", "delivered", "read", "failed", "skipped")
+LOG_STATUSES = ("pending", "sending", "sent", "delivered", "read", "failed", "skipped",
+                "uncertain")
 TYPE_LABELS = {"reminder": "Pengingat", "receipt": "Nota", "isolation": "Isolir",
                "custom": "Manual", "test": "Tes", "security": "Keamanan"}
 STATUS_TEXT = {"pending": "Menunggu", "sending": "Mengirim", "sent": "Terkirim",
                "delivered": "Diterima", "read": "Dibaca", "failed": "Gagal",
-               "skipped": "Dilewati"}
+               "skipped": "Dilewati", "uncertain": "Tidak pasti"}
+# Said before a deliberate resend (queue, message log, subscriber page).
+RESEND_WARNING = ("Pesan dikirim ulang sebagai pesan baru. Bila pesan sebelumnya ternyata "
+                  "sudah sampai, pelanggan menerimanya dua kali.")
+ALREADY_RESENT = "Pesan ini sudah dikirim ulang; kirim ulang dari percobaan terbarunya."
 # Outbox mode records a message as "sent" without sending it: never call that "Terkirim".
 OUTBOX_SENT_LABEL = "Dicatat (mode uji — tidak dikirim)"
 # Said wherever messages are listed while WA_MODE=outbox: nothing reaches subscribers.
@@ -132,6 +138,8 @@ class LogView:
     sent_at_text: str  # "5 Mar 2026 14.05" (Jakarta)
     delivered_at: datetime | None
     read_at: datetime | None
+    # Failed, uncertain or stuck, and not resent already: the owner may resend it.
+    can_resend: bool = False
 
 
 # One page of the message log (20 per page).
@@ -526,8 +534,6 @@ def _reminder_key(session: Session, inv: Invoice, today: date) -> str:
     The key is the queue's (``reminder:<invoice>:<day>``), so the gateway also refuses
     to deliver it twice; after a failed attempt a fresh key is used.
     """
-    from fibernode.models import WaMessageQueue
-
     key = f"reminder:{inv.id}:{today.isoformat()}"
     start = datetime.combine(today, time.min, tzinfo=clock.JAKARTA)
     if inv.reminder_sent_at is not None and inv.reminder_sent_at >= start:
@@ -866,12 +872,15 @@ def list_logs(actor: Actor, *, page: int = 1, message_type: str | None = None,
     if owner_id is not None:
         conds.append(WaMessageLog.owner_id == owner_id)
     page = max(1, int(page or 1))
-    base = scoped(select(WaMessageLog, Customer.name, User.business_name)
+    base = scoped(select(WaMessageLog, Customer.name, User.business_name,
+                         WaMessageQueue.idempotency_key)
                   .outerjoin(Customer, Customer.id == WaMessageLog.customer_id)
                   .outerjoin(User, User.id == WaMessageLog.owner_id)
+                  .outerjoin(WaMessageQueue, WaMessageQueue.id == WaMessageLog.queue_id)
                   .where(*conds), actor, WaMessageLog.owner_id)
     count_q = scoped(select(sa.func.count()).select_from(WaMessageLog).where(*conds),
                      actor, WaMessageLog.owner_id)
+    now = clock.now()
     with new_session() as s:
         rows = s.exec(base.order_by(WaMessageLog.sent_at.desc(), WaMessageLog.id)
                       .offset((page - 1) * size).limit(size)).all()
@@ -882,8 +891,42 @@ def list_logs(actor: Actor, *, page: int = 1, message_type: str | None = None,
         type_label=TYPE_LABELS.get(m.message_type, m.message_type), phone=m.phone,
         content=m.content, status=m.status, status_label=status_label(m.status),
         error_message=m.error_message, sent_at=m.sent_at, sent_at_text=date_time(m.sent_at),
-        delivered_at=m.delivered_at, read_at=m.read_at) for m, name, owner in rows]
+        delivered_at=m.delivered_at, read_at=m.read_at,
+        can_resend=wa_direct.can_resend(m.status, m.sent_at, now=now) and (
+            m.queue_id is None or queued_key == m.idempotency_key))
+        for m, name, owner, queued_key in rows]
     return LogPage(items, int(total), page, size)
+
+
+def resend_message(actor: Actor, log_id: uuid.UUID) -> None:
+    """Resend a failed, uncertain or stuck message from the log, on purpose.
+
+    A queued message goes back to its queue under a new key
+    (:func:`wa_queue.retry_message`), a direct one (receipt, isolir notice, manual) is
+    sent again as a new message (:func:`wa_direct.resend`). Either way the old attempt
+    stays in the log and the subscriber may receive the message twice
+    (:data:`RESEND_WARNING`, shown before the owner confirms).
+
+    Raises:
+        NotFound: no such message in the actor's scope.
+        Conflict: not failed, uncertain or stuck, or already resent.
+    """
+    _require_person(actor)
+    with new_session() as s:
+        row = s.exec(scoped(select(WaMessageLog.queue_id, WaMessageLog.idempotency_key)
+                            .where(WaMessageLog.id == log_id), actor,
+                            WaMessageLog.owner_id)).first()
+        if row is None:
+            raise NotFound(wa_direct.NOT_FOUND_MESSAGE)
+        queue_id, key = row
+        current = None if queue_id is None else s.exec(select(
+            WaMessageQueue.idempotency_key).where(WaMessageQueue.id == queue_id)).first()
+    if queue_id is None:
+        wa_direct.resend(actor, log_id)
+        return
+    if current != key:
+        raise Conflict(ALREADY_RESENT)
+    wa_queue.retry_message(actor, queue_id)
 
 
 def status_label(status: str, mode: str | None = None) -> str:

@@ -535,6 +535,8 @@ CASES: list[Case] = [
       caller="mitra_a", watch=columns(WaMessageQueue, "status")),
     C("DELETE", "/api/wa/queue/{queue_id}", "wa.queue.cancel", "wa_message_queue",
       caller="mitra_a", watch=columns(WaMessageQueue, "status")),
+    C("POST", "/api/wa/logs/{log_id}/resend", "wa.direct.resend", "wa_message_logs",
+      caller="mitra_a", watch=columns(WaMessageLog, "error_message")),
     C("POST", "/api/wa/webhook", None, caller=None, prepare=_webhook, check=_receipt_applied),
 ]
 

@@ -44,7 +44,7 @@ from fibernode import clock
 from fibernode.api import create_api
 from fibernode.config import reset_settings
 from fibernode.db import new_session
-from fibernode.models import Invoice, WaMessageQueue
+from fibernode.models import Invoice, WaMessageLog, WaMessageQueue
 from fibernode.services import (
     customers,
     filejobs,
@@ -130,6 +130,16 @@ class Estate:
             s.commit()
             return row.id
 
+    def failed_log(self, owner: str) -> uuid.UUID:
+        """A failed direct message of ``owner`` in the log (one its owner may resend)."""
+        with new_session() as s:
+            row = WaMessageLog(owner_id=self.ids[owner], message_type="custom",
+                               phone="6281200000009", content="Halo", status="failed",
+                               idempotency_key=f"iso:{uuid.uuid4()}", sent_at=clock.now())
+            s.add(row)
+            s.commit()
+            return row.id
+
     def proof(self, owner: str) -> uuid.UUID:
         invoice_id = self.invoice(owner, paid=True)
         return payment_proofs.attach_proof(self.actors[owner], invoice_id, PNG,
@@ -166,6 +176,7 @@ MAKERS: dict[str, Callable[[Estate, str], Any]] = {
     "paid_invoice": lambda e, o: e.invoice(o, paid=True),
     "failed_queue": lambda e, o: e.queue_row(o, "failed"),
     "pending_queue": lambda e, o: e.queue_row(o, "pending"),
+    "failed_log": Estate.failed_log,
     "proof": Estate.proof,
     "file_job": Estate.file_job,
     "import_job": Estate.import_job,
@@ -373,6 +384,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
                                                      row="failed_queue"),
     ("DELETE", "/api/wa/queue/{queue_id}"): Rule("owned", "/api/wa/queue/{row}",
                                                  row="pending_queue"),
+    ("POST", "/api/wa/logs/{log_id}/resend"): Rule("owned", "/api/wa/logs/{row}/resend",
+                                                   row="failed_log"),
 }
 
 

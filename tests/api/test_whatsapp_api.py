@@ -117,3 +117,33 @@ def test_anonymous_is_refused(world):
     res = _client(None).get("/api/wa/status")
     assert res.status_code == 401
     assert res.json()["error"]["code"] == "AuthenticationRequired"
+
+
+def test_a_deliberate_resend_answers_with_the_new_key_and_the_duplicate_warning(world):
+    import uuid
+
+    from fibernode.db import new_session
+    from fibernode.models import WaMessageQueue
+
+    record_event(world.mitra_a.user_id, SessionEvent(status=WaSessionStatus.CONNECTED))
+    cust = _customer_of(world.mitra_a.user_id)
+    c = _client("mitra1")
+    assert c.post("/api/wa/send-bulk", json={
+        "customerIds": [str(cust.id)], "template": "custom", "customMessage": "Halo",
+        "preview": False}).json() == {"queued": 1}
+    queue_id = c.get("/api/wa/queue").json()["page"]["items"][0]["id"]
+    assert c.post(f"/api/wa/queue/{queue_id}/retry").status_code == 409  # still waiting
+    with new_session() as s:
+        row = s.get(WaMessageQueue, uuid.UUID(queue_id))
+        row.status = "uncertain"
+        key = row.idempotency_key
+        s.commit()
+    items = c.get("/api/wa/queue", params={"status": "uncertain"}).json()["page"]["items"]
+    assert items[0]["can_resend"] is True
+    res = c.post(f"/api/wa/queue/{queue_id}/retry")
+    assert res.status_code == 200
+    assert res.json()["idempotency_key"] == f"{key}#ulang-1"
+    assert "dua kali" in res.json()["warning"]
+    (logged,) = c.get("/api/wa/logs", params={"status": "uncertain"}).json()["items"]
+    assert (logged["status_label"], logged["can_resend"]) == ("Tidak pasti", False)
+    assert c.post(f"/api/wa/logs/{logged['id']}/resend").status_code == 409  # resent already

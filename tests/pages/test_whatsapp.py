@@ -99,3 +99,60 @@ def test_the_page_and_its_lists_never_call_a_recorded_message_sent(world, monkey
         assert label == expected
     finally:
         reset_settings()
+
+
+def _uncertain_queue_message(world):
+    """A bulk message whose send ended "tidak pasti" (reconciled as unknown)."""
+    import random
+    from datetime import timedelta
+
+    from fibernode import clock
+    from fibernode.models import WaSessionStatus
+    from fibernode.services import wa_queue, wa_sessions
+    from fibernode.services.wa_queue import BulkItem
+    from tests.services.test_wa_queue import CONFIG, RecordingGateway
+
+    owner = world.mitra_a.user_id
+    wa_queue.enqueue_bulk(world.mitra_a, owner_id=owner, items=[BulkItem(
+        None, None, "6281277700009", "Halo", "page:0")], now=clock.now() - timedelta(hours=1),
+        config=CONFIG)
+    wa_sessions.record_event(owner, wa_sessions.SessionEvent(
+        status=WaSessionStatus.CONNECTED), source="test")
+    claim = wa_queue.claim_next("dead", clock.now() - timedelta(minutes=10), CONFIG,
+                                random.Random(0))
+    wa_queue.reconcile_stale(RecordingGateway(), now=clock.now())
+    return claim.queue_id
+
+
+def test_resending_from_the_queue_warns_of_a_duplicate_first_then_uses_a_new_key(world):
+    from fibernode.services import whatsapp
+    from tests.services.test_wa_queue import queue_rows
+
+    queue_id = _uncertain_queue_message(world)
+    mitra = page(tab("mitra1"), WhatsAppState)
+    drive(run(mitra, WhatsAppState.set_tab, "queue"))
+    (row,) = mitra.queue_rows
+    assert (row["status_label"], row["resend"]) == ("Tidak pasti", f"queue:{queue_id}")
+    drive(run(mitra, WhatsAppState.ask_resend, row["resend"]))
+    assert mitra.resend_target == row["resend"]  # the warning is open, nothing sent yet
+    assert queue_rows(id=queue_id)[0].status == "uncertain"
+    assert "dua kali" in whatsapp.RESEND_WARNING
+    drive(run(mitra, WhatsAppState.cancel_resend))
+    assert mitra.resend_target == "" and queue_rows(id=queue_id)[0].status == "uncertain"
+    drive(run(mitra, WhatsAppState.ask_resend, row["resend"]))
+    drive(run(mitra, WhatsAppState.resend, mitra.resend_target))
+    (again,) = queue_rows(id=queue_id)
+    assert (again.status, again.idempotency_key) == ("pending", "page:0#ulang-1")
+    # The old attempt is in the message log as "Tidak pasti", no longer resendable there.
+    drive(run(mitra, WhatsAppState.set_tab, "logs"))
+    (logged,) = mitra.log_rows
+    assert (logged["status_label"], logged["resend"]) == ("Tidak pasti", "")
+
+
+def test_another_owner_cannot_resend_a_message(world):
+    from tests.services.test_wa_queue import queue_rows
+
+    queue_id = _uncertain_queue_message(world)
+    other = page(tab("mitra2"), WhatsAppState)
+    drive(run(other, WhatsAppState.resend, f"queue:{queue_id}"))
+    assert queue_rows(id=queue_id)[0].status == "uncertain"

@@ -47,6 +47,7 @@ from fibernode.services import (
     two_factor,
     users,
     wa_config,
+    wa_direct,
     wa_queue,
     wa_templates,
     web_login,
@@ -566,6 +567,14 @@ MATRIX = [
          lambda w, a: wa_queue.retry_message(a, mitra1_queue_id(w, "failed")),
          superadmin=OK, owning_mitra=OK, other_mitra=NotFound,
          anonymous=AuthenticationRequired, variant="failed-of-mitra1"),
+    Case("wa_direct.resend",
+         lambda w, a: wa_direct.resend(a, mitra1_log_id(w, "failed")),
+         superadmin=OK, owning_mitra=OK, other_mitra=NotFound,
+         anonymous=AuthenticationRequired, variant="failed-of-mitra1"),
+    Case("whatsapp.resend_message",
+         lambda w, a: whatsapp.resend_message(a, mitra1_log_id(w, "uncertain")),
+         superadmin=OK, owning_mitra=OK, other_mitra=NotFound,
+         anonymous=AuthenticationRequired, variant="uncertain-of-mitra1"),
     Case("wa_queue.cancel_message",
          lambda w, a: wa_queue.cancel_message(a, mitra1_queue_id(w, "pending")),
          superadmin=OK, owning_mitra=OK, other_mitra=NotFound,
@@ -715,6 +724,22 @@ def mitra1_queue_id(world, status: str):
                              message_type="custom", phone="6281200000009", content="Halo",
                              status=status, scheduled_at=clock.now(),
                              idempotency_key=f"perm:{uuid.uuid4()}")
+        s.add(row)
+        s.commit()
+        return row.id
+
+
+def mitra1_log_id(world, status: str):
+    """A direct message of mitra1 in the log in ``status``, inserted directly (no audit)."""
+    import uuid
+
+    from fibernode import clock
+    from fibernode.models import WaMessageLog
+
+    with new_session() as s:
+        row = WaMessageLog(owner_id=world.mitra_a.user_id, message_type="custom",
+                           phone="6281200000009", content="Halo", status=status,
+                           idempotency_key=f"perm:{uuid.uuid4()}", sent_at=clock.now())
         s.add(row)
         s.commit()
         return row.id

@@ -12,6 +12,7 @@ from sqlmodel import select
 from fibernode import clock
 from fibernode.db import new_session
 from fibernode.models import (
+    ActivityLog,
     Invoice,
     User,
     WaMessageLog,
@@ -22,7 +23,7 @@ from fibernode.models import (
 )
 from fibernode.services import customers, invoices, receipts, wa_direct, wa_numbers
 from fibernode.services.context import Actor
-from fibernode.services.errors import Conflict
+from fibernode.services.errors import Conflict, NotFound
 from fibernode.services.uow import unit_of_work
 from fibernode.services.wa_sessions import SessionEvent, ensure_session, record_event
 from fibernode.whatsapp import set_gateway
@@ -242,7 +243,8 @@ def test_sweep_dispatches_rows_left_pending(world):
 
 
 @pytest.mark.parametrize(("lookup", "status"), [
-    (SentLookup.SENT, "sent"), (SentLookup.NOT_SENT, "sent"), (SentLookup.UNKNOWN, "failed")])
+    (SentLookup.SENT, "sent"), (SentLookup.NOT_SENT, "sent"),
+    (SentLookup.UNKNOWN, "uncertain")])
 def test_sweep_settles_stale_sending_rows_by_lookup(world, lookup, status):
     connect(world.mitra_a.user_id)
     gw = Recording(lookup=lookup)
@@ -278,3 +280,134 @@ def test_receipt_sent_at_not_touched_for_other_invoices(world):
     settle()
     with new_session() as s:
         assert s.get(Invoice, b.id).receipt_sent_at is None
+
+
+# --- late sends are checked again; deliberate resends (issue 17, item 4) ------------------
+
+
+def _age(log_id, seconds=600):
+    with new_session() as s:
+        s.execute(sa.update(WaMessageLog).where(WaMessageLog.id == log_id).values(
+            sent_at=clock.now() - timedelta(seconds=seconds)))
+        s.commit()
+
+
+@pytest.fixture
+def crash_after_commit(monkeypatch):
+    """The process dies after recording a direct send, before dispatching it."""
+    monkeypatch.setattr(wa_direct, "submit", lambda log_id: None)
+
+
+def test_the_late_sweep_skips_a_receipt_whose_payment_was_reversed(world, crash_after_commit):
+    connect(world.mitra_a.user_id)
+    inv = make_invoice("Ahmad Fauzi")
+    view = invoices.pay_invoice(world.mitra_a, inv.id, version=1, method="cash")
+    invoices.unpay_invoice(world.mitra_a, inv.id, version=view.version, reason="Salah catat")
+    (row,) = message_logs(message_type="receipt")
+    _age(row.id)
+    gw = Recording()
+    wa_direct.sweep_pending(60, gateway=gw)
+    assert gw.sent == []
+    assert _status(row.id) == ("skipped", wa_direct.RECEIPT_REVERSED)
+    from fibernode.services import whatsapp
+
+    (shown,) = whatsapp.list_logs(world.mitra_a, status="skipped").items
+    assert (shown.status_label, shown.error_message) == ("Dilewati", wa_direct.RECEIPT_REVERSED)
+
+
+def test_the_late_sweep_skips_an_isolir_notice_once_service_is_restored(
+        world, crash_after_commit):
+    connect(world.mitra_a.user_id)
+    make_invoice("Ahmad Fauzi")
+    cust = customer("Ahmad Fauzi")
+    customers.set_isolated(world.admin, cust.id, True, "Belum bayar")
+    customers.set_isolated(world.admin, cust.id, False)
+    (row,) = message_logs(message_type="isolation")
+    _age(row.id)
+    gw = Recording()
+    wa_direct.sweep_pending(60, gateway=gw)
+    assert gw.sent == []
+    assert _status(row.id) == ("skipped", wa_direct.NOT_ISOLATED)
+
+
+def test_the_late_sweep_still_sends_what_is_still_true(world, crash_after_commit):
+    connect(world.mitra_a.user_id)
+    inv = make_invoice("Ahmad Fauzi")
+    invoices.pay_invoice(world.mitra_a, inv.id, version=1, method="cash")
+    (row,) = message_logs(message_type="receipt")
+    _age(row.id)
+    gw = Recording()
+    wa_direct.sweep_pending(60, gateway=gw)
+    assert [m.idempotency_key for m in gw.sent] == [row.idempotency_key]
+    assert _status(row.id)[0] == "sent"
+
+
+def test_an_uncertain_receipt_is_resent_on_purpose_under_a_new_key(world):
+    connect(world.mitra_a.user_id)
+    set_gateway(Recording(SendResult.failed(ErrorKind.UNCERTAIN, "timed out")))
+    inv = make_invoice("Ahmad Fauzi")
+    invoices.pay_invoice(world.mitra_a, inv.id, version=1, method="cash")
+    settle()
+    (row,) = message_logs(message_type="receipt")
+    _age(row.id)
+    wa_direct.sweep_pending(60, gateway=Recording(lookup=SentLookup.UNKNOWN))
+    assert _status(row.id)[0] == "uncertain"
+    gw = Recording()
+    set_gateway(gw)
+    new_id = wa_direct.resend(world.mitra_a, row.id)
+    settle()
+    old, new = _status(row.id), _status(new_id)
+    assert old[0] == "uncertain" and "dikirim ulang oleh" in old[1]
+    assert new == ("sent", None)
+    with new_session() as s:
+        again = s.get(WaMessageLog, new_id)
+        audit = s.exec(select(ActivityLog).where(ActivityLog.action == "wa.direct.resend")).one()
+    assert again.idempotency_key == f"{row.idempotency_key}#ulang-1"
+    assert again.sent_by == world.mitra_a.user_id and again.content == row.content
+    assert [m.idempotency_key for m in gw.sent] == [again.idempotency_key]
+    assert audit.user_id == world.mitra_a.user_id
+    assert audit.meta["key"] == {"from": row.idempotency_key, "to": again.idempotency_key}
+    # Sent now: nothing more to resend; another owner cannot touch it.
+    with pytest.raises(Conflict):
+        wa_direct.resend(world.mitra_a, new_id)
+    with pytest.raises(NotFound):
+        wa_direct.resend(world.mitra_b, row.id)
+
+
+def test_a_stuck_direct_send_can_be_resent_but_not_a_fresh_one(world):
+    connect(world.mitra_a.user_id)
+    fresh = _record(world.mitra_a.user_id, status="sending", age_s=30)
+    stuck = _record(world.mitra_a.user_id, status="sending", age_s=3600, key="manual:stuck")
+    with pytest.raises(Conflict):
+        wa_direct.resend(world.mitra_a, fresh)
+    new_id = wa_direct.resend(world.mitra_a, stuck)
+    settle()
+    assert _status(stuck)[0] == "uncertain"
+    assert _status(new_id)[0] == "sent"
+    assert [o.idempotency_key for o in outbox()] == ["manual:stuck#ulang-1"]
+
+
+def test_the_sweep_racing_a_slow_direct_send_keeps_its_late_answer(world):
+    import threading
+
+    connect(world.mitra_a.user_id)
+    log_id = _record(world.mitra_a.user_id, age_s=600, key="manual:slow")
+    started, release = threading.Event(), threading.Event()
+
+    class Slow(Recording):
+        def send_text(self, message):
+            started.set()
+            release.wait(30)
+            return super().send_text(message)
+
+    slow = Slow()
+    worker = threading.Thread(target=wa_direct.dispatch, args=(log_id, slow))
+    worker.start()
+    assert started.wait(30)
+    _age(log_id, 900)  # long enough for the sweep to call it stale
+    wa_direct.sweep_pending(60, gateway=Recording(lookup=SentLookup.UNKNOWN))
+    assert _status(log_id)[0] == "uncertain"
+    release.set()
+    worker.join(30)
+    assert _status(log_id) == ("sent", None)  # it did go out: never left "tidak pasti"
+    assert [m.idempotency_key for m in slow.sent] == ["manual:slow"]

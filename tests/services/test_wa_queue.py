@@ -44,6 +44,7 @@ from fibernode.services.wa_throttle import RateConfig
 from fibernode.whatsapp.base import (
     ErrorKind,
     Gateway,
+    GatewayError,
     LinkState,
     OutgoingMessage,
     SendResult,
@@ -340,15 +341,19 @@ def test_failed_send_retries_three_times_ten_minutes_apart(world):
     assert run(gateway, now=t0 + timedelta(hours=2)) == 0
     (entry,) = log_rows()
     assert (entry.status, entry.error_message) == ("failed", "Jaringan bermasalah.")
-    # Retried by hand: pending again, due now, with fresh attempts; then it goes out.
-    wa_queue.retry_message(world.mitra_a, row.id)
+    # Resent by hand: pending again, due now, with fresh attempts under a new key; then
+    # it goes out, and the failed attempt keeps its own log row.
+    assert wa_queue.retry_message(world.mitra_a, row.id) == "b:0#ulang-1"
     (row,) = queue_rows()
-    assert (row.status, row.retry_count) == ("pending", 0)
+    assert (row.status, row.retry_count, row.idempotency_key) == ("pending", 0, "b:0#ulang-1")
     gateway.outcome = None
     later = max(datetime.now(UTC), t0) + timedelta(hours=1)
     assert run(gateway, now=wa_throttle.quiet_end_after(later, CONFIG)) == 1
-    (entry,) = log_rows()  # the same log row, now sent
-    assert entry.status == "sent"
+    by_key = {e.idempotency_key: e for e in log_rows()}
+    assert by_key["b:0"].status == "failed"
+    assert by_key["b:0"].error_message.startswith("Jaringan bermasalah. — dikirim ulang oleh")
+    assert (by_key["b:0#ulang-1"].status, by_key["b:0#ulang-1"].sent_by) == (
+        "sent", world.mitra_a.user_id)
 
 
 def test_restricted_pauses_only_that_session(world):
@@ -461,15 +466,15 @@ def test_number_not_on_whatsapp_is_skipped_and_remembered(world):
     bulk(world, owner, 2)
     connect(owner)
     gateway = RecordingGateway(not_on_whatsapp=frozenset({"6281200000000"}))
-    assert run(gateway, now=NOW + timedelta(minutes=1)) == 1
+    # The skipped one spends neither the spacing nor the quota: the next goes out at once.
+    assert run(gateway, now=NOW + timedelta(minutes=1)) == 2
     first = queue_rows()[0]
     assert (first.status, first.error_message) == ("skipped", "Nomor tidak terdaftar di "
                                                               "WhatsApp")
-    assert gateway.sent == []  # checked, never sent
     with new_session() as s:
         assert s.get(WaNumber, "6281200000000").on_whatsapp is False
-    assert run(gateway, now=NOW + timedelta(minutes=2)) == 1
-    assert gateway.keys() == ["b:1"]
+    assert gateway.keys() == ["b:1"]  # the first was checked, never sent
+    assert session_of(owner).day_count == 1
     # The gateway itself can say so too: skipped and cached.
     assert bulk(world, owner, 2, prefix="z") == 1  # z:0 is the number known without WA
     gateway.outcome = lambda m: SendResult.failed(ErrorKind.NOT_ON_WHATSAPP, "Tidak ada WA")
@@ -485,13 +490,15 @@ def test_invalid_fails_at_once_and_not_connected_goes_back(world):
     connect(owner)
     gateway = RecordingGateway(outcome=lambda m: SendResult.failed(
         ErrorKind.INVALID, "Nomor WhatsApp tidak valid."))
-    run(gateway, now=NOW + timedelta(minutes=1))
+    assert run(gateway, now=NOW + timedelta(minutes=1), max_messages=1) == 1
     assert queue_rows(idempotency_key="b:0")[0].status == "failed"
     gateway.outcome = lambda m: SendResult.failed(ErrorKind.NOT_CONNECTED, "Tidak terhubung")
-    run(gateway, now=NOW + timedelta(minutes=2))
+    assert run(gateway, now=NOW + timedelta(minutes=2)) == 1  # then it waits
     row = queue_rows(idempotency_key="b:1")[0]
     assert (row.status, row.retry_count, row.claimed_at) == ("pending", 0, None)
     assert session_of(owner).next_send_at >= NOW + timedelta(minutes=3)
+    # Neither reached WhatsApp: nothing counted against the caps.
+    assert (session_of(owner).day_count, session_of(owner).hour_count) == (0, 0)
 
 
 @pytest.mark.parametrize(("answer", "status"), [
@@ -850,3 +857,161 @@ def test_billing_hands_a_failed_reminder_enqueue_to_the_retrying_task(world, mon
     tasks.generate_invoices.run(today="2026-02-04")
     assert handed == [{"kwargs": {"today": "2026-02-04"},
                        "countdown": tasks.REMINDER_RETRY_BACKOFF_S}]
+
+
+# --- quota: only real send attempts count (issue 17, item 6) ------------------------------
+
+
+class FlakyGateway(RecordingGateway):
+    """The gateway's view of the session, and sends refused as "not connected" by it."""
+
+    def __init__(self, status: WaSessionStatus = WaSessionStatus.CONNECTED, **kw):
+        super().__init__(**kw)
+        self.status = status
+        self.asked: list[uuid.UUID] = []
+
+    def link_state(self, owner_id) -> LinkState:
+        self.asked.append(owner_id)
+        return LinkState(status=self.status)
+
+
+def test_not_connected_sends_do_not_spend_the_daily_cap(world):
+    owner = world.mitra_a.user_id
+    bulk(world, owner, 5)
+    connect(owner)
+    config = RateConfig(min_delay_s=10, max_delay_s=10, jitter_s=0, max_per_day=3)
+    gateway = FlakyGateway(outcome=lambda m: SendResult.failed(
+        ErrorKind.NOT_CONNECTED, "Hubungkan WhatsApp terlebih dahulu."))
+    at = NOW + timedelta(minutes=1)
+    for _ in range(5):  # the gateway keeps saying "not connected" (a flapping link)
+        assert run(gateway, now=at, config=config) == 1
+        at += timedelta(minutes=2)
+    assert gateway.keys() == ["b:0"] * 5
+    assert session_of(owner).day_count == 0
+    assert {r.status for r in queue_rows()} == {"pending"}
+    # Once it really sends, the whole cap is still there.
+    gateway.outcome = None
+    sent = 0
+    for _ in range(6):
+        sent += run(gateway, now=at, config=config)
+        at += timedelta(minutes=1)
+    assert sent == 3 and session_of(owner).day_count == 3
+    assert [r.status for r in queue_rows()].count("sent") == 3
+
+
+def test_a_session_still_marked_connected_after_a_gateway_crash_is_rechecked_first(world):
+    owner = world.mitra_a.user_id
+    bulk(world, owner, 3)
+    connect(owner)  # the gateway died without reporting the drop; then came back without it
+    gateway = FlakyGateway(status=WaSessionStatus.DISCONNECTED,
+                           outcome=lambda m: SendResult.failed(
+                               ErrorKind.NOT_CONNECTED, "Hubungkan WhatsApp terlebih dahulu."))
+    assert run(gateway, now=NOW + timedelta(minutes=1)) == 0
+    assert gateway.asked == [owner] and gateway.sent == []  # asked, nothing claimed
+    session = session_of(owner)
+    assert (session.status, session.day_count, session.hour_count) == ("disconnected", 0, 0)
+    assert session.last_error == wa_queue.STALE_SESSION
+    assert {(r.status, r.retry_count) for r in queue_rows()} == {("pending", 0)}
+    # The gateway resumes the number and reports it: sending starts, cap intact.
+    gateway.status, gateway.outcome = WaSessionStatus.CONNECTED, None
+    connect(owner)
+    assert run(gateway, now=NOW + timedelta(minutes=2)) == 1
+    assert session_of(owner).day_count == 1
+
+
+def test_a_gateway_that_cannot_be_asked_leaves_the_session_alone_and_sends_nothing(world):
+    owner = world.mitra_a.user_id
+    bulk(world, owner, 1)
+    connect(owner)
+
+    class Down(FlakyGateway):
+        def link_state(self, owner_id):
+            raise GatewayError(ErrorKind.NOT_CONNECTED, "Layanan WhatsApp gateway tidak berjalan.")
+
+    gateway = Down()
+    assert run(gateway, now=NOW + timedelta(minutes=1)) == 0
+    assert gateway.sent == []
+    assert (session_of(owner).status, session_of(owner).day_count) == ("connected", 0)
+
+
+# --- deliberate resend (issue 17, item 4) --------------------------------------------------
+
+
+def test_a_message_stuck_in_sending_can_be_resent_on_purpose_with_a_new_key(world):
+    owner = world.mitra_a.user_id
+    bulk(world, owner, 1)
+    connect(owner)
+    claim = wa_queue.claim_next("stuck", clock.now() - timedelta(minutes=30), CONFIG,
+                                random.Random(0))
+    assert claim is not None
+    with new_session() as s:  # a worker hung right after its claim, 30 minutes ago
+        s.execute(sa.update(WaMessageQueue).where(WaMessageQueue.id == claim.queue_id)
+                  .values(claimed_at=clock.now() - timedelta(minutes=30)))
+        s.commit()
+    assert wa_queue.retry_message(world.mitra_a, claim.queue_id) == "b:0#ulang-1"
+    row = queue_rows(id=claim.queue_id)[0]
+    assert (row.status, row.idempotency_key, row.claimed_at) == ("pending", "b:0#ulang-1",
+                                                                  None)
+    (old,) = [e for e in log_rows() if e.idempotency_key == "b:0"]
+    assert old.status == "uncertain" and "dikirim ulang oleh" in old.error_message
+    (audit,) = logs("wa.queue.retry")
+    assert audit.user_id == world.mitra_a.user_id
+    assert audit.meta["key"] == {"from": "b:0", "to": "b:0#ulang-1"}
+    # A resend of the resend counts on; a message just claimed is not "stuck".
+    with new_session() as s:
+        s.execute(sa.update(WaMessageQueue).where(WaMessageQueue.id == claim.queue_id)
+                  .values(status="uncertain"))
+        s.commit()
+    assert wa_queue.retry_message(world.admin, claim.queue_id) == "b:0#ulang-2"
+    with new_session() as s:
+        s.execute(sa.update(WaMessageQueue).where(WaMessageQueue.id == claim.queue_id)
+                  .values(status="sending", claimed_at=clock.now()))
+        s.commit()
+    with pytest.raises(Conflict):
+        wa_queue.retry_message(world.mitra_a, claim.queue_id)
+
+
+def test_resend_keys_count_on_from_the_last_resend():
+    assert wa_queue.resend_key("reminder:x:2026-02-04") == "reminder:x:2026-02-04#ulang-1"
+    assert wa_queue.resend_key("k#ulang-1") == "k#ulang-2"
+    assert wa_queue.resend_key("k#ulang-9", taken={"k#ulang-10"}) == "k#ulang-11"
+
+
+def test_a_resent_reminder_is_not_queued_again_by_a_rerun_of_the_daily_job(world):
+    inv = make_invoice("Ahmad Fauzi", "2026-03", due_date=TOMORROW)
+    assert enqueue().enqueued == 1
+    connect(world.mitra_a.user_id)
+    gateway = RecordingGateway(outcome=lambda m: SendResult.failed(
+        ErrorKind.INVALID, "Nomor WhatsApp tidak valid."))
+    run(gateway, now=NOW + timedelta(minutes=5))
+    (row,) = queue_rows()
+    assert row.status == "failed"
+    wa_queue.retry_message(world.mitra_a, row.id)
+    assert enqueue().enqueued == 0  # the reminder lives on under its resend key
+    assert [r.idempotency_key for r in queue_rows()] == [
+        wa_queue.reminder_key(inv.id, TODAY) + "#ulang-1"]
+
+
+def test_an_uncertain_message_the_gateway_later_saw_go_out_is_settled_as_sent(
+        world, monkeypatch):
+    monkeypatch.setattr(wa_queue, "RECHECK_EVERY_S", 0.0)
+    owner = world.mitra_a.user_id
+    bulk(world, owner, 1)
+    connect(owner)
+    # The HTTP call to the gateway timed out; the gateway itself was still sending.
+    gateway = RecordingGateway(outcome=lambda m: SendResult.failed(
+        ErrorKind.UNCERTAIN, "Layanan WhatsApp gateway tidak menjawab."))
+    run(gateway, now=NOW + timedelta(minutes=1))
+    assert wa_queue.reconcile_stale(gateway, now=NOW + timedelta(minutes=4))["uncertain"] == 1
+    assert queue_rows()[0].status == "uncertain"
+    gateway.lookup = SentLookup.SENT  # it finished and recorded the key
+    assert wa_queue.reconcile_stale(gateway, now=NOW + timedelta(minutes=20))["sent"] == 1
+    (row,) = queue_rows()
+    assert row.status == "sent"
+    (entry,) = log_rows()
+    assert (entry.status, entry.idempotency_key) == ("sent", "b:0")
+    assert gateway.keys() == ["b:0"]  # settled by key, never resent
+    # Days later nobody asks any more.
+    gateway.lookup = SentLookup.UNKNOWN
+    assert wa_queue.reconcile_stale(gateway, now=NOW + timedelta(days=3)) == {
+        "sent": 0, "pending": 0, "uncertain": 0}

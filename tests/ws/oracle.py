@@ -89,6 +89,7 @@ class SocketEstate(Estate):
             "paid_invoice": lambda o: self.invoice(o, paid=True), "proof": self.proof,
             "pending_queue": lambda o: self.queue_row(o, "pending"),
             "failed_queue": lambda o: self.queue_row(o, "failed"),
+            "failed_log": self.failed_log,
             "mitra": self.mitra, "package": self.package,
         }[kind]
         return maker(tenant)
