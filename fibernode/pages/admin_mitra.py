@@ -186,10 +186,16 @@ class MitraState(PagedListMixin, rx.State):
             return await to_login(self)
         action, mitra_id, self.confirm_action = self.confirm_action, self.confirm_id, ""
         try:
+            target = uuid.UUID(mitra_id)
+        except ValueError:
+            return None  # a second tap after the dialog closed: nothing left to confirm
+        try:
             if action == "delete":
-                users.delete_mitra(actor, uuid.UUID(mitra_id))
+                users.delete_mitra(actor, target)
+            elif action == "deactivate":
+                users.set_user_active(actor, target, False)
             else:
-                users.set_user_active(actor, uuid.UUID(mitra_id), False)
+                return None
         except ServiceError as exc:
             return toast("error", exc.message, duration=10000)
         self._fetch(actor)

@@ -98,7 +98,7 @@ class CustomerDetailState(CustomerFormMixin, rx.State):
         ]
         self.messages = [
             {"type": MESSAGE_TYPES.get(m.message_type, m.message_type),
-             "status": whatsapp.status_label(m.status),
+             "status": m.status, "status_label": whatsapp.status_label(m.status),
              "time": date_time(m.sent_at), "preview": m.preview,
              "error": m.error_message}
             for m in h.messages
@@ -387,7 +387,7 @@ def _messages() -> rx.Component:
                         "Pengingat, nota dan pemberitahuan isolir akan tercatat di sini."),
             rx.el.div(rx.foreach(S.messages, lambda m: rx.el.div(
                 rx.el.div(rx.el.strong(m["type"]), rx.el.span(m["time"], class_name="fn-muted"),
-                          rx.el.span(m["status"], class_name="fn-pill fn-pill-grey"),
+                          rx.el.span(m["status_label"], class_name="fn-pill fn-pill-grey"),
                           class_name="fn-card-row"),
                 rx.el.div(m["preview"], class_name="fn-muted"),
                 rx.cond(m["error"] != "", rx.el.div(m["error"], class_name="fn-field-error")),
