@@ -31,6 +31,7 @@ from fibernode.whatsapp.base import NOT_CONNECTED_MESSAGE, ErrorKind, GatewayErr
 from fibernode.whatsapp.gateway import events as gev
 from fibernode.whatsapp.gateway.clients import Backend, LinkClient, SendFailure
 from fibernode.whatsapp.gateway.locks import OwnerLocks
+from fibernode.whatsapp.gateway.process import OwnerProcessDied
 from fibernode.whatsapp.gateway.store import SENT, SentKeys
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 LOCKED_ELSEWHERE = "Sesi WhatsApp ini sedang dijalankan oleh proses wa-gateway lain."
 LINK_EXPIRED = "Waktu menautkan habis. Minta QR atau kode pairing baru."
 MAX_CHECK = 50
+MAX_LINK_RESTARTS = 3  # a process crashing again and again while linking: give up
 _PHONE = re.compile(r"62\d{8,13}")
 
 
@@ -249,15 +251,23 @@ class SessionManager:
                 client = self.backend.create(s.owner_id, self.db_path(s.owner_id),
                                              lambda ev, s=s: self._on_event(s, ev))
                 s.client = client
+                if s.stop.is_set():  # stopped while this client was being made
+                    client.stop()
+                    break
+                crashed = False
                 try:
                     client.connect()
                 except Exception as exc:
                     log.warning("client of %s failed: %s", s.owner_id, exc)
                     self._put(s, SessionEvent(error=f"Gagal terhubung ke WhatsApp: {exc}"))
+                    # The owner's process died (crash, kill): restart it, even mid-link.
+                    crashed = isinstance(exc, OwnerProcessDied)
                 s.connected = False
                 if s.stop.is_set() or s.terminal or self._closing.is_set():
                     break
-                if not s.paired and not self.backend.has_credentials(self.db_path(s.owner_id)):
+                relink = crashed and s.attempt < MAX_LINK_RESTARTS
+                if not s.paired and not relink \
+                        and not self.backend.has_credentials(self.db_path(s.owner_id)):
                     # Never linked: a new QR round is the owner's call, not ours.
                     self._expire(s)
                     break
