@@ -262,7 +262,7 @@ class ProcessLinkClient(LinkClient):
             if self._info.pid == self.proc.pid:
                 self._info.alive = False
             self._info.last_exit = code
-            if crashed or code not in (0, None):
+            if crashed:
                 self._info.crashes += 1
         if crashed:
             log.warning("process %s of %s ended unexpectedly (exit %s)", self.proc.pid,
@@ -487,15 +487,17 @@ class _Host:
             self.exit()
 
     def stop(self) -> None:
-        # neonize's Stop cannot cancel a dial in progress: give it a moment, then leave.
-        if self.go.acquire(timeout=2.0):
-            try:
+        # neonize's Stop blocks while a dial is in progress: give it a moment, then leave.
+        def go_stop() -> None:
+            with self.go:
                 self.closing = True
                 self.client.stop()
-            finally:
-                self.go.release()
+
+        threading.Thread(target=go_stop, daemon=True).start()
         if self.connect_started.is_set():
             self.connect_ended.wait(1.5)
+        else:
+            time.sleep(0.1)
         self.exit()
 
     def call(self, call_id: int, method: str, args: tuple) -> None:
