@@ -276,3 +276,39 @@ def test_many_owners_connecting_while_others_read_never_kill_the_gateway(tmp_pat
     assert len(out["procs"]) == 5
     for info in out["procs"].values():
         assert info["restarts"] >= 1 and info["crashes"] == 0 and not info["alive"], out
+
+
+def test_owner_processes_never_outlive_a_killed_gateway(tmp_path):
+    """The gateway SIGKILLed (OOM, docker kill): its owners' processes end too."""
+    import subprocess
+    import sys
+
+    parent = subprocess.Popen([sys.executable, "-c", f"""
+import threading, time, uuid
+from pathlib import Path
+from fibernode.whatsapp.gateway.process import ProcessBackend
+b = ProcessBackend("fake", qr_interval_s=0.2)
+clients = [b.create(uuid.uuid4(), Path({str(tmp_path)!r}) / f"{{i}}.json", lambda ev: None)
+           for i in range(2)]
+for c in clients:
+    threading.Thread(target=c.connect, daemon=True).start()
+    c.wait_ready(30)
+print(" ".join(str(c.pid) for c in clients), flush=True)
+time.sleep(120)
+"""], stdout=subprocess.PIPE, text=True, env=child_env())
+    try:
+        pids = [int(p) for p in parent.stdout.readline().split()]
+        assert len(pids) == 2 and all(Path(f"/proc/{p}").exists() for p in pids)
+    finally:
+        parent.kill()
+        parent.wait()
+    for pid in pids:
+        wait_for(lambda p=pid: gone(p) or _zombie(p), 10, f"owner process {pid} ended")
+
+
+def _zombie(pid: int) -> bool:
+    """Ended, waiting for its (dead) parent's reaper: init collects it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z"
+    except OSError:
+        return True
