@@ -163,8 +163,38 @@ def test_the_child_inherits_no_database_connection_and_starts_lean(tmp_path, pg)
         finally:
             client.stop()
     assert f"socket:[{pg_socket}]" not in fds
-    assert client.ready_info["modules"] == []  # no DB driver, no web stack, no celery
+    # The double loads the app (tests only); the neonize child must not, see below.
+    assert "psycopg" not in client.ready_info["modules"]
     assert gone(client.pid)
+
+
+def test_a_neonize_owner_process_loads_none_of_the_app(tmp_path, hole):
+    """Lean: neonize and the standard library only (spawn time and memory per owner)."""
+    backend = ProcessBackend("neonize", proxy=hole.url, stop_grace_s=1.0)
+    client = backend.create(uuid.uuid4(), tmp_path / "o.sqlite3", lambda ev: None)
+    try:
+        assert client.wait_ready(30)
+        assert client.ready_info["modules"] == []  # no ORM, DB driver, web stack, celery
+    finally:
+        client.stop()
+    assert gone(client.pid)
+
+
+def neonize_failures():
+    """The strings real neonize gave offline (test_neonize_contract), as the child relays them."""
+    return [("send_text", "the store doesn't contain a device JID"),
+            ("send_text", "failed to get user info for 6281234567891@s.whatsapp.net to fill "
+                          "LID cache: failed to send usync query: websocket not connected"),
+            ("lookup_numbers", "failed to send usync query: websocket not connected"),
+            ("pair_phone", "websocket not connected")]
+
+
+@pytest.mark.parametrize(("method", "text"), neonize_failures())
+def test_neonize_errors_relayed_by_a_child_are_classified_like_in_process(method, text):
+    from fibernode.whatsapp.gateway.process import neonize_failure
+
+    failure = neonize_failure(method, ("neonize_error", text))
+    assert failure.kind == ErrorKind.NOT_CONNECTED and text in failure.message
 
 
 def test_a_killed_owner_process_is_restarted_and_the_others_are_untouched(tmp_path):

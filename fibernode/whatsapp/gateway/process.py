@@ -11,17 +11,16 @@ neonize 0.5.2 is unsafe to share between owners in one process:
 
 So the gateway never loads a client itself. :class:`ProcessBackend` hands the
 session manager a :class:`ProcessLinkClient` that starts a fresh interpreter
-(``python -m fibernode.whatsapp.gateway.process``: spawned, never forked, no
-inherited file descriptors, so no database connection of the parent) hosting
-exactly ONE client for ONE connect attempt. Its events cross a socket to the
-parent; the client's methods are calls over the same socket. A child that dies
+(``python -m fibernode.whatsapp.gateway.owner``: spawned, never forked, no
+inherited file descriptors, so no database connection of the parent, and none of
+the app's modules) hosting exactly ONE client for ONE connect attempt. Its events
+cross a socket to the parent; the client's methods are calls over the same socket. A child that dies
 makes :meth:`ProcessLinkClient.connect` raise :class:`OwnerProcessDied`, and the
 manager's backoff loop starts a new process: that is the supervision.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import itertools
 import logging
@@ -44,23 +43,18 @@ from fibernode.whatsapp.gateway.clients import (
     Backend,
     Emit,
     FakeBackend,
-    FakeWorld,
     LinkClient,
     NeonizeBackend,
-    NeonizeLinkClient,
     SendFailure,
 )
-from fibernode.whatsapp.gateway.events import SEND_ERROR_MESSAGES
+from fibernode.whatsapp.gateway.events import SEND_ERROR_MESSAGES, QrIssued, classify_send_error
+from fibernode.whatsapp.gateway.owner import INNER_KINDS
 
 log = logging.getLogger(__name__)
 
-INNER_KINDS = ("neonize", "fake")
 SEND_LOST = ("Proses WhatsApp untuk nomor ini berhenti saat pesan dikirim; "
              "status pesan belum pasti.")
 NOT_CONNECTED = SEND_ERROR_MESSAGES[ErrorKind.NOT_CONNECTED]
-# Calls a test-mode child also answers (the double's hooks).
-_FAKE_HOOKS = ("pair", "simulate")
-_CALLS = ("send_text", "lookup_numbers", "pair_phone", "logout", "phone_number")
 
 
 class OwnerProcessDied(RuntimeError):
@@ -77,6 +71,35 @@ class _Gone(Exception):
     def __init__(self, delivered: bool):
         super().__init__("owner process gone")
         self.delivered = delivered
+
+
+class _Refused(Exception):
+    """The child answered with a failure (see :mod:`.owner` for the shapes)."""
+
+    def __init__(self, failure: tuple):
+        super().__init__(repr(failure))
+        self.failure = failure
+
+
+def neonize_failure(method: str, failure: tuple) -> SendFailure:
+    """The :class:`SendFailure` for a child's failed ``method``, as in-process neonize gives.
+
+    Same kinds and texts as :class:`~.clients.NeonizeLinkClient`.
+    """
+    tag = failure[0]
+    if tag == "send_failure":
+        return SendFailure(ErrorKind(failure[1]), failure[2])
+    if tag == "not_connected":
+        return SendFailure(ErrorKind.NOT_CONNECTED, NOT_CONNECTED)
+    text = failure[-1]
+    kind = classify_send_error(text)
+    if method == "send_text":
+        return SendFailure(kind, f"{SEND_ERROR_MESSAGES[kind]} ({text})")
+    if method == "lookup_numbers":
+        return SendFailure(kind, f"Gagal memeriksa nomor: {text}.")
+    # pair_phone: offline whatsmeow says "websocket not connected", not the number's fault.
+    return SendFailure(ErrorKind.NOT_CONNECTED if kind == ErrorKind.NOT_CONNECTED
+                       else ErrorKind.INVALID, f"Gagal meminta kode pairing: {text}.")
 
 
 @dataclass
@@ -195,7 +218,7 @@ class ProcessLinkClient(LinkClient):
         self._started = started
         try:
             self.proc = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-                [sys.executable, "-m", "fibernode.whatsapp.gateway.process",
+                [sys.executable, "-m", "fibernode.whatsapp.gateway.owner",
                  "--fd", str(child_sock.fileno()), "--inner", backend.inner,
                  "--owner", str(owner_id), "--db", str(db_path),
                  "--qr-interval", str(backend.qr_interval_s)]
@@ -230,6 +253,8 @@ class ProcessLinkClient(LinkClient):
                 kind = message[0]
                 if kind == "event":
                     self._events.put(message[1])
+                elif kind == "qr":
+                    self._events.put(QrIssued(message[1]))
                 elif kind == "reply":
                     with self._mutex:
                         pending = self._pending.pop(message[1], None)
@@ -301,9 +326,7 @@ class ProcessLinkClient(LinkClient):
         ok, value = pending.reply
         if ok:
             return value
-        if value[0] == "send_failure":
-            raise SendFailure(ErrorKind(value[1]), value[2])
-        raise RuntimeError(value[2])
+        raise _Refused(value)
 
     # -- LinkClient ------------------------------------------------------------------
     def connect(self) -> None:
@@ -359,6 +382,8 @@ class ProcessLinkClient(LinkClient):
         """``PairPhone`` in the child."""
         try:
             return self._call("pair_phone", phone, timeout=60)
+        except _Refused as exc:
+            raise neonize_failure("pair_phone", exc.failure) from exc
         except _Gone as exc:
             raise SendFailure(ErrorKind.NOT_CONNECTED, NOT_CONNECTED) from exc
 
@@ -370,6 +395,8 @@ class ProcessLinkClient(LinkClient):
         """
         try:
             self._call("logout", timeout=30)
+        except _Refused as exc:
+            raise RuntimeError(f"logout gagal: {exc.failure[-1]}") from exc
         except _Gone as exc:
             raise RuntimeError("proses WhatsApp pemilik sudah berhenti") from exc
 
@@ -377,6 +404,8 @@ class ProcessLinkClient(LinkClient):
         """Send in the child; a child lost mid-send leaves the message uncertain."""
         try:
             return self._call("send_text", phone, text, timeout=120)
+        except _Refused as exc:
+            raise neonize_failure("send_text", exc.failure) from exc
         except _Gone as exc:
             if exc.delivered:
                 raise SendFailure(ErrorKind.UNCERTAIN, SEND_LOST) from exc
@@ -386,6 +415,8 @@ class ProcessLinkClient(LinkClient):
         """``IsOnWhatsApp`` in the child."""
         try:
             return self._call("lookup_numbers", *queries, timeout=60)
+        except _Refused as exc:
+            raise neonize_failure("lookup_numbers", exc.failure) from exc
         except _Gone as exc:
             raise SendFailure(ErrorKind.NOT_CONNECTED, NOT_CONNECTED) from exc
 
@@ -393,15 +424,15 @@ class ProcessLinkClient(LinkClient):
         """The linked number, or ``None`` when unknown or the child is gone."""
         try:
             return self._call("phone_number", timeout=10)
-        except (_Gone, RuntimeError):
+        except (_Gone, _Refused):
             return None
 
     def hook(self, name: str, *args) -> None:
         """Test mode (``fake`` inner): ``pair`` / ``simulate`` on the double in the child."""
         try:
             self._call(name, *args, timeout=10)
-        except _Gone as exc:
-            raise RuntimeError("proses WhatsApp pemilik sudah berhenti") from exc
+        except (_Gone, _Refused) as exc:
+            raise RuntimeError(f"{name} gagal: {exc}") from exc
 
     def wait_ready(self, timeout: float = 30.0) -> bool:
         """Whether the child came up (imports done) within ``timeout``."""
@@ -416,145 +447,3 @@ def _child_env() -> dict[str, str]:
     root = str(Path(fibernode.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     return env
-
-
-# -- the child ------------------------------------------------------------------
-class _Host:
-    """The child's side: one client, every Go-touching call behind one lock.
-
-    neonize's Go map is written when the client registers (connect starts) and when
-    it is stopped; reads before the first event (the client is registered by then)
-    or after the stop are refused here instead of reaching Go.
-    """
-
-    def __init__(self, conn: Connection, args: argparse.Namespace):
-        self.conn = conn
-        self.inner = args.inner
-        self.proxy = args.proxy
-        self._send_lock = threading.Lock()
-        self.go = threading.Lock()  # everything that touches neonize's client map
-        self.up = False
-        self.closing = False
-        self.connect_started = threading.Event()
-        self.connect_ended = threading.Event()
-        owner_id, db_path = uuid.UUID(args.owner), Path(args.db)
-        if self.inner == "neonize":
-            self.client: LinkClient = NeonizeLinkClient(owner_id, db_path, self.on_event,
-                                                        proxy=self.proxy)
-        else:
-            backend = FakeBackend(FakeWorld(qr_interval_s=args.qr_interval))
-            self.client = backend.create(owner_id, db_path, self.on_event)
-
-    def post(self, message: tuple) -> None:
-        with self._send_lock:
-            self.conn.send(message)
-
-    def on_event(self, ev: object) -> None:
-        # On a Go callback thread: no lock here (Stop may be waiting for this callback).
-        self.up = True
-        try:
-            self.post(("event", ev))
-        except (OSError, ValueError):
-            os._exit(0)  # the parent is gone
-
-    def serve(self) -> None:
-        while True:
-            try:
-                message = self.conn.recv()
-            except (EOFError, OSError):
-                self.exit()  # parent gone: never outlive it
-            kind = message[0]
-            if kind == "connect" and not self.connect_started.is_set():
-                self.connect_started.set()
-                threading.Thread(target=self.run_connect, daemon=True).start()
-            elif kind == "stop":
-                threading.Thread(target=self.stop, daemon=True).start()
-            elif kind == "call":
-                threading.Thread(target=self.call, args=message[1:], daemon=True).start()
-
-    def run_connect(self) -> None:
-        error = None
-        try:
-            self.client.connect()
-        except Exception as exc:
-            error = str(exc) or type(exc).__name__
-        with self.go:
-            self.closing = True
-        self.connect_ended.set()
-        try:
-            self.post(("connect_returned", error))
-        finally:
-            self.exit()
-
-    def stop(self) -> None:
-        # neonize's Stop blocks while a dial is in progress: give it a moment, then leave.
-        def go_stop() -> None:
-            with self.go:
-                self.closing = True
-                self.client.stop()
-
-        threading.Thread(target=go_stop, daemon=True).start()
-        if self.connect_started.is_set():
-            self.connect_ended.wait(1.5)
-        else:
-            time.sleep(0.1)
-        self.exit()
-
-    def call(self, call_id: int, method: str, args: tuple) -> None:
-        allowed = _CALLS + (_FAKE_HOOKS if self.inner == "fake" else ())
-        try:
-            if method not in allowed:
-                raise ValueError(f"unknown call {method}")
-            with self.go:
-                if not self.up or self.closing:
-                    reply = (True, _offline_answer(method))
-                else:
-                    reply = (True, getattr(self.client, method)(*args))
-        except SendFailure as exc:
-            reply = (False, ("send_failure", str(exc.kind), exc.message))
-        except Exception as exc:
-            reply = (False, ("error", type(exc).__name__, str(exc)))
-        try:
-            self.post(("reply", call_id, reply))
-        except (OSError, ValueError):
-            self.exit()
-
-    def exit(self) -> None:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
-
-
-def _offline_answer(method: str):
-    """What a call gets before the client is registered or after it stopped."""
-    if method in ("send_text", "lookup_numbers", "pair_phone"):
-        raise SendFailure(ErrorKind.NOT_CONNECTED, NOT_CONNECTED)
-    if method == "logout":
-        raise RuntimeError("klien WhatsApp belum / tidak lagi tersambung")
-    return None  # phone_number, hooks
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Child entry point: host one client until its connect returns or the parent says stop."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--fd", type=int, required=True)
-    parser.add_argument("--inner", choices=INNER_KINDS, required=True)
-    parser.add_argument("--owner", required=True)
-    parser.add_argument("--db", required=True)
-    parser.add_argument("--proxy")
-    parser.add_argument("--qr-interval", type=float, default=20.0)
-    args = parser.parse_args(argv)
-    # The parent stops us; a terminal's Ctrl+C goes to the whole group.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logging.basicConfig(level=logging.WARNING,
-                        format=f"%(asctime)s wa-owner[{args.owner[:8]}] %(levelname)s %(message)s")
-    conn = Connection(args.fd)
-    host = _Host(conn, args)
-    heavy = ("psycopg", "psycopg2", "fastapi", "uvicorn", "reflex", "celery", "redis")
-    host.post(("ready", {"pid": os.getpid(),
-                         "modules": sorted(m for m in heavy if m in sys.modules)}))
-    host.serve()
-
-
-if __name__ == "__main__":
-    main()
