@@ -97,7 +97,10 @@ class Session:
 
 
 class SessionManager:
-    """Runs every owner's client in this process.
+    """Runs every owner's session from this process.
+
+    With :class:`~.process.ProcessBackend` each connect attempt's client lives in a
+    process of its own; a dead one is retried with the backoff of a dropped connection.
 
     Args:
         sessions_dir: Where auth stores (``<owner>.sqlite3``) and ``gateway.sqlite3`` live.
