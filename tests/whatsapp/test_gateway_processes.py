@@ -150,6 +150,24 @@ def test_a_child_lost_mid_send_leaves_the_send_uncertain_and_connect_raises(tmp_
     assert info["crashes"] == 1 and info["last_exit"] == -signal.SIGKILL
 
 
+def test_an_owner_process_that_cannot_start_is_a_dead_one(tmp_path, monkeypatch):
+    """No process (out of fds or memory): connect raises, so the manager backs off."""
+    import subprocess
+
+    def refuse(*args, **kwargs):
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+    client = ProcessBackend("fake").create(uuid.uuid4(), tmp_path / "f.json", lambda ev: None)
+    with pytest.raises(OwnerProcessDied, match="Too many open files"):
+        client.connect()
+    client.stop()
+    assert client.pid is None and client.phone_number() is None
+    with pytest.raises(SendFailure) as exc:
+        client.send_text("6281234567890", "x")
+    assert exc.value.kind == ErrorKind.NOT_CONNECTED
+
+
 def test_the_child_inherits_no_database_connection_and_starts_lean(tmp_path, pg):
     """Spawned, not forked: a fresh interpreter without the parent's sockets or DB driver."""
     with pg.connect() as conn:

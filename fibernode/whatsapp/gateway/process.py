@@ -225,6 +225,13 @@ class ProcessLinkClient(LinkClient):
                 + (["--proxy", backend.proxy] if backend.proxy else []),
                 pass_fds=(child_sock.fileno(),), stdin=subprocess.DEVNULL,
                 env=_child_env(), close_fds=True)
+        except OSError as exc:  # no process (fds, memory): connect() reports it, _run backs off
+            log.error("cannot start the process of %s: %s", owner_id, exc)
+            parent_sock.close()
+            self.proc = None
+            self._spawn_error = str(exc)
+            self._dead.set()
+            return
         finally:
             child_sock.close()
         self._conn = Connection(parent_sock.detach())
@@ -237,9 +244,9 @@ class ProcessLinkClient(LinkClient):
                          name=f"wa-proc-events-{owner_id}").start()
 
     @property
-    def pid(self) -> int:
-        """The child's process id."""
-        return self.proc.pid
+    def pid(self) -> int | None:
+        """The child's process id (``None`` if it could not be started)."""
+        return self.proc.pid if self.proc is not None else None
 
     # -- plumbing ----------------------------------------------------------------
     def _post(self, message: tuple) -> None:
@@ -336,6 +343,9 @@ class ProcessLinkClient(LinkClient):
             OwnerProcessDied: the child died before its connect returned.
             ConnectFailed: the client's connect returned an error.
         """
+        if self.proc is None:
+            raise OwnerProcessDied(f"proses WhatsApp pemilik tidak bisa dijalankan "
+                                   f"({self._spawn_error})")
         try:
             if not self._dead.is_set() and not self._stopping.is_set():
                 with contextlib.suppress(OSError, ValueError):
@@ -360,6 +370,8 @@ class ProcessLinkClient(LinkClient):
 
     def _end(self) -> None:
         self._stopping.set()
+        if self.proc is None:
+            return
         if not self._dead.is_set():
             with contextlib.suppress(OSError, ValueError):
                 self._post(("stop",))
