@@ -7,9 +7,10 @@ recording gateway with ``set_gateway``.
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
-from fibernode.config import get_settings
-from fibernode.whatsapp.base import Gateway
+if TYPE_CHECKING:  # kept out of imports: a wa-gateway owner process loads only neonize
+    from fibernode.whatsapp.base import Gateway
 
 _lock = threading.Lock()
 _gateway: Gateway | None = None
@@ -34,6 +35,8 @@ def get_gateway() -> Gateway:
     global _gateway
     with _lock:
         if _gateway is None:
+            from fibernode.config import get_settings
+
             _gateway = _build(get_settings().wa_mode)
         return _gateway
 

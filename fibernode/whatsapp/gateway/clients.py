@@ -155,11 +155,18 @@ def device_props():
 
 
 class NeonizeLinkClient(LinkClient):
-    """A neonize ``NewClient`` with its events forwarded to ``emit``."""
+    """A neonize ``NewClient`` with its events forwarded to ``emit``.
 
-    def __init__(self, owner_id: uuid.UUID, db_path: Path, emit: Emit):
+    Never create two of these for one owner in one process, nor run two owners in
+    one process: :mod:`.process` hosts each in its own (see there why).
+    """
+
+    def __init__(self, owner_id: uuid.UUID, db_path: Path, emit: Emit, *,
+                 proxy: str | None = None):
         from neonize import events as nev
         from neonize.client import NewClient
+
+        self._proxy = proxy
 
         # One SQLite auth store per owner; uuid keys the Go-side client. The props name
         # the linked device on the phone ("FiberNode", not neonize's default "Neonize").
@@ -174,7 +181,12 @@ class NeonizeLinkClient(LinkClient):
 
     def connect(self) -> None:
         """Run neonize's blocking connect (returns after :meth:`stop`)."""
-        self._client.connect()
+        settings = None
+        if self._proxy:
+            from neonize._binder import ProxySettings
+
+            settings = ProxySettings(proxy_address=self._proxy)
+        self._client.connect(settings)
 
     def stop(self) -> None:
         """Cancel the Go-side context."""
@@ -190,7 +202,10 @@ class NeonizeLinkClient(LinkClient):
         try:
             return self._client.PairPhone(phone, show_push_notification=True)
         except PairPhoneError as exc:
-            raise SendFailure(ErrorKind.INVALID,
+            # Offline whatsmeow says "websocket not connected": not the number's fault.
+            kind = classify_send_error(str(exc))
+            raise SendFailure(ErrorKind.NOT_CONNECTED if kind == ErrorKind.NOT_CONNECTED
+                              else ErrorKind.INVALID,
                               f"Gagal meminta kode pairing: {exc}.") from exc
 
     def logout(self) -> None:

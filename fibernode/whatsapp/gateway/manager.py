@@ -35,6 +35,7 @@ from fibernode.whatsapp.base import NOT_CONNECTED_MESSAGE, ErrorKind, GatewayErr
 from fibernode.whatsapp.gateway import events as gev
 from fibernode.whatsapp.gateway.clients import Backend, LinkClient, SendFailure
 from fibernode.whatsapp.gateway.locks import OwnerLocks
+from fibernode.whatsapp.gateway.process import OwnerProcessDied
 from fibernode.whatsapp.gateway.store import SENT, SentKeys
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ LINK_EXPIRED = "Waktu menautkan habis. Minta QR atau kode pairing baru."
 LOCK_LOST = ("Koneksi gateway ke database terputus; sesi dihentikan sementara dan "
              "disambung lagi otomatis.")
 MAX_CHECK = 50
+MAX_LINK_RESTARTS = 3  # a process crashing again and again while linking: give up
 _PHONE = re.compile(r"62\d{8,13}")
 
 
@@ -108,7 +110,10 @@ class Session:
 
 
 class SessionManager:
-    """Runs every owner's client in this process.
+    """Runs every owner's session from this process.
+
+    With :class:`~.process.ProcessBackend` each connect attempt's client lives in a
+    process of its own; a dead one is retried with the backoff of a dropped connection.
 
     Args:
         sessions_dir: Where auth stores (``<owner>.sqlite3``) and ``gateway.sqlite3`` live.
@@ -333,15 +338,23 @@ class SessionManager:
                                              lambda ev, s=s: self._on_event(s, ev))
                 s.client = client
                 s.qr_seen = 0
+                if s.stop.is_set():  # stopped while this client was being made
+                    client.stop()
+                    break
+                crashed = False
                 try:
                     client.connect()
                 except Exception as exc:
                     log.warning("client of %s failed: %s", s.owner_id, exc)
                     self._put(s, SessionEvent(error=f"Gagal terhubung ke WhatsApp: {exc}"))
+                    # The owner's process died (crash, kill): restart it, even mid-link.
+                    crashed = isinstance(exc, OwnerProcessDied)
                 s.connected = False
                 if s.stop.is_set() or s.terminal or self._closing.is_set():
                     break
-                if not s.paired and not self.backend.has_credentials(self.db_path(s.owner_id)):
+                relink = crashed and s.attempt < MAX_LINK_RESTARTS
+                if not s.paired and not relink \
+                        and not self.backend.has_credentials(self.db_path(s.owner_id)):
                     # Never linked: a new QR round is the owner's call, not ours.
                     self._expire(s)
                     break

@@ -22,9 +22,10 @@ from pydantic import BaseModel, Field
 from fibernode import logs
 from fibernode.config import get_settings
 from fibernode.whatsapp.base import GatewayError
-from fibernode.whatsapp.gateway.clients import FakeBackend, NeonizeBackend
+from fibernode.whatsapp.gateway.clients import FakeBackend
 from fibernode.whatsapp.gateway.locks import default_locks
 from fibernode.whatsapp.gateway.manager import SessionManager, Timings
+from fibernode.whatsapp.gateway.process import ProcessBackend
 
 log = logging.getLogger(__name__)
 TEST_EVENTS = ("logged_out", "banned", "disconnected", "outdated")
@@ -99,8 +100,22 @@ def create_app(manager: SessionManager, *, token: str, test_mode: bool = False,
     @app.get("/health")
     def health() -> dict:
         # waiting_for_lock > 0: another gateway still holds those numbers (see README).
-        return {"ok": True, "sessions": len(manager.sessions), "test_mode": test_mode,
+        body = {"ok": True, "sessions": len(manager.sessions), "test_mode": test_mode,
                 "waiting_for_lock": len(manager.pending_resumes())}
+        if isinstance(manager.backend, ProcessBackend):
+            # Unauthenticated: counts only; per-owner detail is behind the token.
+            procs = manager.backend.processes().values()
+            body["processes"] = {"alive": sum(p["alive"] for p in procs),
+                                 "restarts": sum(p["restarts"] for p in procs),
+                                 "crashes": sum(p["crashes"] for p in procs)}
+        return body
+
+    @app.get("/processes", dependencies=auth)
+    def processes() -> dict:
+        """Per owner: the pid of its process, restarts, crashes, last exit, RSS."""
+        backend = manager.backend
+        return {"processes": backend.processes() if isinstance(backend, ProcessBackend)
+                else {}}
 
     @app.post("/sessions/{owner_id}/link", dependencies=auth)
     def link(owner_id: str, body: LinkBody):
@@ -189,7 +204,8 @@ def build_manager(*, test_mode: bool) -> SessionManager:
                                                    world.link_window_s),
                           check_delay_s=0.1, backoff_base_s=1.0)
     else:
-        backend = NeonizeBackend()
+        # Each owner's neonize client in its own process (see .process for why).
+        backend = ProcessBackend("neonize", proxy=os.environ.get("WA_GATEWAY_PROXY") or None)
         timings = Timings(link_window_s=_env_float("WA_GATEWAY_LINK_WINDOW_S", 160.0))
     return SessionManager(sessions_dir, backend, default_locks(sessions_dir), timings=timings)
 
