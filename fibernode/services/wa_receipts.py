@@ -1,5 +1,8 @@
 """Delivery and read receipts from WhatsApp onto ``wa_message_logs`` rows.
 
+A ``failed`` status (the Cloud API accepted a message, then could not deliver it)
+fails the log row and the queued message behind it, with the reason for the owner.
+
 Both real gateways report them: the Cloud API through its webhook (``statuses``),
 the ``wa-gateway`` service from neonize receipt events. Rows are found by the
 provider's message id, or, for a send settled by idempotency key after its worker died
@@ -76,7 +79,23 @@ def record_status_updates(updates: list[StatusUpdate], *, source: str = "gateway
                 continue
             if _apply(row, update):
                 changed += 1
+                if row.status == "failed":
+                    _fail_queue_row(uow.session, row)
     return changed
+
+
+def _fail_queue_row(session, row: WaMessageLog) -> None:
+    """The queued message behind a log row WhatsApp failed later is failed too.
+
+    Otherwise the queue page would go on saying "sent" for a message nobody got.
+    """
+    q = WaMessageQueue.__table__
+    match = (q.c.id == row.queue_id) if row.queue_id is not None else (
+        q.c.idempotency_key == row.idempotency_key)
+    if row.queue_id is None and row.idempotency_key is None:
+        return
+    session.execute(sa.update(q).where(match, q.c.status.in_(("sent", "sending"))).values(
+        status="failed", error_message=row.error_message, updated_at=clock.now()))
 
 
 def _adopt_ids(session, keys: list[str], ids: dict[str, str]) -> dict[str, WaMessageLog]:
