@@ -162,6 +162,12 @@ def template_settings(session: Session | None = None) -> dict[str, TemplateSetti
             for k, t in TEMPLATES.items()}
 
 
+def list_template_settings(actor: Actor) -> list[TemplateSetting]:
+    """The templates (names, language, bodies to submit) as the superadmin manages them."""
+    require_superadmin(actor)
+    return list(template_settings().values())
+
+
 def update_template_settings(actor: Actor, names: Mapping[str, str],
                              language: str) -> dict[str, dict]:
     """Change the template names and language (superadmin), audited.
