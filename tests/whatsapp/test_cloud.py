@@ -7,6 +7,7 @@ import hmac
 import json
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -191,9 +192,12 @@ def test_template_names_and_language_are_settings(graph, world):
 
 
 def test_shipped_template_bodies_are_ones_whatsapp_accepts():
+    doc = (Path(__file__).parents[2] / "docs" / "whatsapp-cloud-api.md").read_text()
     for tpl in wa_cloud.TEMPLATES.values():
         assert wa_cloud.template_problems(tpl.body) == [], tpl.message_type
         assert len(wa_cloud.VARIABLE_RE.findall(tpl.body)) == len(tpl.fields)
+        # What the owner submits to Meta is exactly what is sent.
+        assert f"`{tpl.default_name}`" in doc and f"\n{tpl.body}\n" in doc
     assert wa_cloud.template_problems("{{1}}, tagihan Anda")
     assert wa_cloud.template_problems("Halo, tagihan Anda {{1}}.")
     assert wa_cloud.template_problems("Halo {{1}} {{2}} ya")
