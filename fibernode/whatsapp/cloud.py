@@ -58,7 +58,8 @@ DEFAULT_GRAPH_BASE = "https://graph.facebook.com"
 TOKEN_PURPOSE = wa_cloud.TOKEN_PURPOSE
 TIMEOUT = httpx.Timeout(20.0, connect=10.0)
 
-NO_CREDENTIALS = "Isi Phone Number ID dan token WhatsApp Cloud API terlebih dahulu."
+NO_CREDENTIALS = ("Nomor WhatsApp Cloud API belum diatur: superadmin mengisi Phone Number ID "
+                  "dan token di Pengaturan → WhatsApp Cloud API.")
 REENGAGEMENT_MESSAGE = ("Pelanggan belum mengirim pesan dalam 24 jam terakhir: di luar jendela "
                         "24 jam WhatsApp hanya menerima pesan template yang sudah disetujui.")
 RATE_LIMITED_MESSAGE = "WhatsApp membatasi kecepatan kirim; pesan dicoba lagi nanti."

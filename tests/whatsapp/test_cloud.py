@@ -25,7 +25,7 @@ from fibernode.models import (
     WaSession,
     WaSessionStatus,
 )
-from fibernode.services import invoices, wa_cloud, wa_direct, wa_numbers
+from fibernode.services import invoices, wa_cloud, wa_direct, wa_numbers, whatsapp
 from fibernode.services.errors import NotFound, PermissionDenied, ValidationFailed
 from fibernode.whatsapp import set_gateway
 from fibernode.whatsapp.base import ErrorKind, OutgoingMessage
@@ -170,6 +170,26 @@ def test_a_reminder_outside_the_window_goes_as_the_approved_template(graph, worl
     params = [p["text"] for p in body["template"]["components"][0]["parameters"]]
     assert params == ["Ahmad Fauzi", "WiFi Sukamaju", "Maret 2026", "100.000",
                       "5 Februari 2026"]
+
+
+def test_an_isolir_notice_goes_as_the_isolir_template_with_what_is_owed(graph, world):
+    owner = world.mitra_a.user_id
+    link(world)
+    inv = make_invoice("Ahmad Fauzi", "2026-03", amount=100_000, discount=0)
+    result = CloudGateway().send_text(_msg(owner, kind="isolation", invoice_id=inv.id,
+                                           customer_id=inv.customer_id))
+    assert result.ok, result.error
+    body = graph.sent()[-1]["template"]
+    assert body["name"] == "fibernode_isolir"
+    assert [p["text"] for p in body["components"][0]["parameters"]] == [
+        "Ahmad Fauzi", "WiFi Sukamaju", "Maret 2026", "100.000"]
+
+
+def test_a_message_whose_invoice_is_gone_fails_clearly(graph, world):
+    link(world)
+    result = CloudGateway().send_text(_msg(world.mitra_a.user_id, kind="reminder",
+                                           invoice_id=uuid.uuid4()))
+    assert result.error_kind == ErrorKind.INVALID and "tidak dapat diisi" in result.error
 
 
 def test_template_names_and_language_are_settings(graph, world):
@@ -327,6 +347,9 @@ def test_a_failure_reported_later_fails_the_queued_message_too(graph, world):
     assert q.error_message == log.error_message
     assert log.error_message.startswith("Gagal: pesan tidak dapat diterima nomor ini")
     assert "(kode 131026)" in log.error_message
+    # The owner reads it on the message log (the /whatsapp page's rows).
+    (shown,) = whatsapp.list_logs(world.mitra_a, status="failed").items
+    assert shown.error_message == log.error_message and shown.status_label == "Gagal"
 
 
 def test_an_unknown_failure_code_keeps_whatsapps_title():
