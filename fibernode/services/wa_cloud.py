@@ -203,9 +203,16 @@ def update_template_settings(actor: Actor, names: Mapping[str, str],
     if problems:
         raise ValidationFailed(problems)
     with unit_of_work(actor) as uow:
-        changes = store_values(uow.session, values)
+        # "from" is the name in force before (a default counts), not the stored text.
+        before = template_settings(uow.session)
+        was = {NAME_SETTING + k: t.name for k, t in before.items()}
+        was[LANGUAGE_SETTING] = next(iter(before.values())).language
+        store_values(uow.session, values)
+        changes = {k: {"from": was[k], "to": v} for k, v in values.items() if was[k] != v}
         if changes:
             uow.audit("wa.cloud.templates", "settings", None, changes=changes)
+        else:
+            uow.bookkeeping("template settings saved unchanged")
         return changes
 
 
