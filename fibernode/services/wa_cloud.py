@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from pywa.types.templates import TemplateLanguage
 from sqlmodel import Session, select
 
 from fibernode import clock
@@ -58,6 +59,8 @@ TEMPLATE_NAME_RE = re.compile(r"^[a-z0-9_]{1,512}$")
 LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$")
 PHONE_ID_RE = re.compile(r"^\d{5,30}$")
 VARIABLE_RE = re.compile(r"\{\{\s*(\d+)\s*\}\}")
+# The language codes WhatsApp templates can have (pywa keeps Meta's list).
+LANGUAGES = frozenset(str(m.value) for m in TemplateLanguage)
 
 
 @dataclass(frozen=True)
@@ -197,7 +200,7 @@ def update_template_settings(actor: Actor, names: Mapping[str, str],
             continue
         values[NAME_SETTING + kind] = name
     language = (language or "").strip() or DEFAULT_LANGUAGE
-    if not LANGUAGE_RE.match(language):
+    if not LANGUAGE_RE.match(language) or language not in LANGUAGES:
         problems["language"] = "Kode bahasa tidak valid, contoh id atau en_US."
     values[LANGUAGE_SETTING] = language
     if problems:

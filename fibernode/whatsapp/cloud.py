@@ -254,7 +254,7 @@ class CloudGateway(Gateway):
                                         tracker=message.idempotency_key[:512])
         except GatewayError as exc:
             return SendResult.failed(exc.kind, exc.message)
-        except ValueError:
+        except (ValueError, TypeError):  # pywa raises TypeError for an unknown code
             return SendResult.failed(ErrorKind.INVALID, f"Bahasa template {language!r} "
                                      "tidak dikenal.")
         except (httpx.HTTPError, wa_errors.WhatsAppError) as exc:

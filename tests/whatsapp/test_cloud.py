@@ -200,6 +200,9 @@ def test_template_names_and_language_are_settings(graph, world):
     with pytest.raises(ValidationFailed) as exc:
         wa_cloud.update_template_settings(world.admin, {"reminder": "Tagihan Saya"}, "ID!")
     assert set(exc.value.details) == {"reminder", "language"}
+    with pytest.raises(ValidationFailed) as exc:
+        wa_cloud.update_template_settings(world.admin, {}, "xx")  # no such WhatsApp language
+    assert set(exc.value.details) == {"language"}
     wa_cloud.update_template_settings(world.admin, {"reminder": "tagihan_saya"}, "en_US")
     assert audits("wa.cloud.templates")[0].user_id == world.admin.user_id
     inv = make_invoice("Ahmad Fauzi", "2026-03", due_date=TOMORROW)
