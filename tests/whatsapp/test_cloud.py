@@ -30,7 +30,7 @@ from fibernode.services.errors import NotFound, PermissionDenied, ValidationFail
 from fibernode.whatsapp import set_gateway
 from fibernode.whatsapp.base import ErrorKind, OutgoingMessage
 from fibernode.whatsapp.cloud import CloudGateway, verify_signature
-from tests.services.invoice_data import customer, make_invoice
+from tests.services.invoice_data import customer, invoice, make_invoice
 from tests.services.test_wa_queue import NOW, TOMORROW, enqueue, run
 from tests.whatsapp.fake_graph import PHONE_ID, SECRET, TOKEN
 
@@ -329,13 +329,14 @@ def test_webhook_verifies_and_applies_statuses(graph, world):
 
 def test_a_failure_reported_later_fails_the_queued_message_too(graph, world):
     link(world)
-    make_invoice("Ahmad Fauzi", "2026-03", due_date=TOMORROW)
+    inv = make_invoice("Ahmad Fauzi", "2026-03", due_date=TOMORROW)
     assert enqueue().enqueued >= 1
     assert run(CloudGateway(), now=NOW + timedelta(seconds=30)) >= 1
     with new_session() as s:
         q = s.exec(select(WaMessageQueue).where(
             WaMessageQueue.owner_id == world.mitra_a.user_id)).one()
     assert q.status == "sent" and graph.sent()[-1]["type"] == "template"
+    assert invoice(inv.id).reminder_sent_at is not None
     res = post_webhook(TestClient(create_api()), {"statuses": [
         {"id": q.provider_message_id, "status": "failed", "timestamp": "1741575600",
          "recipient_id": AHMAD,
@@ -347,6 +348,8 @@ def test_a_failure_reported_later_fails_the_queued_message_too(graph, world):
         q = s.get(WaMessageQueue, q.id)
         log = s.exec(select(WaMessageLog).where(WaMessageLog.queue_id == q.id)).one()
     assert q.status == "failed" and log.status == "failed"
+    # Not "sent" any more: the owner may send the reminder again today.
+    assert invoice(inv.id).reminder_sent_at is None
     assert q.error_message == log.error_message
     assert log.error_message.startswith("Gagal: pesan tidak dapat diterima nomor ini")
     assert "(kode 131026)" in log.error_message
