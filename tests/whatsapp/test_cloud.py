@@ -365,6 +365,7 @@ def test_an_unknown_failure_code_keeps_whatsapps_title():
         "Gagal: ditolak WhatsApp: Something new (kode 131999).")
 
 
+@pytest.mark.both_dialects("inbound messages are stored with an insert_for upsert")
 def test_inbound_messages_are_stored_once_and_open_the_window(graph, world):
     owner = world.mitra_a.user_id
     link(world)
@@ -405,6 +406,7 @@ def test_replies_show_to_the_owner_and_the_superadmin_only(graph, world):
         wa_cloud.customer_replies(world.mitra_b, ahmad)
 
 
+@pytest.mark.both_dialects("inbound messages are stored with an insert_for upsert")
 def test_record_inbound_is_a_system_use_case_in_one_transaction(graph, world):
     link(world)
     msg = wa_cloud.InboundMessage(PHONE_ID, AHMAD, "wamid.X", "image", None, clock.now())
