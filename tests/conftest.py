@@ -48,6 +48,7 @@ from argon2 import PasswordHasher  # noqa: E402
 from fibernode import db as fn_db  # noqa: E402
 from fibernode.config import reset_settings  # noqa: E402
 from fibernode.services import passwords  # noqa: E402
+from tests.whatsapp.fake_graph import graph  # noqa: E402, F401 - fake Graph API fixture
 
 # Still Argon2id, with the cheapest parameters: the suite hashes thousands of
 # passwords, and hashing cost is not what these tests are about.

@@ -40,17 +40,18 @@ TABLES = {
     "wa_message_logs", "settings", "refresh_tokens", "activity_logs", "wa_message_queue",
     "login_attempts", "user_sessions", "import_jobs", "import_rows", "file_jobs",
     "wa_numbers", "wa_outbox", "revenue_months", "payment_proofs", "payment_proof_steps",
-    "recovery_codes", "trusted_devices",
+    "recovery_codes", "trusted_devices", "wa_inbound_messages",
 }
 FK_VIOLATION = "(?i)foreign key"
 ENUM_TYPES = {"user_role", "payment_status", "customer_status", "wa_session_status",
               "payment_method", "import_status", "import_row_outcome", "file_job_status"}
-HEAD = "0009"
+HEAD = "0011"
 TABLES_0004 = {"wa_numbers", "wa_outbox"}
 TABLES_0005 = {"revenue_months"}
 TABLES_0006 = {"payment_proofs", "payment_proof_steps"}
 TABLES_0007 = {"recovery_codes"}
 TABLES_0008 = {"trusted_devices"}
+TABLES_0011 = {"wa_inbound_messages"}
 
 
 def alembic(engine: sa.Engine, action: str, revision: str) -> None:
@@ -157,7 +158,7 @@ def test_import_tables_and_search_indexes_downgrade_to_0001_and_back(fresh):
         assert not customer_indexes(fresh) & search
     alembic(fresh, "downgrade", "0001")
     later = ({"import_jobs", "import_rows", "file_jobs"} | TABLES_0004 | TABLES_0005
-             | TABLES_0006 | TABLES_0007 | TABLES_0008)
+             | TABLES_0006 | TABLES_0007 | TABLES_0008 | TABLES_0011)
     assert tables(fresh) == TABLES - later | {"alembic_version"}
     assert not customer_indexes(fresh) & search
     if fresh.dialect.name == "postgresql":
@@ -184,7 +185,7 @@ def test_file_jobs_and_invoice_indexes_downgrade_to_0002_and_back(fresh):
     assert indexes_0003(fresh) == INDEXES_0003
     alembic(fresh, "downgrade", "0002")
     assert tables(fresh) == (TABLES - {"file_jobs"} - TABLES_0004 - TABLES_0005 - TABLES_0006
-                            - TABLES_0007 - TABLES_0008 | {"alembic_version"})
+                            - TABLES_0007 - TABLES_0008 - TABLES_0011 | {"alembic_version"})
     assert indexes_0003(fresh) == set()
     if fresh.dialect.name == "postgresql":
         assert pg_enum_types(fresh) == ENUM_TYPES - {"file_job_status"}
@@ -384,7 +385,7 @@ def test_whatsapp_revision_keeps_queued_rows_and_downgrades(fresh):
     assert key.startswith("legacy:")
     alembic(fresh, "downgrade", "0003")
     assert tables(fresh) == (TABLES - TABLES_0004 - TABLES_0005 - TABLES_0006 - TABLES_0007
-                            - TABLES_0008 | {"alembic_version"})
+                            - TABLES_0008 - TABLES_0011 | {"alembic_version"})
     alembic(fresh, "upgrade", "head")
     assert drift(fresh) == []
 
@@ -401,7 +402,8 @@ def test_payment_proof_tables_downgrade_to_0005_and_back(fresh):
     assert {"idx_payment_proofs_owner_created", "idx_payment_proofs_payment",
             "idx_payment_proofs_invoice"} <= proof_indexes
     alembic(fresh, "downgrade", "0005")
-    assert tables(fresh) == TABLES - TABLES_0006 - TABLES_0007 - TABLES_0008 | {"alembic_version"}
+    assert tables(fresh) == (TABLES - TABLES_0006 - TABLES_0007 - TABLES_0008 - TABLES_0011
+                             | {"alembic_version"})
     alembic(fresh, "upgrade", "head")
     assert drift(fresh) == []
 
@@ -416,7 +418,7 @@ def test_two_factor_and_token_reason_columns_downgrade_to_0006_and_back(fresh):
     assert "idx_refresh_tokens_family" in {
         ix["name"] for ix in inspector.get_indexes("refresh_tokens")}
     alembic(fresh, "downgrade", "0006")
-    assert tables(fresh) == TABLES - TABLES_0007 - TABLES_0008 | {"alembic_version"}
+    assert tables(fresh) == TABLES - TABLES_0007 - TABLES_0008 - TABLES_0011 | {"alembic_version"}
     assert "totp_secret" not in {c["name"] for c in sa.inspect(fresh).get_columns("users")}
     alembic(fresh, "upgrade", "head")
     assert drift(fresh) == []
@@ -433,6 +435,18 @@ def test_session_claim_columns_downgrade_to_0008_and_back(fresh):
     alembic(fresh, "upgrade", "head")
     assert drift(fresh) == []
 
+
+def test_wa_inbound_messages_downgrade_to_0009_and_back(fresh):
+    """0011 adds the subscribers' inbound WhatsApp messages (Cloud API webhook)."""
+    alembic(fresh, "upgrade", "head")
+    assert "idx_wa_inbound_owner_phone" in {
+        ix["name"] for ix in sa.inspect(fresh).get_indexes("wa_inbound_messages")}
+    alembic(fresh, "downgrade", "0009")
+    assert tables(fresh) == TABLES - TABLES_0011 | {"alembic_version"}
+    alembic(fresh, "upgrade", "head")
+    assert drift(fresh) == []
+
+
 def test_trusted_devices_downgrade_to_0007_and_back(fresh):
     """0008 adds trusted devices and the device of each login attempt, and goes back."""
     alembic(fresh, "upgrade", "head")
@@ -443,7 +457,7 @@ def test_trusted_devices_downgrade_to_0007_and_back(fresh):
     assert "idx_trusted_devices_user" in {
         ix["name"] for ix in inspector.get_indexes("trusted_devices")}
     alembic(fresh, "downgrade", "0007")
-    assert tables(fresh) == TABLES - TABLES_0008 | {"alembic_version"}
+    assert tables(fresh) == TABLES - TABLES_0008 - TABLES_0011 | {"alembic_version"}
     assert "device_id" not in {
         c["name"] for c in sa.inspect(fresh).get_columns("login_attempts")}
     alembic(fresh, "upgrade", "head")

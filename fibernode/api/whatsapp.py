@@ -1,4 +1,4 @@
-"""WhatsApp endpoints (``/api/wa/*``): link, status, sends, logs and the queue.
+"""WhatsApp endpoints (``/api/wa/*``): link, status, sends, logs, queue and Cloud API.
 
 Thin: each route resolves the acting user from the session cookie and calls one use
 case of :mod:`fibernode.services.whatsapp` or :mod:`fibernode.services.wa_queue`;
@@ -17,7 +17,7 @@ from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, ConfigDict, Field
 
 from fibernode.api.deps import request_actor
-from fibernode.services import wa_queue, whatsapp
+from fibernode.services import wa_cloud, wa_queue, whatsapp
 from fibernode.services.context import Actor
 
 router = APIRouter(prefix="/api/wa", tags=["whatsapp"])
@@ -179,3 +179,45 @@ def cancel(queue_id: uuid.UUID, actor: ActorDep) -> dict:
     """Cancel a message still waiting in the queue."""
     wa_queue.cancel_message(actor, queue_id)
     return {"ok": True}
+
+
+# --- official Cloud API (superadmin) --------------------------------------------------------
+
+
+class CloudCredentialsBody(_Body):
+    """An owner's Cloud API number: its Phone Number ID and an access token."""
+
+    phone_id: str = Field(alias="phoneNumberId", max_length=50)
+    token: str = Field(alias="accessToken", max_length=1000)
+
+
+class CloudTemplatesBody(_Body):
+    """Template names per message type (empty: the default name) and their language."""
+
+    names: dict[str, str] = Field(default_factory=dict)
+    language: str = Field(default="id", max_length=10)
+
+
+@router.get("/cloud/credentials")
+def cloud_credentials(actor: ActorDep) -> dict:
+    """Every owner's Cloud API number (token shown only as its last four characters)."""
+    return {"owners": _plain(wa_cloud.list_credentials(actor))}
+
+
+@router.put("/cloud/credentials/{owner_id}")
+def set_cloud_credentials(owner_id: uuid.UUID, actor: ActorDep,
+                          body: CloudCredentialsBody) -> dict:
+    """Store an owner's Cloud API credentials once the Graph API has accepted them."""
+    return _plain(wa_cloud.set_credentials(actor, owner_id, body.phone_id, body.token))
+
+
+@router.get("/cloud/templates")
+def cloud_templates(actor: ActorDep) -> dict:
+    """The templates reminders, receipts and isolir notices are sent as (with bodies)."""
+    return {"templates": _plain(wa_cloud.list_template_settings(actor))}
+
+
+@router.put("/cloud/templates")
+def set_cloud_templates(actor: ActorDep, body: CloudTemplatesBody) -> dict:
+    """Change the template names and language."""
+    return {"changes": wa_cloud.update_template_settings(actor, body.names, body.language)}

@@ -53,6 +53,7 @@ __all__ = [
     "User",
     "UserRole",
     "UserSession",
+    "WaInboundMessage",
     "WaMessageLog",
     "WaMessageQueue",
     "WaNumber",
@@ -596,6 +597,33 @@ class WaMessageQueue(SQLModel, table=True):
     )
     created_at: datetime = _created()
     updated_at: datetime = _updated()
+
+
+class WaInboundMessage(SQLModel, table=True):
+    """A message a subscriber sent to an owner's Cloud API number (from the webhook).
+
+    It opens WhatsApp's 24-hour customer-service window for that number, inside which
+    free text may be sent; the subscriber's page shows it as their reply.
+    """
+
+    __tablename__ = "wa_inbound_messages"
+    __table_args__ = (
+        sa.Index("idx_wa_inbound_owner_phone", "owner_id", "phone", "received_at"),
+        sa.Index("idx_wa_inbound_customer", "customer_id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    owner_id: uuid.UUID = Field(sa_column=fk("users.id", "CASCADE", nullable=False))
+    customer_id: uuid.UUID | None = Field(
+        default=None, sa_column=fk("customers.id", "SET NULL", nullable=True)
+    )
+    phone: str = Field(max_length=20, nullable=False)
+    # WhatsApp's message id (``wamid…``): a repeated webhook delivery is stored once.
+    provider_message_id: str = Field(max_length=150, unique=True, nullable=False)
+    message_type: str = Field(max_length=30, nullable=False)
+    text: str | None = Field(default=None, sa_column=sa.Column(sa.Text()))
+    received_at: datetime = Field(sa_column=ts_column(nullable=False))
+    created_at: datetime = _created()
 
 
 class LoginAttempt(SQLModel, table=True):

@@ -1,4 +1,4 @@
-"""``/admin/settings``: identity, logos and icons, receipt fields, domain and SSL (superadmin).
+"""``/admin/settings``: identity, logos, receipt fields, domain, SSL, WhatsApp Cloud API.
 
 Every save goes through :func:`fibernode.services.settings.update_settings` and
 every logo through :mod:`fibernode.services.branding` (both audited). The
@@ -14,6 +14,7 @@ import reflex as rx
 
 from fibernode.components.layout import app_shell
 from fibernode.components.ui import alert, field, page_title, superadmin_page, text_input
+from fibernode.components.wa_cloud_settings import wa_cloud_section
 from fibernode.services import branding, settings
 from fibernode.services.context import Actor
 from fibernode.services.errors import ServiceError, ValidationFailed
@@ -483,6 +484,7 @@ def admin_settings_page() -> rx.Component:
                 key=S.form_key.to_string(),
                 class_name="fn-stack",
             ),
+            wa_cloud_section(),
             _version(),
         ),
     )

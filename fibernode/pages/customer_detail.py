@@ -15,6 +15,7 @@ from fibernode.components.ui import (
     show_secret,
     status_badge,
 )
+from fibernode.components.wa_replies import customer_replies_section
 from fibernode.formatting import date_time, long_date, month_year, rupiah
 from fibernode.pages.customer_form import CustomerFormMixin, customer_form, move_sheet
 from fibernode.services import customers, history, wa_direct, whatsapp
@@ -509,6 +510,7 @@ def customer_detail_page() -> rx.Component:
                         class_name="fn-page-bar",
                     ),
                     rx.el.div(_facts(), rx.el.div(_invoices(), _payments(), _messages(),
+                                                  customer_replies_section(S.customer["id"]),
                                                   class_name="fn-stack"),
                               class_name="fn-two-col"),
                 ),

@@ -208,7 +208,8 @@ def dispatch(log_id: uuid.UUID, gateway: Gateway | None = None) -> str | None:
     try:
         result = gateway.send_text(OutgoingMessage(
             owner_id=row.owner_id, phone=row.phone, text=row.content,
-            idempotency_key=row.idempotency_key, message_type=row.message_type))
+            idempotency_key=row.idempotency_key, message_type=row.message_type,
+            invoice_id=row.invoice_id, customer_id=row.customer_id))
     except Exception:
         log.exception("gateway crashed sending %s", log_id)
         result = SendResult.failed(ErrorKind.TRANSIENT, SEND_CRASHED)

@@ -911,7 +911,8 @@ def deliver(gateway: Gateway, claim: Claim, config: RateConfig, *,
         return _record(claim, SendResult(ok=False), now or clock.now(), config, skipped=True)
     message = OutgoingMessage(owner_id=claim.owner_id, phone=claim.phone, text=claim.content,
                               idempotency_key=claim.idempotency_key,
-                              message_type=claim.message_type)
+                              message_type=claim.message_type, invoice_id=claim.invoice_id,
+                              customer_id=claim.customer_id)
     try:
         result = gateway.send_text(message)
     except Exception:  # a gateway bug: it may or may not have gone out

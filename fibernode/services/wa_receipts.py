@@ -1,5 +1,9 @@
 """Delivery and read receipts from WhatsApp onto ``wa_message_logs`` rows.
 
+A ``failed`` status (the Cloud API accepted a message, then could not deliver it)
+fails the log row and the queued message behind it, with the reason for the owner, and
+clears the invoice's "sent" time that send had stamped.
+
 Both real gateways report them: the Cloud API through its webhook (``statuses``),
 the ``wa-gateway`` service from neonize receipt events. Rows are found by the
 provider's message id, or, for a send settled by idempotency key after its worker died
@@ -17,9 +21,10 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from fibernode import clock
-from fibernode.models import WaMessageLog, WaMessageQueue
+from fibernode.models import Invoice, WaMessageLog, WaMessageQueue
 from fibernode.services.context import Actor
 from fibernode.services.uow import unit_of_work
+from fibernode.services.wa_direct import SENT_COLUMNS
 
 # How far a log row has got; a receipt only moves a row forward.
 _RANK = {"pending": 0, "sending": 1, "failed": 2, "sent": 2, "delivered": 3, "read": 4}
@@ -76,7 +81,31 @@ def record_status_updates(updates: list[StatusUpdate], *, source: str = "gateway
                 continue
             if _apply(row, update):
                 changed += 1
+                if row.status == "failed":
+                    _undo_sent(uow.session, row)
     return changed
+
+
+def _undo_sent(session, row: WaMessageLog) -> None:
+    """What recorded a message WhatsApp failed later as sent says otherwise now.
+
+    The queued message behind the row fails too (the queue page would go on saying
+    "sent"), and the invoice's "reminder / receipt / isolir sent" time that this very
+    send stamped is cleared, so the owner may send it again the same day.
+    """
+    column = SENT_COLUMNS.get(row.message_type)
+    if column and row.invoice_id is not None:
+        inv = Invoice.__table__
+        session.execute(sa.update(inv).where(inv.c.id == row.invoice_id,
+                                             inv.c[column] == row.sent_at)
+                        .values({column: None}))
+    q = WaMessageQueue.__table__
+    match = (q.c.id == row.queue_id) if row.queue_id is not None else (
+        q.c.idempotency_key == row.idempotency_key)
+    if row.queue_id is None and row.idempotency_key is None:
+        return
+    session.execute(sa.update(q).where(match, q.c.status.in_(("sent", "sending"))).values(
+        status="failed", error_message=row.error_message, updated_at=clock.now()))
 
 
 def _adopt_ids(session, keys: list[str], ids: dict[str, str]) -> dict[str, WaMessageLog]:

@@ -64,6 +64,9 @@ class OutgoingMessage:
         idempotency_key: Unique per message; a gateway that has already sent a
             message with this key returns the earlier result instead of sending again.
         message_type: ``reminder``, ``receipt``, ``isolation``, ``custom``, ``test``.
+        invoice_id: The invoice it is about, if any (a Cloud API template is filled
+            from it).
+        customer_id: The subscriber it goes to, if known.
     """
 
     owner_id: uuid.UUID
@@ -71,6 +74,8 @@ class OutgoingMessage:
     text: str
     idempotency_key: str
     message_type: str = "custom"
+    invoice_id: uuid.UUID | None = None
+    customer_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,19 @@
 """The official WhatsApp Cloud API gateway (``WA_MODE=cloud``), built on pywa.
 
 Each owner brings their own Cloud API number: a phone number id and an access
-token, stored on their ``wa_sessions`` row (the token encrypted like the NIK).
-"Linking" is checking those credentials against the phone-number endpoint.
+token, stored on their ``wa_sessions`` row (the token encrypted like the NIK) by the
+superadmin through :func:`fibernode.services.wa_cloud.set_credentials`, which first
+asks the Graph API about them (:func:`verify_credentials`).
 
-Outside the 24-hour customer-service window WhatsApp only accepts approved
-templates (error 131047). A message type can be given a template in
-``WA_CLOUD_TEMPLATES`` (``reminder=tagihan_pengingat:id,receipt=nota_bayar``); a text
-refused for the window is then sent again as that template, with the whole text
-as its single body parameter ``{{1}}``.
+Reminders, receipts and isolir notices are business-initiated: outside the 24-hour
+customer-service window WhatsApp accepts free text and fails it *later* on the status
+webhook (131047). They are therefore sent as approved templates
+(:data:`fibernode.services.wa_cloud.TEMPLATES`, one variable per field) unless the
+subscriber wrote within the window; other messages go out as free text only inside it.
 
-Delivery and read statuses arrive on the webhook (:mod:`fibernode.api.wa_webhook`),
-signed with the app secret; :func:`verify_signature` and :func:`parse_statuses`
-are its pure halves.
+Statuses and subscribers' messages arrive on the webhook
+(:mod:`fibernode.api.wa_webhook`), signed with the app secret; :func:`verify_signature`,
+:func:`parse_statuses` and :func:`parse_inbound` are its pure halves.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import re
 import threading
 import uuid
@@ -36,8 +36,9 @@ from sqlmodel import select
 from fibernode.config import get_settings
 from fibernode.db import new_session
 from fibernode.models import WaSession, WaSessionStatus
+from fibernode.services import wa_cloud
 from fibernode.services.context import Actor
-from fibernode.services.crypto import DecryptionError, decrypt_secret, encrypt_secret
+from fibernode.services.crypto import DecryptionError, decrypt_secret
 from fibernode.services.errors import ValidationFailed
 from fibernode.services.uow import unit_of_work
 from fibernode.services.wa_receipts import StatusUpdate
@@ -54,10 +55,11 @@ from fibernode.whatsapp.base import (
 log = logging.getLogger(__name__)
 
 DEFAULT_GRAPH_BASE = "https://graph.facebook.com"
-TOKEN_PURPOSE = "wa_sessions.cloud_token"  # noqa: S105 - a label, not a secret
+TOKEN_PURPOSE = wa_cloud.TOKEN_PURPOSE
 TIMEOUT = httpx.Timeout(20.0, connect=10.0)
 
-NO_CREDENTIALS = "Isi Phone Number ID dan token WhatsApp Cloud API terlebih dahulu."
+NO_CREDENTIALS = ("Nomor WhatsApp Cloud API belum diatur: superadmin mengisi Phone Number ID "
+                  "dan token di Pengaturan → WhatsApp Cloud API.")
 REENGAGEMENT_MESSAGE = ("Pelanggan belum mengirim pesan dalam 24 jam terakhir: di luar jendela "
                         "24 jam WhatsApp hanya menerima pesan template yang sudah disetujui.")
 RATE_LIMITED_MESSAGE = "WhatsApp membatasi kecepatan kirim; pesan dicoba lagi nanti."
@@ -67,6 +69,8 @@ NOT_ON_WA_MESSAGE = "Nomor tujuan tidak dapat menerima pesan WhatsApp."
 NOT_ALLOWED_MESSAGE = ("Nomor tujuan belum masuk daftar penerima yang diizinkan "
                        "untuk nomor uji WhatsApp Cloud API.")
 NETWORK_MESSAGE = "Tidak dapat menghubungi WhatsApp Cloud API; pesan dicoba lagi nanti."
+TEMPLATE_DATA_MISSING = ("Pesan template tidak dapat diisi: tagihan atau pelanggan yang "
+                         "dimaksud sudah tidak ada.")
 UNCERTAIN_MESSAGE = ("Tidak ada jawaban dari WhatsApp Cloud API setelah pesan dikirim; "
                      "status pesan belum pasti.")
 
@@ -110,19 +114,6 @@ def _http_client() -> httpx.Client:
     return httpx.Client(timeout=TIMEOUT, transport=_RebaseTransport(base))
 
 
-def _templates_from_env() -> dict[str, tuple[str, str]]:
-    """``WA_CLOUD_TEMPLATES`` → {message_type: (template name, language code)}."""
-    spec = os.environ.get("WA_CLOUD_TEMPLATES", "")
-    found: dict[str, tuple[str, str]] = {}
-    for part in spec.split(","):
-        kind, sep, rest = part.partition("=")
-        if not sep or not kind.strip() or not rest.strip():
-            continue
-        name, _, lang = rest.strip().partition(":")
-        found[kind.strip()] = (name.strip(), (lang or "id").strip())
-    return found
-
-
 def classify_error(exc: BaseException) -> tuple[ErrorKind, str]:
     """The :class:`ErrorKind` and Indonesian message for a failed Graph call."""
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout
@@ -164,8 +155,7 @@ class CloudGateway(Gateway):
 
     name = "cloud"
 
-    def __init__(self, templates: dict[str, tuple[str, str]] | None = None):
-        self.templates = _templates_from_env() if templates is None else templates
+    def __init__(self):
         self._lock = threading.Lock()
         self._clients: dict[uuid.UUID, tuple[tuple[str, str], pywa.WhatsApp]] = {}
 
@@ -199,11 +189,24 @@ class CloudGateway(Gateway):
 
     # -- sending -----------------------------------------------------------
     def send_text(self, message: OutgoingMessage) -> SendResult:
-        """Send a text; refused for the 24-hour window, retry as the type's template."""
+        """Send a message the way WhatsApp will deliver it.
+
+        Reminders, receipts and isolir notices go as their approved template unless the
+        subscriber wrote within the 24-hour window (then as the full text); any other
+        message is free text and only allowed inside the window, so it fails here
+        rather than being accepted and failed later by WhatsApp (131047).
+        """
         if not _digits(message.phone):
             return SendResult.failed(ErrorKind.INVALID, "Nomor WhatsApp tidak valid.")
         if not message.text.strip():
             return SendResult.failed(ErrorKind.INVALID, "Isi pesan kosong.")
+        if self._credentials(message.owner_id) is None:
+            return SendResult.failed(ErrorKind.NOT_CONNECTED, NO_CREDENTIALS)
+        templated = message.message_type in wa_cloud.TEMPLATES
+        if not wa_cloud.window_open(message.owner_id, message.phone):
+            if templated:
+                return self._send_as_template(message)
+            return SendResult.failed(ErrorKind.REENGAGEMENT, REENGAGEMENT_MESSAGE)
         try:
             client = self._client(message.owner_id)
             sent = client.send_message(to=_digits(message.phone), text=message.text,
@@ -212,13 +215,22 @@ class CloudGateway(Gateway):
             return SendResult.failed(exc.kind, exc.message)
         except (httpx.HTTPError, wa_errors.WhatsAppError) as exc:
             kind, text = classify_error(exc)
-            template = self.templates.get(message.message_type)
-            if kind == ErrorKind.REENGAGEMENT and template is not None:
-                return self.send_template(message, template_name=template[0],
-                                          language=template[1],
-                                          body_params=[" ".join(message.text.split())])
+            if kind == ErrorKind.REENGAGEMENT and templated:
+                return self._send_as_template(message)
             return SendResult.failed(kind, text)
         return SendResult(ok=True, provider_message_id=sent.id)
+
+    def _send_as_template(self, message: OutgoingMessage) -> SendResult:
+        """The message type's approved template, filled from what the message is about."""
+        with new_session() as s:
+            setting = wa_cloud.template_settings(s)[message.message_type]
+            params = wa_cloud.template_params(s, message.message_type,
+                                              invoice_id=message.invoice_id,
+                                              customer_id=message.customer_id)
+        if params is None:
+            return SendResult.failed(ErrorKind.INVALID, TEMPLATE_DATA_MISSING)
+        return self.send_template(message, template_name=setting.name,
+                                  language=setting.language, body_params=params)
 
     def send_template(self, message: OutgoingMessage, *, template_name: str,
                       language: str = "id",
@@ -242,7 +254,7 @@ class CloudGateway(Gateway):
                                         tracker=message.idempotency_key[:512])
         except GatewayError as exc:
             return SendResult.failed(exc.kind, exc.message)
-        except ValueError:
+        except (ValueError, TypeError):  # pywa raises TypeError for an unknown code
             return SendResult.failed(ErrorKind.INVALID, f"Bahasa template {language!r} "
                                      "tidak dikenal.")
         except (httpx.HTTPError, wa_errors.WhatsAppError) as exc:
@@ -316,49 +328,6 @@ class CloudGateway(Gateway):
             client.api._session.close()
 
 
-def set_cloud_credentials(owner_id: uuid.UUID, phone_id: str, token: str, *,
-                          gateway: CloudGateway | None = None,
-                          validate: bool = True) -> LinkState | None:
-    """Store an owner's Cloud API phone number id and token, then check them.
-
-    The caller (the WhatsApp service) has already checked who may do this.
-
-    Args:
-        owner_id: The superadmin or mitra whose number it is.
-        phone_id: The Phone Number ID from WhatsApp Manager (digits).
-        token: A system-user access token (stored encrypted).
-        gateway: The gateway to validate with (default: a new one).
-        validate: Whether to call the phone-number endpoint now.
-
-    Returns:
-        The link state after validation (``None`` when not validated).
-
-    Raises:
-        ValidationFailed: a field is empty or malformed.
-        GatewayError: WhatsApp refused the credentials (the status row says why).
-    """
-    phone_id, token = (phone_id or "").strip(), (token or "").strip()
-    problems = {}
-    if not phone_id.isdigit():
-        problems["phone_id"] = "Phone Number ID harus berupa angka."
-    if len(token) < 20:
-        problems["token"] = "Token WhatsApp Cloud API tidak valid."  # noqa: S105
-    if problems:
-        raise ValidationFailed(problems)
-    with unit_of_work(Actor.system("wa.cloud")) as uow:
-        row = ensure_session(uow.session, owner_id)
-        row.cloud_phone_id = phone_id
-        row.cloud_token = encrypt_secret(token, TOKEN_PURPOSE)
-        uow.audit("wa.cloud.credentials", "wa_sessions", row.id, owner_id=owner_id,
-                  phone_id=phone_id)
-    record_event(owner_id, SessionEvent(status=WaSessionStatus.CONNECTING, link_method="cloud",
-                                        error=""), source="cloud")
-    if not validate:
-        return None
-    gw = gateway or CloudGateway()
-    return gw.start_link(owner_id)
-
-
 # -- webhook -----------------------------------------------------------------
 def verify_signature(app_secret: str, body: bytes, header: str | None) -> bool:
     """Whether ``X-Hub-Signature-256`` is Meta's HMAC-SHA256 of ``body``.
@@ -382,9 +351,7 @@ def parse_statuses(payload: dict | bytes | str) -> list[StatusUpdate]:
             for st in value.get("statuses") or []:
                 if not st.get("id") or not st.get("status"):
                     continue
-                at = None
-                if str(st.get("timestamp", "")).isdigit():
-                    at = datetime.fromtimestamp(int(st["timestamp"]), tz=UTC)
+                at = _when(st.get("timestamp"))
                 error = None
                 if st.get("errors"):
                     first = st["errors"][0]
@@ -394,11 +361,132 @@ def parse_statuses(payload: dict | bytes | str) -> list[StatusUpdate]:
     return updates
 
 
+# Why WhatsApp failed a message it had accepted (status webhook), for the owner.
+STATUS_ERRORS = {
+    131047: "di luar jendela 24 jam; gunakan template yang sudah disetujui",
+    131026: ("pesan tidak dapat diterima nomor ini (tidak terdaftar di WhatsApp, aplikasi "
+             "terlalu lama, atau penerima belum menyetujui ketentuan WhatsApp)"),
+    131049: ("ditahan WhatsApp untuk menjaga kenyamanan penerima (batas pesan bisnis); "
+             "coba lagi nanti"),
+    131050: "penerima berhenti menerima pesan pemasaran dari bisnis ini",
+    131051: "jenis pesan tidak didukung",
+    131052: "media dari penerima tidak dapat diunduh",
+    131053: "media tidak dapat diunggah",
+    131000: "kesalahan tak dikenal di WhatsApp; coba kirim lagi",
+    131016: "layanan WhatsApp sedang tidak tersedia; coba lagi nanti",
+    131031: "akun WhatsApp Business dikunci",
+    131042: "ada masalah pembayaran pada akun WhatsApp Business",
+    131045: "nomor pengirim belum terdaftar dengan benar di WhatsApp Business",
+    131056: "terlalu banyak pesan ke nomor yang sama dalam waktu singkat; coba lagi nanti",
+    130429: "batas kecepatan kirim tercapai; coba lagi nanti",
+    130472: "nomor penerima sedang dalam eksperimen WhatsApp (pesan pemasaran tidak dikirim)",
+    132000: "jumlah variabel tidak cocok dengan template yang disetujui",
+    132001: "template tidak ditemukan untuk nama dan bahasa ini; periksa pengaturan template",
+    132005: "isi template setelah diisi terlalu panjang",
+    132007: "isi template melanggar kebijakan WhatsApp",
+    132012: "format variabel tidak sesuai dengan template",
+    132015: "template dijeda WhatsApp karena kualitasnya rendah",
+    132016: "template dinonaktifkan WhatsApp",
+    368: "akun dibatasi sementara karena melanggar kebijakan WhatsApp",
+}
+
+
+def status_error(code: object, title: str | None = None) -> str:
+    """The Indonesian reason for a ``failed`` status with WhatsApp's error code."""
+    reason = STATUS_ERRORS.get(code) if isinstance(code, int) else None
+    if reason is None:
+        reason = f"ditolak WhatsApp: {title or 'alasan tidak diketahui'}"
+    return f"Gagal: {reason} (kode {code})." if code is not None else f"Gagal: {reason}."
+
+
 def _status_error(err: dict) -> str:
-    code = err.get("code")
-    if code == 131047:
-        return REENGAGEMENT_MESSAGE
-    if code == 131026:
-        return NOT_ON_WA_MESSAGE
-    title = err.get("title") or err.get("message") or "tidak diketahui"
-    return f"Pesan gagal terkirim menurut WhatsApp: {title} (kode {code})."
+    return status_error(err.get("code"), err.get("title") or err.get("message"))
+
+
+def _when(timestamp: object) -> datetime | None:
+    text = str(timestamp or "")
+    return datetime.fromtimestamp(int(text), tz=UTC) if text.isdigit() else None
+
+
+def _inbound_text(msg: dict) -> str | None:
+    kind = msg.get("type")
+    part = msg.get(kind) if isinstance(kind, str) else None
+    if not isinstance(part, dict):
+        return None
+    if kind == "text":
+        return part.get("body")
+    if kind == "button":
+        return part.get("text")
+    if kind == "interactive":
+        reply = part.get("button_reply") or part.get("list_reply") or {}
+        return reply.get("title")
+    if kind == "reaction":
+        return part.get("emoji")
+    return part.get("caption")
+
+
+def parse_inbound(payload: dict | bytes | str) -> list[wa_cloud.InboundMessage]:
+    """Messages subscribers sent, with the owner's phone number id, from a webhook body."""
+    if isinstance(payload, bytes | str):
+        payload = json.loads(payload)
+    found: list[wa_cloud.InboundMessage] = []
+    for entry in payload.get("entry") or []:
+        for change in entry.get("changes") or []:
+            value = change.get("value") or {}
+            phone_number_id = str((value.get("metadata") or {}).get("phone_number_id") or "")
+            for msg in value.get("messages") or []:
+                if not phone_number_id or not msg.get("id") or not msg.get("from"):
+                    continue
+                found.append(wa_cloud.InboundMessage(
+                    phone_number_id=phone_number_id, phone=str(msg["from"]),
+                    provider_message_id=str(msg["id"]), message_type=str(msg.get("type")),
+                    text=_inbound_text(msg),
+                    at=_when(msg.get("timestamp")) or datetime.now(UTC)))
+    return found
+
+
+# -- checking credentials ------------------------------------------------------
+BAD_TOKEN_MESSAGE = ("Token akses ditolak WhatsApp: tidak valid, kedaluwarsa, atau "  # noqa: S105
+                     "dicabut (kode 190). Buat token baru di Meta Business Suite.")
+UNKNOWN_PHONE_ID_MESSAGE = ("Phone Number ID tidak ditemukan, atau token ini tidak punya "
+                            "akses ke nomor tersebut (kode 100).")
+NO_PERMISSION_MESSAGE = ("Token tidak punya izin whatsapp_business_messaging / "
+                         "whatsapp_business_management untuk nomor ini")
+
+
+def verify_credentials(phone_id: str, token: str) -> wa_cloud.VerifiedNumber:
+    """Ask the Graph API about ``phone_id`` with ``token`` (``GET /{version}/{phone_id}``).
+
+    Raises:
+        ValidationFailed: WhatsApp refused (reason under ``token`` or ``phone_id``), or
+            could not be reached (under ``form``); all in Indonesian.
+    """
+    version = get_settings().wa_cloud_api_version.removeprefix("v")
+    url = f"{DEFAULT_GRAPH_BASE}/v{version}/{phone_id}"
+    try:
+        with _http_client() as client:
+            res = client.get(url, params={"fields": "display_phone_number,verified_name"},
+                             headers={"Authorization": f"Bearer {token}"})
+    except httpx.HTTPError as exc:
+        log.warning("graph api unreachable while checking credentials: %s", exc)
+        raise ValidationFailed({"form": NETWORK_MESSAGE.replace(
+            "; pesan dicoba lagi nanti", "; periksa koneksi server lalu coba lagi")}) from exc
+    try:
+        body = res.json()
+    except ValueError:
+        body = {}
+    if res.status_code == 200 and isinstance(body, dict) and body.get("display_phone_number"):
+        return wa_cloud.VerifiedNumber(display_phone_number=str(body["display_phone_number"]),
+                                       verified_name=body.get("verified_name"))
+    error = body.get("error") if isinstance(body, dict) else None
+    error = error if isinstance(error, dict) else {}
+    code = error.get("code")
+    if code == 190 or code in (102, 2500):
+        raise ValidationFailed({"token": BAD_TOKEN_MESSAGE})
+    if code == 100 or code == 803:
+        raise ValidationFailed({"phone_id": UNKNOWN_PHONE_ID_MESSAGE})
+    if code in (10, 3) or (isinstance(code, int) and 200 <= code < 300):
+        raise ValidationFailed({"token": f"{NO_PERMISSION_MESSAGE} (kode {code})."})
+    detail = error.get("message") or f"HTTP {res.status_code}"
+    raise ValidationFailed({"form": f"WhatsApp menolak pemeriksaan nomor: {detail}"
+                                    + (f" (kode {code})." if code is not None else ".")})

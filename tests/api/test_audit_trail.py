@@ -75,6 +75,7 @@ from fibernode.services import (
     customers,
     settings,
     two_factor,
+    wa_cloud,
     wa_direct,
     web_login,
     whatsapp,
@@ -86,6 +87,7 @@ from tests.api import test_tenant_isolation as iso
 from tests.api.rest_helpers import token_for
 from tests.api.test_tenant_isolation import MAKERS, OK, OWNERS, PERIOD, PNG, ROUTES, USERNAMES
 from tests.factories import ADMIN_PASSWORD, MITRA_PASSWORD
+from tests.whatsapp import fake_graph
 
 # The isolation suite's fixture: the three owners, fresh rows of every kind, an outbox
 # gateway, no Celery.
@@ -412,6 +414,25 @@ def _receipt_applied(_w: Walk, _c: Call, res, _row) -> None:
     assert res.json()["changed"] == 1, res.text
 
 
+def _cloud_credentials(_w: Walk, c: Call) -> None:
+    # Answered by the fake Graph API the test starts (the ``graph`` fixture).
+    c.json = {"phoneNumberId": fake_graph.PHONE_ID, "accessToken": fake_graph.TOKEN}
+    c.ok = OK
+
+
+def _cloud_session(call: Call, _res) -> uuid.UUID:
+    with new_session() as s:
+        return s.exec(select(WaSession.id).where(WaSession.user_id == call.row)).one()
+
+
+def _cloud_templates(_w: Walk, c: Call) -> None:
+    c.json = {"names": {"reminder": "tagihan_audit"}, "language": "id"}
+
+
+def _template_names(_call: Call) -> dict[str, str]:
+    return {"wa_cloud.template.reminder": wa_cloud.template_settings()["reminder"].name}
+
+
 def _answered(_w: Walk, _c: Call, res, _row) -> None:
     assert res.json()["on_whatsapp"] is not None, res.text
 
@@ -538,6 +559,10 @@ CASES: list[Case] = [
     C("POST", "/api/wa/logs/{log_id}/resend", "wa.direct.resend", "wa_message_logs",
       caller="mitra_a", watch=columns(WaMessageLog, "error_message")),
     C("POST", "/api/wa/webhook", None, caller=None, prepare=_webhook, check=_receipt_applied),
+    C("PUT", "/api/wa/cloud/credentials/{owner_id}", "wa.cloud.credentials", "wa_sessions",
+      _cloud_session, prepare=_cloud_credentials),
+    C("PUT", "/api/wa/cloud/templates", "wa.cloud.templates", "settings", NONE,
+      prepare=_cloud_templates, watch=_template_names),
 ]
 
 # Calls that write no activity row, on purpose (the walk checks that they write none).
@@ -697,7 +722,7 @@ def _run(api, walk: Walk, case: Case) -> list[str]:
     return problems
 
 
-def test_every_mutating_call_leaves_its_audit_row(estate, monkeypatch):
+def test_every_mutating_call_leaves_its_audit_row(estate, monkeypatch, graph):
     """Each case, called from ``CLIENT_IP``: its row with user, address, resource, values."""
     monkeypatch.setenv("WA_CLOUD_APP_SECRET", WEBHOOK_SECRET)
     reset_settings()

@@ -379,6 +379,14 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/wa/check-number"): Rule("user", json=body({"phone": "081234500000"}),
                                            ok=frozenset({200, 409})),  # 409: not linked
     ("GET", "/api/wa/logs"): Rule("user"),
+    ("GET", "/api/wa/cloud/credentials"): Rule("super"),
+    # Malformed on purpose: refused (422) before any call to the Graph API.
+    ("PUT", "/api/wa/cloud/credentials/{owner_id}"): Rule(
+        "super_row", "/api/wa/cloud/credentials/{row}", row="mitra",
+        json=body({"phoneNumberId": "x", "accessToken": "y"}), ok=frozenset({422})),
+    ("GET", "/api/wa/cloud/templates"): Rule("super"),
+    ("PUT", "/api/wa/cloud/templates"): Rule("super", json=body(
+        {"names": {"reminder": "fibernode_pengingat"}, "language": "id"})),
     ("GET", "/api/wa/queue"): Rule("user"),
     ("POST", "/api/wa/queue/{queue_id}/retry"): Rule("owned", "/api/wa/queue/{row}/retry",
                                                      row="failed_queue"),

@@ -147,3 +147,46 @@ def test_a_deliberate_resend_answers_with_the_new_key_and_the_duplicate_warning(
     (logged,) = c.get("/api/wa/logs", params={"status": "uncertain"}).json()["items"]
     assert (logged["status_label"], logged["can_resend"]) == ("Tidak pasti", False)
     assert c.post(f"/api/wa/logs/{logged['id']}/resend").status_code == 409  # resent already
+
+
+# --- official Cloud API credentials and templates (superadmin) -----------------------------
+
+
+def test_superadmin_sets_cloud_credentials_verified_by_the_graph_api(world, graph):
+    from tests.whatsapp.fake_graph import PHONE_ID, TOKEN
+
+    owner = world.mitra_a.user_id
+    admin = _client("superadmin")
+    url = f"/api/wa/cloud/credentials/{owner}"
+    bad = admin.put(url, json={"phoneNumberId": PHONE_ID,
+                               "accessToken": "EAAG-revoked-token-0000000000000"})
+    assert bad.status_code == 422
+    assert "kode 190" in bad.json()["error"]["details"]["token"]
+    unknown = admin.put(url, json={"phoneNumberId": "99887766", "accessToken": TOKEN})
+    assert "kode 100" in unknown.json()["error"]["details"]["phone_id"]
+    listed = admin.get("/api/wa/cloud/credentials").json()["owners"]
+    assert next(o for o in listed if o["owner_id"] == str(owner))["phone_id"] is None
+    ok = admin.put(url, json={"phoneNumberId": PHONE_ID, "accessToken": TOKEN})
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["token_hint"] == "••••cdef" and ok.json()["status"] == "connected"
+    assert TOKEN not in admin.get("/api/wa/cloud/credentials").text
+    mitra = _client("mitra1")
+    assert mitra.put(url, json={"phoneNumberId": PHONE_ID,
+                                "accessToken": TOKEN}).status_code == 403
+    assert mitra.get("/api/wa/cloud/credentials").status_code == 403
+    assert _client(None).get("/api/wa/cloud/credentials").status_code == 401
+
+
+def test_superadmin_reads_and_renames_the_cloud_templates(world):
+    admin = _client("superadmin")
+    templates = admin.get("/api/wa/cloud/templates").json()["templates"]
+    reminder = next(t for t in templates if t["message_type"] == "reminder")
+    assert reminder["name"] == "fibernode_pengingat" and reminder["language"] == "id"
+    assert "{{5}}" in reminder["body"]
+    res = admin.put("/api/wa/cloud/templates", json={"names": {"receipt": "nota_saya"},
+                                                      "language": "id"})
+    assert res.status_code == 200
+    assert res.json()["changes"]["wa_cloud.template.receipt"]["to"] == "nota_saya"
+    bad = admin.put("/api/wa/cloud/templates", json={"names": {"receipt": "Nota Saya"}})
+    assert bad.status_code == 422 and "huruf kecil" in bad.json()["error"]["details"]["receipt"]
+    assert _client("mitra1").get("/api/wa/cloud/templates").status_code == 403

@@ -46,6 +46,7 @@ from fibernode.services import (
     settings,
     two_factor,
     users,
+    wa_cloud,
     wa_config,
     wa_direct,
     wa_queue,
@@ -637,6 +638,20 @@ MATRIX = [
          superadmin=OK, owning_mitra=OK, other_mitra=NotFound,
          anonymous=AuthenticationRequired, variant="invoice-of-mitra1"),
     logged_in("whatsapp.list_logs", lambda w, a: whatsapp.list_logs(a)),
+    # Cloud API: only the superadmin manages numbers and templates (the Graph API
+    # check is answered here, the real call is tested in tests/whatsapp/test_cloud.py).
+    superadmin_only("wa_cloud.set_credentials", lambda w, a: wa_cloud.set_credentials(
+        a, w.mitra_a.user_id, "106540352242922", "EAAG-permission-matrix-token-0000",
+        verify=lambda _p, _t: wa_cloud.VerifiedNumber("+62 811-0000-0001"))),
+    superadmin_only("wa_cloud.list_credentials", lambda w, a: wa_cloud.list_credentials(a)),
+    superadmin_only("wa_cloud.list_template_settings",
+                    lambda w, a: wa_cloud.list_template_settings(a)),
+    superadmin_only("wa_cloud.update_template_settings",
+                    lambda w, a: wa_cloud.update_template_settings(a, {}, "id")),
+    Case("wa_cloud.customer_replies",
+         lambda w, a: wa_cloud.customer_replies(a, mitra1_customer_id(w)),
+         superadmin=OK, owning_mitra=OK, other_mitra=NotFound,
+         anonymous=AuthenticationRequired),
     Case("whatsapp.list_logs",
          lambda w, a: whatsapp.list_logs(a, owner_id=w.mitra_a.user_id),
          superadmin=OK, owning_mitra=OK, other_mitra=PermissionDenied,

@@ -73,6 +73,8 @@ PAGES: dict[str, str] = {
     "admin_finance_state": "/admin/finance", "mitra_state": "/admin/mitra",
     "packages_state": "/admin/packages", "admin_settings_state": "/admin/settings",
     "customer_detail_state": "/customers/{customer}", "import_state": "/customers/import",
+    "wa_cloud_settings_state": "/admin/settings",
+    "customer_replies_state": "/customers/{customer}",
     "customers_state": "/customers", "dashboard_state": "/", "finance_state": "/finance",
     "finance_report_state": "/finance/report", "invoices_state": "/invoices",
     "login_state": "/login", "profile_state": "/profile", "two_factor_state": "/profile",
@@ -190,6 +192,15 @@ ROWS: dict[str, Row] = {
     "admin_settings_state.upload_logo": Row("upload", args=const(files=[])),
     "admin_settings_state.upload_splash": Row("upload", args=const(files=[])),
     # --- one subscriber (the page of another tenant's subscriber) ------------------------------
+    # Malformed on purpose: refused before any call to the Graph API.
+    "wa_cloud_settings_state.load": Row("super"),
+    "wa_cloud_settings_state.choose_owner": Row("ui", args=const(owner_id="x")),
+    "wa_cloud_settings_state.save_credentials": Row("super", args=cform(
+        owner_id=str(uuid.UUID(int=1)), phone_id="x", token="y")),
+    "wa_cloud_settings_state.save_templates": Row("super", args=cform(
+        template_reminder="fibernode_pengingat", language="id")),
+    "customer_replies_state.load_for": Row("owned", kind="customer",
+                                           args=other("customer", "customer_id")),
     "customer_detail_state.load": Row("owned", kind="customer"),
     "customer_detail_state.edit": Row("owned", kind="customer"),
     "customer_detail_state.delete": Row("owned", kind="customer"),
