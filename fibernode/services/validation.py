@@ -20,8 +20,12 @@ _WHITESPACE = re.compile(r"\s")
 
 
 def clean(value: str | None) -> str:
-    """Trim a text field; ``None`` becomes empty."""
-    return (value or "").strip()
+    """Trim a text field; ``None`` becomes empty and NUL characters are dropped.
+
+    PostgreSQL text can hold no NUL at all: one typed or sent in a search or a name
+    would otherwise be a server error instead of a search for the rest.
+    """
+    return (value or "").replace("\x00", "").strip()
 
 
 def optional(value: str | None) -> str | None:

@@ -540,3 +540,11 @@ def test_mitra_cannot_manage_mitra(world, call):
     with new_session() as s:
         assert len(s.exec(select(ActivityLog)).all()) == before
     assert users.get_mitra(world.admin, world.mitra_b.user_id).name == "Siti Rahayu"
+
+
+def test_a_nul_character_in_a_search_is_dropped_not_a_server_error(world):
+    # Found by the API fuzz test: GET /api/users?search=%003 answered 500.
+    found = users.list_mitra(world.admin, search="\x00sukamaju\x00").items
+    assert [m.business_name for m in found] == ["WiFi Sukamaju"]
+    assert customers.list_customers(world.admin, search="\x00").total == \
+        customers.list_customers(world.admin).total
