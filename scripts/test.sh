@@ -26,9 +26,12 @@ fi
 # The browser tier runs in a process of its own: its harness compiles and serves the
 # Reflex app, which must import the pages itself, while the in-process state tests
 # import them at collection.
+# The rest runs in parallel processes (pytest-xdist, one per core; FIBERNODE_TEST_WORKERS
+# overrides): the tests wait on PostgreSQL, subprocesses and sockets more than they compute.
 status=0
 echo "==> pytest (semua tes kecuali browser)"
-python -m pytest -q -p no:cacheprovider --ignore=tests/browser || status=$?
+python -m pytest -q -p no:cacheprovider -n "${FIBERNODE_TEST_WORKERS:-auto}" \
+  --ignore=tests/browser || status=$?
 echo "==> pytest (browser)"
 python -m pytest -q -p no:cacheprovider tests/browser || status=$?
 exit $status
