@@ -28,3 +28,18 @@ def test_a_customers_reply_shows_on_their_page_for_their_owner_only(world, graph
     dewi = page(tab("mitra1"), CustomerRepliesState)
     drive(run(dewi, CustomerRepliesState.load_for, str(customer("Dewi Lestari").id)))
     assert dewi.replies == []
+
+
+def test_the_replies_card_is_offered_only_where_replies_can_arrive(world, monkeypatch):
+    from fibernode.config import reset_settings
+
+    ahmad = str(customer("Ahmad Fauzi").id)
+    try:
+        for mode, shown in (("cloud", True), ("neonize", False), ("outbox", False)):
+            monkeypatch.setenv("WA_MODE", mode)
+            reset_settings()
+            state = page(tab("mitra1"), CustomerRepliesState)
+            drive(run(state, CustomerRepliesState.load_for, ahmad))
+            assert state.cloud is shown, mode
+    finally:
+        reset_settings()
