@@ -840,7 +840,8 @@ def _queue() -> rx.Component:
                               rx.el.span(r["status_label"], class_name="fn-pill fn-pill-grey"),
                               class_name="fn-card-row"),
                     rx.el.div(r["type"], " · jadwal ", r["scheduled"],
-                              rx.cond(r["sent"] != "", rx.el.span(" · terkirim ", r["sent"])),
+                              rx.cond(r["sent"] != "", rx.el.span(
+                                  rx.cond(S.outbox, " · dicatat ", " · terkirim "), r["sent"])),
                               class_name="fn-muted"),
                     rx.cond(r["error"] != "", rx.el.div(r["error"], class_name="fn-field-error")),
                     _resend_confirm(r["resend"]),
@@ -894,10 +895,13 @@ def _logs() -> rx.Component:
                                              rx.cond(SessionState.is_superadmin,
                                                      rx.el.span(" · ", r["area"])),
                                              class_name="fn-muted")),
-                        rx.el.span(r["status_label"], class_name=rx.match(
-                            r["status"], ("failed", "fn-pill fn-pill-red"),
-                            ("uncertain", "fn-pill fn-pill-amber"),
-                            ("skipped", "fn-pill fn-pill-grey"), "fn-pill fn-pill-green")),
+                        # Recorded in outbox mode is not a success: never green.
+                        rx.el.span(r["status_label"], class_name=rx.cond(
+                            S.outbox & (r["status"] == "sent"), "fn-pill fn-pill-amber",
+                            rx.match(r["status"], ("failed", "fn-pill fn-pill-red"),
+                                     ("uncertain", "fn-pill fn-pill-amber"),
+                                     ("skipped", "fn-pill fn-pill-grey"),
+                                     "fn-pill fn-pill-green"))),
                         class_name="fn-card-row"),
                     rx.cond(r["error"] != "", rx.el.div(r["error"], class_name="fn-field-error")),
                     rx.el.pre(r["content"], class_name="fn-wa-bubble"),
