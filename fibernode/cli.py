@@ -163,7 +163,10 @@ def _health_command(args: argparse.Namespace) -> int:
     from fibernode.services import health
 
     if args.component:
-        healthy, why = health.check_component(args.component, hostname=args.hostname)
+        from workers.celery_app import ping_worker
+
+        healthy, why = health.check_component(args.component, hostname=args.hostname,
+                                              ping=ping_worker)
         print(f"{args.component}: {'OK' if healthy else 'TIDAK SEHAT'} - {why}")
         return 0 if healthy else 1
     report = health.check()

@@ -19,6 +19,8 @@ fi
 
 echo "==> ruff"
 ruff check fibernode workers tests alembic bench rxconfig.py
+echo "==> lint-imports (lapisan: services tidak mengimpor UI, API atau workers)"
+lint-imports
 if [[ $# -gt 0 ]]; then
   echo "==> pytest $*"
   exec python -m pytest -q -p no:cacheprovider "$@"

@@ -47,8 +47,20 @@ from argon2 import PasswordHasher  # noqa: E402
 
 from fibernode import db as fn_db  # noqa: E402
 from fibernode.config import reset_settings  # noqa: E402
-from fibernode.services import passwords  # noqa: E402
+from fibernode.services import jobqueue, passwords  # noqa: E402
 from tests.whatsapp.fake_graph import graph  # noqa: E402, F401 - fake Graph API fixture
+
+
+def _celery_send(task: str, *args: str) -> None:
+    """Queue by name through the workers' Celery app, imported on first use as production does."""
+    from workers.celery_app import send
+
+    send(task, *args)
+
+
+# The web app and the workers install this sender when they import the workers' app;
+# tests that call services directly get the same one.
+jobqueue.install_sender(_celery_send)
 
 # Still Argon2id, with the cheapest parameters: the suite hashes thousands of
 # passwords, and hashing cost is not what these tests are about.

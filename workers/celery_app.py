@@ -43,6 +43,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from fibernode.config import Settings, get_settings
+from fibernode.services import jobqueue
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +217,22 @@ def send(task: str, *args: str) -> None:
     """
     current_app.send_task(task, args=list(args), ignore_result=True, retry=True,
                           retry_policy=PUBLISH_RETRY_POLICY)
+
+
+def ping_worker(hostname: str, timeout: float = 5.0) -> bool:
+    """Whether the worker ``hostname`` (``celery@…``) answers a ping over the broker."""
+    # A helper app for this one ping: it must not become the thread's app for sending jobs.
+    ping_app = make_app(get_settings(), set_as_current=False)
+    try:
+        replies = ping_app.control.ping(destination=[hostname], timeout=timeout)
+    finally:
+        ping_app.close()
+    return any(hostname in reply for reply in replies or [])
+
+
+# Every process that imports the workers' app (web, worker, beat, CLI) queues the
+# services' background jobs through it.
+jobqueue.install_sender(send)
 
 
 @setup_logging.connect

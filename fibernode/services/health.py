@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -212,19 +213,8 @@ def touch_beat_alive() -> None:
     path.touch()
 
 
-def _ping_worker(hostname: str, timeout: float = 5.0) -> bool:
-    from workers.celery_app import make_app
-
-    # A helper app for this one ping: it must not become the thread's app for sending jobs.
-    app = make_app(get_settings(), set_as_current=False)
-    try:
-        replies = app.control.ping(destination=[hostname], timeout=timeout)
-    finally:
-        app.close()
-    return any(hostname in reply for reply in replies or [])
-
-
-def check_component(component: str, *, hostname: str | None = None) -> tuple[bool, str]:
+def check_component(component: str, *, hostname: str | None = None,
+                    ping: Callable[[str], bool] | None = None) -> tuple[bool, str]:
     """Whether one process is healthy, for its container's healthcheck.
 
     * ``web``: the database answers (what /api/health turns into 503).
@@ -234,6 +224,12 @@ def check_component(component: str, *, hostname: str | None = None) -> tuple[boo
       also needs beat).
     * ``beat``: beat's scheduler ticked within the last 3 minutes (a file in
       ``data_dir`` it touches on every tick; beat runs a tick at least every 10 s).
+
+    Args:
+        component: ``web``, ``worker`` or ``beat``.
+        hostname: The worker's Celery name (default ``celery@<this host>``).
+        ping: Asks a worker by name over the broker (the caller's Celery app:
+            ``workers.celery_app.ping_worker``); without it the heartbeat is read.
 
     Returns:
         (healthy, a one-line explanation in Indonesian).
@@ -254,10 +250,10 @@ def check_component(component: str, *, hostname: str | None = None) -> tuple[boo
         return False, f"database tidak bisa dihubungi ({report.errors.get('database')})"
     if component == "web":
         return True, "database OK"
-    if get_settings().redis_url:
+    if get_settings().redis_url and ping is not None:
         name = hostname or f"celery@{socket.gethostname()}"
         try:
-            if _ping_worker(name):
+            if ping(name):
                 return True, f"{name} menjawab ping"
         except Exception as exc:  # noqa: BLE001
             return False, f"ping ke {name} gagal: {type(exc).__name__}"

@@ -19,17 +19,33 @@ from fibernode.services.uow import UnitOfWork
 log = logging.getLogger(__name__)
 
 
+# Queues a task by name on the project's broker; installed by every process that runs
+# use cases (workers.celery_app at import: the web app, the workers, beat and the CLI
+# import it). The domain never imports the workers.
+Sender = Callable[..., None]
+_sender: Sender | None = None
+NO_SENDER = ("Antrian tugas latar belakang belum dipasang di proses ini; tugas tidak "
+             "bisa dijalankan.")
+
+
+def install_sender(sender: Sender | None) -> Sender | None:
+    """Make ``sender(task, *args)`` the way this process queues tasks; returns the old one."""
+    global _sender
+    previous, _sender = _sender, sender
+    return previous
+
+
 def send_task(task: str, *args: str) -> None:
     """Queue the Celery task ``task`` by name on the project's broker.
 
     Raises:
+        RuntimeError: no sender was installed in this process.
         Exception: the broker could not be reached.
     """
-    # Imported here: the workers package imports the services, not the other way round.
-    # Importing it also makes the project's app Celery's default in every thread.
-    from workers.celery_app import send
-
-    send(task, *args)
+    sender = _sender
+    if sender is None:
+        raise RuntimeError(NO_SENDER)
+    sender(task, *args)
 
 
 def send_after_commit(uow: UnitOfWork, send: Callable[[uuid.UUID], None], job_id: uuid.UUID,

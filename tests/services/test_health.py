@@ -234,8 +234,11 @@ def test_component_worker_on_redis_pings_its_own_worker(world, env):
     env(REDIS_URL=REDIS_URL)
     previous = current_app._get_current_object()
     try:
-        assert health._ping_worker("celery@no-such-worker", timeout=0.5) is False
-        healthy, why = health.check_component("worker", hostname="celery@no-such-worker")
+        from workers.celery_app import ping_worker
+
+        assert ping_worker("celery@no-such-worker", timeout=0.5) is False
+        healthy, why = health.check_component("worker", hostname="celery@no-such-worker",
+                                              ping=ping_worker)
     finally:
         previous.set_current()
     assert healthy is False and "celery@no-such-worker" in why

@@ -20,6 +20,7 @@ from fibernode import clock
 from fibernode.db import new_session
 from fibernode.models import FileJob, ImportJob, PaymentProof
 from fibernode.services import filejobs, imports, invoices, payment_proofs
+from tests.conftest import REDIS_URL
 from tests.factories import World
 from tests.services.invoice_data import make_invoice
 from tests.workers.test_celery_app import project_env, run_python
@@ -107,3 +108,27 @@ def test_a_job_that_cannot_be_queued_fails_at_once_with_its_message(pg, pg_datab
     assert log.count("cannot queue background job") == 4
     for name, job in jobs.items():
         assert job["seconds"] < FAIL_WITHIN_SECONDS, (name, job)
+
+
+def test_a_process_without_the_workers_app_fails_a_job_at_once_instead_of_losing_it(world):
+    from fibernode.services import finance_files, jobqueue
+
+    previous = jobqueue.install_sender(None)
+    try:
+        job = finance_files.start_recap(world.mitra_a, start=clock.today(),
+                                        end=clock.today(), fmt="csv")
+    finally:
+        jobqueue.install_sender(previous)
+    view = filejobs.get_file_job(world.mitra_a, job.id)
+    assert (view.status, view.error, view.is_running) == (
+        "failed", filejobs.ENQUEUE_FAILED, False)
+
+
+def test_the_web_app_and_the_workers_install_the_celery_sender(tmp_path):
+    code = ("import fibernode.fibernode\n"
+            "import workers.celery_app as c\n"
+            "from fibernode.services import jobqueue\n"
+            "assert jobqueue._sender is c.send, jobqueue._sender\n"
+            "print('ok')\n")
+    out, _log = run_python(code, project_env(tmp_path, REDIS_URL))
+    assert out.strip().endswith("ok")
