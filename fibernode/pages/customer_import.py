@@ -15,13 +15,10 @@ from fibernode.components.layout import app_shell
 from fibernode.components.ui import empty_state, page_title, pager, superadmin_page
 from fibernode.formatting import number, rupiah
 from fibernode.services import imports
-from fibernode.services.errors import (
-    NotFound,
-    PermissionDenied,
-    ServiceError,
-    ValidationFailed,
-)
+from fibernode.services.context import Actor
+from fibernode.services.errors import NotFound, ServiceError
 from fibernode.state.branding import BrandingState
+from fibernode.state.handlers import off_loop, service_event
 from fibernode.state.session import current_actor, to_login
 from fibernode.state.ui import toast, user_text
 
@@ -110,12 +107,9 @@ class ImportState(rx.State):
         return None
 
     @rx.event
-    async def handle_upload(self, files: list[rx.UploadFile]):
+    @service_event(message="upload_error", detail="file", reset={"busy": False})
+    async def handle_upload(self, actor: Actor, files: list[rx.UploadFile]):
         """Read the dropped file and let the import service check it."""
-        actor = await current_actor(self)
-        if actor is None:
-            yield await to_login(self)
-            return
         if not files:
             return
         self.busy, self.upload_error = True, ""
@@ -123,17 +117,9 @@ class ImportState(rx.State):
         upload = files[0]
         # Read one byte past the limit so an oversized file is refused, not truncated.
         content = await upload.read(imports.MAX_FILE_BYTES + 1)
-        try:
-            # Parsing and checking up to SYNC_ROWS rows: in a thread, off the event loop.
-            view = await asyncio.to_thread(imports.upload_import, actor,
-                                           upload.name or "pelanggan.csv", content)
-        except ValidationFailed as exc:
-            self.busy = False
-            self.upload_error = exc.details.get("file") or exc.message
-            return
-        except (ServiceError, PermissionDenied) as exc:
-            self.busy, self.upload_error = False, exc.message
-            return
+        # Parsing and checking up to SYNC_ROWS rows: in a thread, off the event loop.
+        view = await off_loop(imports.upload_import, actor,
+                              upload.name or "pelanggan.csv", content)
         self.outcome = ""
         self._show(view)
         self.busy = False
@@ -141,22 +127,12 @@ class ImportState(rx.State):
             yield ImportState.poll
 
     @rx.event
-    async def confirm(self):
-        """Import the valid rows (in one transaction)."""
-        actor = await current_actor(self)
-        if actor is None:
-            yield await to_login(self)
-            return
+    @service_event(reset={"busy": False}, after="_reload")
+    async def confirm(self, actor: Actor):
+        """Import the valid rows (in one transaction); a refusal reloads the job."""
         self.busy = True
         yield
-        try:
-            view = await asyncio.to_thread(imports.confirm_import, actor,
-                                           self._job_id())
-        except ServiceError as exc:
-            self.busy = False
-            yield toast("error", exc.message)
-            await self._reload()
-            return
+        view = await off_loop(imports.confirm_import, actor, self._job_id())
         self.outcome = ""
         self._show(view)
         self.busy = False
@@ -205,16 +181,10 @@ class ImportState(rx.State):
         await self._reload()
 
     @rx.event
-    async def download_errors(self):
+    @service_event()
+    async def download_errors(self, actor: Actor):
         """The rows that were not imported, with the reason, as CSV."""
-        actor = await current_actor(self)
-        if actor is None:
-            return await to_login(self)
-        try:
-            data = await asyncio.to_thread(imports.error_report_csv, actor,
-                                           self._job_id())
-        except ServiceError as exc:
-            return toast("error", exc.message)
+        data = await off_loop(imports.error_report_csv, actor, self._job_id())
         stem = self.filename.rsplit(".", 1)[0] or "impor"
         return rx.download(data=data, filename=user_text(f"{stem}-gagal.csv"),
                            mime_type="text/csv")

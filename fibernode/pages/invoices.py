@@ -34,6 +34,7 @@ from fibernode.services import billing, filejobs, invoices, receipts, users, wha
 from fibernode.services.context import Actor
 from fibernode.services.errors import Conflict, ServiceError, ValidationFailed
 from fibernode.state.branding import BrandingState
+from fibernode.state.handlers import off_loop, service_event
 from fibernode.state.paging import PagedListMixin
 from fibernode.state.session import SessionState, current_actor, to_login
 from fibernode.state.ui import toast, user_text
@@ -294,17 +295,14 @@ class InvoicesState(PagedListMixin, rx.State):
                 "owner_id": uuid.UUID(owner) if owner else None}
 
     @rx.event
-    async def run_billing(self, form: dict):
-        """Create the chosen period's invoices now (idempotent: existing ones stay)."""
-        actor = await current_actor(self)
-        if actor is None:
-            return await to_login(self)
+    @service_event(message="run_error", detail="period")
+    async def run_billing(self, actor: Actor, form: dict):
+        """Create the chosen period's invoices now (idempotent: existing ones stay).
+
+        Every subscriber of every owner may take seconds: in a thread, off the loop.
+        """
         try:
-            result = billing.run_billing(actor, **self._run_args(form))
-        except ServiceError as exc:
-            self.run_error = (exc.details.get("period") if hasattr(exc, "details")
-                              and exc.details else None) or exc.message
-            return None
+            result = await off_loop(billing.run_billing, actor, **self._run_args(form))
         except ValueError:
             self.run_error = "Pilih pemilik yang valid."
             return None
