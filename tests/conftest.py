@@ -11,6 +11,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,6 +62,70 @@ def _celery_send(task: str, *args: str) -> None:
 # The web app and the workers install this sender when they import the workers' app;
 # tests that call services directly get the same one.
 jobqueue.install_sender(_celery_send)
+
+
+class SentJobs(list):
+    """The background tasks the services queued, in order, as ``(task name, args)``.
+
+    Installed as the process's sender by :func:`recorded_jobs` (the ``sent_jobs``
+    fixture), it stands in for the broker: nothing reaches Redis and no worker runs
+    the tasks, unless the test asks for it with :meth:`run_inline`, or for a broker
+    that cannot be reached with :meth:`refuse`.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._refusal: Exception | None = None
+        self._inline: tuple[str, ...] | None = None
+        self._in_thread = False
+
+    def refuse(self, error: Exception | None = None) -> None:
+        """Every later send raises ``error`` (default ``ConnectionError``), like a down broker."""
+        self._refusal = error or ConnectionError("broker down")
+
+    def run_inline(self, *tasks: str, thread: bool = False) -> None:
+        """Every later send of ``tasks`` (of any task when none is named) also runs it here.
+
+        The worker's registered Celery task runs in this process, right after the
+        commit that queued it, or on a daemon thread of its own with ``thread`` (as a
+        worker runs beside the web app).
+        """
+        self._inline, self._in_thread = tasks, thread
+
+    def __call__(self, task: str, *args: str) -> None:
+        if self._refusal is not None:
+            raise self._refusal
+        self.append((task, args))
+        if self._inline is not None and (not self._inline or task in self._inline):
+            from workers.celery_app import app
+
+            run = app.tasks[task]
+            if self._in_thread:
+                threading.Thread(target=run, args=args, daemon=True).start()
+            else:
+                run(*args)
+
+
+@contextlib.contextmanager
+def recorded_jobs() -> Iterator[SentJobs]:
+    """Install a :class:`SentJobs` as the process's sender; the previous one after."""
+    # Importing the workers' app installs Celery's sender: import it now, so that it can
+    # never replace the recorder halfway through; the tasks register for run_inline.
+    import workers.tasks  # noqa: F401
+
+    sent = SentJobs()
+    previous = jobqueue.install_sender(sent)
+    try:
+        yield sent
+    finally:
+        jobqueue.install_sender(previous)
+
+
+@pytest.fixture
+def sent_jobs() -> Iterator[SentJobs]:
+    """What the services queued for the workers during the test (see :class:`SentJobs`)."""
+    with recorded_jobs() as sent:
+        yield sent
 
 # Still Argon2id, with the cheapest parameters: the suite hashes thousands of
 # passwords, and hashing cost is not what these tests are about.

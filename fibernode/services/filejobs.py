@@ -27,7 +27,7 @@ from fibernode import clock
 from fibernode.config import get_settings
 from fibernode.db import get_engine, new_session
 from fibernode.models import FileJob, FileJobStatus, User
-from fibernode.services import jobqueue, storage, validation
+from fibernode.services import storage, validation
 from fibernode.services.context import Actor, require_user
 from fibernode.services.errors import Conflict, NotFound
 from fibernode.services.uow import UnitOfWork, unit_of_work
@@ -124,10 +124,9 @@ def create_job(uow: UnitOfWork, *, kind: str, filename: str, total: int,
     return job
 
 
-def enqueue_after_commit(uow: UnitOfWork, send, job_id: uuid.UUID) -> None:
-    """Hand the job to a worker once committed; a broker failure fails the job."""
-    jobqueue.send_after_commit(uow, lambda jid: send(str(jid)), job_id,
-                               lambda jid, _exc: fail(jid, ENQUEUE_FAILED))
+def fail_unqueued(job_id: uuid.UUID, _exc: Exception) -> None:
+    """The failure policy of :func:`jobqueue.enqueue_on_commit` for a file job."""
+    fail(job_id, ENQUEUE_FAILED)
 
 
 def _load_visible(session, actor: Actor, job_id: Any) -> tuple[FileJob, str | None]:

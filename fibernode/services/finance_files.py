@@ -72,6 +72,7 @@ KIND_RECAP = "finance_recap"
 KIND_REPORT = "finance_report"
 KIND_SETTLEMENT = "finance_settlement"
 KINDS = (KIND_RECAP, KIND_REPORT, KIND_SETTLEMENT)
+BUILD_TASK = "workers.tasks.build_finance_file"  # the worker task that builds a job's file
 FILES_SUBDIR = "finance"
 MAX_RANGE_DAYS = finance.RECAP_MAX_DAYS  # a recap's days at most, both ends included
 PROGRESS_EVERY = 2000  # recap rows between two progress updates of a job
@@ -1244,11 +1245,6 @@ def write_settlement(actor: Actor, out: BinaryIO, *, owner_id: uuid.UUID, period
 # --- background jobs -----------------------------------------------------------------------
 
 
-def _enqueue_build(job_id: str) -> None:
-    """Send the job to the Celery worker (tests replace this function)."""
-    jobqueue.send_task("workers.tasks.build_finance_file", job_id)
-
-
 def _start(actor: Actor, *, kind: str, filename: str, total: int,
            params: dict[str, Any]) -> FileJobView:
     with unit_of_work(actor) as uow:
@@ -1256,7 +1252,7 @@ def _start(actor: Actor, *, kind: str, filename: str, total: int,
                                   params=params)
         uow.audit("finance.export_job", "file_jobs", job.id, kind=kind, filename=filename,
                   **params)
-        filejobs.enqueue_after_commit(uow, _enqueue_build, job.id)
+        jobqueue.enqueue_on_commit(uow, BUILD_TASK, job.id, fail=filejobs.fail_unqueued)
         return filejobs.view(job, _job_creator(uow.session, actor))
 
 

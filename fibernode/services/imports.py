@@ -94,8 +94,8 @@ IN_CHUNK = 500  # values per IN (…) list (SQLite has a bound-parameter limit)
 LOCK_IMPORT_JOB = 3
 LOCK_IMPORT_OWNER = 4
 
-VALIDATE_TASK = "validate_import"
-RUN_TASK = "run_import"
+VALIDATE_TASK = "workers.tasks.validate_import"
+RUN_TASK = "workers.tasks.run_import"
 SYSTEM_ACTOR = "celery.import"
 
 NOT_FOUND = "Impor tidak ditemukan."
@@ -663,15 +663,9 @@ def _encrypt_raw(raw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _enqueue(task: str, job_id: uuid.UUID) -> None:
-    """Send a job to the Celery worker (tests replace this function)."""
-    jobqueue.send_task(f"workers.tasks.{task}", str(job_id))
-
-
-def _enqueue_after_commit(uow: UnitOfWork, task: str, job_id: uuid.UUID,
-                          waiting: ImportStatus) -> None:
-    jobqueue.send_after_commit(uow, lambda jid: _enqueue(task, jid), job_id,
-                               lambda jid, _exc: _fail(jid, ENQUEUE_FAILED, waiting))
+def _fail_unqueued(waiting: ImportStatus) -> Callable[[uuid.UUID, Exception], None]:
+    """The failure policy of :func:`jobqueue.enqueue_on_commit` for a job left ``waiting``."""
+    return lambda job_id, _exc: _fail(job_id, ENQUEUE_FAILED, waiting)
 
 
 def _fail(job_id: uuid.UUID, message: str, *statuses: ImportStatus) -> None:
@@ -807,7 +801,8 @@ def upload_import(actor: Actor, filename: str, content: bytes) -> ImportJobView:
                   size=len(content), total_rows=total, valid_rows=job.valid_rows,
                   invalid_rows=job.invalid_rows, background=is_async)
         if is_async:
-            _enqueue_after_commit(uow, VALIDATE_TASK, job.id, ImportStatus.VALIDATING)
+            jobqueue.enqueue_on_commit(uow, VALIDATE_TASK, job.id,
+                                       fail=_fail_unqueued(ImportStatus.VALIDATING))
         job_id = job.id
     return get_import(actor, job_id)
 
@@ -915,7 +910,8 @@ def confirm_import(actor: Actor, job_id: uuid.UUID) -> ImportJobView:
         uow.audit("import.confirm", "import_jobs", job_id, filename=job.filename,
                   valid_rows=job.valid_rows, background=is_async)
         if is_async:
-            _enqueue_after_commit(uow, RUN_TASK, job_id, ImportStatus.IMPORTING)
+            jobqueue.enqueue_on_commit(uow, RUN_TASK, job_id,
+                                       fail=_fail_unqueued(ImportStatus.IMPORTING))
         else:
             imported, skipped = _insert_valid_rows(s, job_id, progress=None)
             _finish(uow, job, imported, skipped)

@@ -1,11 +1,12 @@
 """Handing background jobs to the Celery worker: the one path every service uses.
 
 A job the user waits on (a file job, a payment proof, a large import) is a row
-whose status the UI polls. The row is committed first; :func:`send_after_commit`
-then queues the task on the project's broker (``REDIS_URL``, or the embedded
-SQLite broker). When the broker refuses (Redis down or unreachable) the error is
-logged and the row is marked failed at once with an Indonesian message, instead
-of staying pending for a worker that will never see it.
+whose status the UI polls. The row is committed first; :func:`enqueue_on_commit`
+then queues the task, by its registered name, on the project's broker
+(``REDIS_URL``, or the embedded SQLite broker). When the broker refuses (Redis
+down or unreachable) the error is logged and the row is marked failed at once
+with its Indonesian message, instead of staying pending for a worker that will
+never see it.
 """
 
 from __future__ import annotations
@@ -48,20 +49,21 @@ def send_task(task: str, *args: str) -> None:
     sender(task, *args)
 
 
-def send_after_commit(uow: UnitOfWork, send: Callable[[uuid.UUID], None], job_id: uuid.UUID,
+def enqueue_on_commit(uow: UnitOfWork, task: str, job_id: uuid.UUID, *,
                       fail: Callable[[uuid.UUID, Exception], None]) -> None:
-    """Hand a job to a worker once ``uow`` has committed; a refused send fails the job.
+    """Queue ``task(str(job_id))`` once ``uow`` has committed; a refused send fails the job.
 
     Args:
         uow: The unit of work that stored the job's row.
-        send: Queues the job (a service's sender, which calls :func:`send_task`).
-        job_id: The job's row id.
-        fail: Marks that row failed with its Indonesian message (its own transaction).
+        task: The task's registered name (``workers.tasks.…``).
+        job_id: The job's row id, the task's one argument (as text: arguments are JSON).
+        fail: Marks that row failed with its Indonesian message (its own transaction);
+            called with the id and the send's error.
     """
 
     def run() -> None:
         try:
-            send(job_id)
+            send_task(task, str(job_id))
         except Exception as exc:
             log.exception("cannot queue background job %s", job_id)
             fail(job_id, exc)

@@ -56,6 +56,7 @@ from fibernode.services.validation import as_uuid
 log = logging.getLogger(__name__)
 
 PROOFS_DIR = "proofs"
+PROCESS_TASK = "workers.tasks.process_payment_proof"  # the worker task that processes a proof
 MAX_PROOFS_PER_INVOICE = 10
 NOT_FOUND = "Bukti transfer tidak ditemukan."
 INVOICE_NOT_FOUND = "Tagihan tidak ditemukan."
@@ -249,11 +250,6 @@ def _visible_proof(session, actor: Actor, proof_id: Any) -> PaymentProof:
 # --- use cases -----------------------------------------------------------------------------
 
 
-def _enqueue_process(proof_id: str) -> None:
-    """Send the proof to the Celery worker (tests replace this function)."""
-    jobqueue.send_task("workers.tasks.process_payment_proof", proof_id)
-
-
 def attach_proof(actor: Actor, invoice_id: uuid.UUID | str, data: bytes, filename: str, *,
                  payment_id: uuid.UUID | str | None = None) -> ProofView:
     """Attach a photo of the transfer slip to a payment of an invoice.
@@ -323,12 +319,11 @@ def attach_proof(actor: Actor, invoice_id: uuid.UUID | str, data: bytes, filenam
         except BaseException:
             _remove(relative)
             raise
-        jobqueue.send_after_commit(uow, lambda pid: _enqueue_process(str(pid)), proof_id,
-                                   _enqueue_failed)
+        jobqueue.enqueue_on_commit(uow, PROCESS_TASK, proof_id, fail=_fail_unqueued)
     return view
 
 
-def _enqueue_failed(proof_id: uuid.UUID, exc: Exception) -> None:
+def _fail_unqueued(proof_id: uuid.UUID, exc: Exception) -> None:
     _finish(proof_id, status=PaymentProofStatus.FAILED, reason=ENQUEUE_FAILED,
             steps=[proof_images.Step("enqueue", "error", 0, f"{type(exc).__name__}: {exc}")],
             expect=(PaymentProofStatus.PENDING,))

@@ -68,6 +68,7 @@ TOGGLE_KEYS = ("receipt_logo_enabled", "receipt_show_company_name",
                "receipt_show_payment_method", "receipt_show_paid_by")
 SETTING_KEYS = (*TOGGLE_KEYS, "receipt_footer_text", "logo_url")
 BUNDLE_KIND = "receipt_bundle"
+BUNDLE_TASK = "workers.tasks.build_receipt_bundle"  # the worker task that builds a bundle
 BUNDLE_DIR = "receipts"
 PROGRESS_EVERY = 10
 NOTHING_PAID = "Tidak ada tagihan lunas pada periode ini."
@@ -456,11 +457,6 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-") or "nota"
 
 
-def _enqueue_bundle(job_id: str) -> None:
-    """Send the job to the Celery worker (tests replace this function)."""
-    jobqueue.send_task("workers.tasks.build_receipt_bundle", job_id)
-
-
 def start_receipt_bundle(actor: Actor, *, owner_id: uuid.UUID, period: str) -> FileJobView:
     """Ask for one PDF holding every paid receipt of an owner's period (built by a worker).
 
@@ -499,7 +495,7 @@ def start_receipt_bundle(actor: Actor, *, owner_id: uuid.UUID, period: str) -> F
             total=int(count), params={"owner_id": str(owner.id), "period": period})
         uow.audit("receipt.bundle", "file_jobs", job.id, owner_id=owner.id, period=period,
                   receipts=int(count))
-        filejobs.enqueue_after_commit(uow, _enqueue_bundle, job.id)
+        jobqueue.enqueue_on_commit(uow, BUNDLE_TASK, job.id, fail=filejobs.fail_unqueued)
         creator = s.get(User, actor.user_id).name if actor.user_id else actor.name
         return filejobs.view(job, creator)
 

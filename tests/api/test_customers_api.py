@@ -7,7 +7,7 @@ from sqlmodel import select
 
 from fibernode.db import new_session
 from fibernode.models import ActivityLog, Customer
-from fibernode.services import imports, packages
+from fibernode.services import packages
 from tests.api.rest_helpers import client_for, error
 from tests.services.invoice_data import customer, make_invoice
 
@@ -18,8 +18,8 @@ CSV = (b"nama,telepon,diskon,tanggal,area,paket_nama,paket_tarif,total_bayar,nik
 
 
 @pytest.fixture(autouse=True)
-def no_celery(monkeypatch):
-    monkeypatch.setattr(imports, "_enqueue", lambda task, job_id: None)
+def no_celery(sent_jobs):
+    """Import jobs are recorded, not sent to a Celery broker."""
 
 
 def _package(world, name: str = "Paket 20 Mbps"):

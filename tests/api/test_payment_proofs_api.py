@@ -20,12 +20,12 @@ WHO = {"superadmin": "superadmin", "mitra_a": "mitra1", "mitra_b": "mitra2", "no
 
 
 @pytest.fixture(autouse=True)
-def _setup(tmp_path, monkeypatch):
+def _setup(tmp_path, monkeypatch, sent_jobs):
     ratelimit.reset_memory()
     monkeypatch.setenv("UPLOADS_DIR", str(tmp_path / "uploads"))
     reset_settings()
     # The worker runs inline, right after the commit.
-    monkeypatch.setattr(payment_proofs, "_enqueue_process", payment_proofs.process_proof)
+    sent_jobs.run_inline(payment_proofs.PROCESS_TASK)
     yield
     reset_settings()
 

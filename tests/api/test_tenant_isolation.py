@@ -47,7 +47,6 @@ from fibernode.db import new_session
 from fibernode.models import Invoice, WaMessageLog, WaMessageQueue
 from fibernode.services import (
     customers,
-    filejobs,
     finance_files,
     invoices,
     packages,
@@ -435,17 +434,13 @@ def test_an_undescribed_route_fails_the_table_check():
 
 
 @pytest.fixture
-def estate(world, tmp_path, monkeypatch):
+def estate(world, tmp_path, monkeypatch, sent_jobs):
+    # Nothing goes to Celery (sent_jobs records each send): jobs stay queued, proofs stay
+    # pending, imports preview inline.
     monkeypatch.setenv("UPLOADS_DIR", str(tmp_path / "uploads"))
     monkeypatch.setenv("RATE_LIMIT_FACTOR", "1000")
     reset_settings()
     ratelimit.reset_memory()
-    # Nothing goes to Celery: jobs stay queued, proofs stay pending, imports preview inline.
-    monkeypatch.setattr(filejobs, "enqueue_after_commit", lambda *_a, **_k: None)
-    monkeypatch.setattr(payment_proofs, "_enqueue_process", lambda *_a, **_k: None)
-    from fibernode.services import imports
-
-    monkeypatch.setattr(imports, "_enqueue", lambda *_a, **_k: None)
     monkeypatch.setattr(wa_numbers, "CHECK_SPACING_S", 0)
     set_gateway(OutboxGateway())
     e = Estate(world)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from datetime import date
 
 import pytest
@@ -77,12 +76,9 @@ def finance_data(app_url) -> dict:
 
 
 @pytest.fixture
-def inline_worker(monkeypatch):
+def inline_worker(sent_jobs):
     """Build finance files in a thread of this process instead of a Celery worker."""
-    def enqueue(job_id: str) -> None:
-        threading.Thread(target=finance_files.build_job, args=(job_id,), daemon=True).start()
-
-    monkeypatch.setattr(finance_files, "_enqueue_build", enqueue)
+    sent_jobs.run_inline(finance_files.BUILD_TASK, thread=True)
 
 
 def charts_drawn(page, test_id: str, layer: str) -> None:

@@ -4,7 +4,6 @@ the slip, sees it processed; a blurred retake is flagged "Foto buram, silakan ul
 from __future__ import annotations
 
 import re
-import threading
 
 import pytest
 from playwright.sync_api import expect
@@ -23,13 +22,9 @@ NAME = "Putri Buktitransfer"
 
 
 @pytest.fixture
-def inline_worker(monkeypatch):
+def inline_worker(sent_jobs):
     """Process proofs in a thread of this process instead of a Celery worker."""
-    def enqueue(proof_id: str) -> None:
-        threading.Thread(target=payment_proofs.process_proof, args=(proof_id,),
-                         daemon=True).start()
-
-    monkeypatch.setattr(payment_proofs, "_enqueue_process", enqueue)
+    sent_jobs.run_inline(payment_proofs.PROCESS_TASK, thread=True)
 
 
 @pytest.fixture

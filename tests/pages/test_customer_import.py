@@ -16,8 +16,7 @@ from tests.state.tabs import drive, page, run, tab
 
 
 @pytest.mark.timeout(120)
-def test_checking_a_large_csv_does_not_stall_the_event_loop(world, monkeypatch):
-    monkeypatch.setattr(imports, "_enqueue", lambda task, job_id: None)  # no Celery here
+def test_checking_a_large_csv_does_not_stall_the_event_loop(world, sent_jobs):  # no Celery
     state = page(tab("superadmin"), ImportState)
     upload = rx.UploadFile(file=io.BytesIO(csv_rows(imports.SYNC_ROWS)),
                            path=Path("pelanggan.csv"))

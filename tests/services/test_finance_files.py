@@ -30,7 +30,6 @@ from fibernode.services import (
     finance,
     finance_files,
     invoices,
-    jobqueue,
     report_charts,
 )
 from fibernode.services.errors import (
@@ -56,13 +55,6 @@ def data_dir(tmp_path, monkeypatch):
     reset_settings()
     yield tmp_path / "data"
     reset_settings()
-
-
-@pytest.fixture
-def enqueued(monkeypatch) -> list[str]:
-    sent: list[str] = []
-    monkeypatch.setattr(finance_files, "_enqueue_build", sent.append)
-    return sent
 
 
 def pay(actor, inv_id, **kw):
@@ -531,14 +523,14 @@ def test_settlement_permissions(books):
 # --- jobs ----------------------------------------------------------------------------------
 
 
-def test_recap_job_end_to_end(books, enqueued, data_dir, monkeypatch):
+def test_recap_job_end_to_end(books, sent_jobs, data_dir, monkeypatch):
     job = finance_files.start_recap(books.admin, start=FIRST, end=LAST, fmt="xlsx")
     assert (job.status, job.kind, job.progress_total) == (
         FileJobStatus.PENDING, "finance_recap", 4)
     assert job.filename == f"rekap-keuangan-{FIRST.isoformat()}_{LAST.isoformat()}.xlsx"
     assert job.params == {"start": FIRST.isoformat(), "end": LAST.isoformat(),
                           "format": "xlsx", "owner_id": None}
-    assert enqueued == [str(job.id)]
+    assert sent_jobs == [(finance_files.BUILD_TASK, (str(job.id),))]
     [log] = logs("finance.export_job")
     assert log.user_id == books.admin.user_id and log.meta["kind"] == "finance_recap"
 
@@ -571,26 +563,21 @@ def test_recap_job_end_to_end(books, enqueued, data_dir, monkeypatch):
     assert finance_files.build_job("not-a-uuid") == {"status": None}
 
 
-def test_start_recap_sends_the_celery_task_after_commit(books, monkeypatch):
-    sent = []
-    monkeypatch.setattr(jobqueue, "send_task", lambda task, *args: sent.append((task, *args)))
+def test_start_recap_sends_the_celery_task_after_commit(books, sent_jobs):
     job = finance_files.start_recap(books.mitra_a, start=FIRST, end=LAST, fmt="csv")
-    assert sent == [("workers.tasks.build_finance_file", str(job.id))]
+    assert sent_jobs == [("workers.tasks.build_finance_file", (str(job.id),))]
     assert job.filename == (f"rekap-keuangan-wifi-sukamaju-{FIRST.isoformat()}_"
                             f"{LAST.isoformat()}.csv")
 
 
-def test_broker_failure_fails_the_job(books, monkeypatch):
-    def down(task, *args):
-        raise ConnectionError("broker down")
-
-    monkeypatch.setattr(jobqueue, "send_task", down)
+def test_broker_failure_fails_the_job(books, sent_jobs):
+    sent_jobs.refuse(ConnectionError("broker down"))
     job = finance_files.start_report(books.admin, report="aging", fmt="pdf")
     failed = filejobs.get_file_job(books.admin, job.id)
     assert failed.status == FileJobStatus.FAILED and failed.error == filejobs.ENQUEUE_FAILED
 
 
-def test_mitra_job_is_rebuilt_in_the_mitras_scope(books, enqueued):
+def test_mitra_job_is_rebuilt_in_the_mitras_scope(books, sent_jobs):
     job = finance_files.start_recap(books.mitra_a, start=FIRST, end=LAST, fmt="csv")
     assert job.progress_total == 2
     assert finance_files.build_job(job.id)["status"] == "done"
@@ -600,7 +587,7 @@ def test_mitra_job_is_rebuilt_in_the_mitras_scope(books, enqueued):
     assert "Rudi Hartono" not in text and "Sari Wulan" not in text
 
 
-def test_tampered_job_params_cannot_widen_a_mitras_scope(books, enqueued):
+def test_tampered_job_params_cannot_widen_a_mitras_scope(books, sent_jobs):
     job = finance_files.start_recap(books.mitra_a, start=FIRST, end=LAST, fmt="csv")
     with new_session() as s:
         row = s.get(FileJob, job.id)
@@ -613,7 +600,7 @@ def test_tampered_job_params_cannot_widen_a_mitras_scope(books, enqueued):
     assert logs("finance.export") == []
 
 
-def test_deactivated_creator_gets_no_file(books, enqueued):
+def test_deactivated_creator_gets_no_file(books, sent_jobs):
     job = finance_files.start_recap(books.mitra_a, start=FIRST, end=LAST, fmt="xlsx")
     with new_session() as s:
         s.get(User, books.mitra_a.user_id).is_active = False
@@ -625,7 +612,7 @@ def test_deactivated_creator_gets_no_file(books, enqueued):
     assert row.path is None
 
 
-def test_unexpected_error_fails_the_job_with_a_generic_message(books, enqueued, monkeypatch):
+def test_unexpected_error_fails_the_job_with_a_generic_message(books, sent_jobs, monkeypatch):
     job = finance_files.start_report(books.admin, report="monthly_sales", fmt="pdf",
                                      year=YEAR)
 
@@ -643,7 +630,7 @@ def test_unexpected_error_fails_the_job_with_a_generic_message(books, enqueued, 
     ("package_popularity", "xlsx", {"period": P}, f"laporan-popularitas-paket-{P}.xlsx"),
     ("aging", "pdf", {"on": FIRST}, f"laporan-umur-piutang-{FIRST.isoformat()}.pdf"),
 ])
-def test_report_job_through_the_worker_task(books, enqueued, name, fmt, kw, filename):
+def test_report_job_through_the_worker_task(books, sent_jobs, name, fmt, kw, filename):
     from workers import tasks
 
     job = finance_files.start_report(books.admin, report=name, fmt=fmt, **kw)
@@ -661,7 +648,7 @@ def test_report_job_through_the_worker_task(books, enqueued, name, fmt, kw, file
         assert load_workbook(path).active.freeze_panes == "A2"
 
 
-def test_settlement_job(books, enqueued):
+def test_settlement_job(books, sent_jobs):
     job = finance_files.start_settlement(books.mitra_a, owner_id=books.mitra_a.user_id,
                                          period=P)
     assert job.kind == "finance_settlement"
@@ -672,7 +659,7 @@ def test_settlement_job(books, enqueued):
     assert "Rp 150.000" in text
 
 
-def test_start_validates_before_storing_anything(books, enqueued):
+def test_start_validates_before_storing_anything(books, sent_jobs):
     with pytest.raises(ValidationFailed):
         finance_files.start_recap(books.admin, start=LAST, end=FIRST, fmt="csv")
     with pytest.raises(PermissionDenied):
@@ -686,7 +673,7 @@ def test_start_validates_before_storing_anything(books, enqueued):
     with pytest.raises(AuthenticationRequired):
         finance_files.start_settlement(books.anonymous, owner_id=books.mitra_a.user_id,
                                        period=P)
-    assert enqueued == []
+    assert sent_jobs == []
     with new_session() as s:
         assert s.exec(select(FileJob)).all() == []
 

@@ -37,8 +37,12 @@ from fibernode.services.errors import (
 )
 from tests.factories import World, superadmin_id
 
-pytestmark = pytest.mark.both_dialects(
-    "PostgreSQL gets one COPY, SQLite batched INSERTs; the import's row locks differ too")
+pytestmark = [
+    pytest.mark.both_dialects(
+        "PostgreSQL gets one COPY, SQLite batched INSERTs; the import's row locks differ too"),
+    # Celery is not running here: record what would have been sent to the worker.
+    pytest.mark.usefixtures("sent_jobs"),
+]
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "import"
 HEADER = ("nama,telepon,diskon,tanggal,area,paket_nama,paket_tarif,total_bayar,nik,"
@@ -49,14 +53,6 @@ REGISTERED = "Pelanggan dengan nomor {} sudah terdaftar di {}."
 BAD_DATE = ("Tanggal register harus berformat YYYY-MM-DD atau DD/MM/YYYY "
             "(contoh: 2025-01-15).")
 BAD_AMOUNT = "harus berupa angka Rupiah (contoh: 100000 atau 100.000)."
-
-
-@pytest.fixture(autouse=True)
-def enqueued(monkeypatch) -> list[tuple[str, uuid.UUID]]:
-    """Celery is not running here: record what would have been sent to the worker."""
-    sent: list[tuple[str, uuid.UUID]] = []
-    monkeypatch.setattr(imports, "_enqueue", lambda task, job_id: sent.append((task, job_id)))
-    return sent
 
 
 def fixture(name: str) -> bytes:
@@ -118,7 +114,7 @@ def package_name(package_id) -> str:
 # --- previews of real-world files ----------------------------------------------------------
 
 
-def test_spec_example_preview_and_import(world, enqueued):
+def test_spec_example_preview_and_import(world, sent_jobs):
     job = upload(world, "spec_example.csv")
     assert (job.status, job.total_rows, job.valid_rows, job.invalid_rows) == (
         ImportStatus.PREVIEWED, 4, 2, 2)
@@ -158,7 +154,7 @@ def test_spec_example_preview_and_import(world, enqueued):
     assert (dewi.discount, dewi.total_bill, dewi.billing_date, dewi.register_date) == (
         20_000, 80_000, 20, date(2025, 4, 5))
     assert decrypt_nik(dewi.nik) == "3201234567890004"
-    assert enqueued == []
+    assert sent_jobs == []
 
     [up], [confirm], [imported] = logs("import.upload"), logs("import.confirm"), \
         logs("customer.import")
@@ -610,13 +606,13 @@ def test_the_plain_nik_is_never_stored(world):
 # --- large files: the Celery path ----------------------------------------------------------
 
 
-def test_more_than_1000_rows_go_to_the_worker(world, enqueued):
+def test_more_than_1000_rows_go_to_the_worker(world, sent_jobs):
     n = imports.SYNC_ROWS + 1
     job = imports.upload_import(world.admin, "besar.csv", csv_rows(n))
     assert (job.status, job.total_rows, job.progress_done, job.progress_total) == (
         ImportStatus.VALIDATING, n, 0, n)
     assert job.is_running and not job.can_confirm
-    assert enqueued == [("validate_import", job.id)]
+    assert sent_jobs == [(imports.VALIDATE_TASK, (str(job.id),))]
     # The rows appear once the worker has validated them.
     assert (job.rows, job.row_count) == ([], 0)
     with new_session() as s:
@@ -642,7 +638,7 @@ def test_more_than_1000_rows_go_to_the_worker(world, enqueued):
     importing = imports.confirm_import(world.admin, job.id)
     assert (importing.status, importing.progress_done, importing.progress_total) == (
         ImportStatus.IMPORTING, 0, n)
-    assert enqueued[1] == ("run_import", job.id)
+    assert sent_jobs[1] == (imports.RUN_TASK, (str(job.id),))
     assert customer_count() == count
     with pytest.raises(Conflict, match="Impor ini sudah dikonfirmasi."):
         imports.confirm_import(world.admin, job.id)
@@ -660,7 +656,7 @@ def test_more_than_1000_rows_go_to_the_worker(world, enqueued):
     assert log.meta["imported"] == n and log.meta["created_by"] == str(world.admin.user_id)
 
 
-def test_cancelled_validation_stops(world, enqueued):
+def test_cancelled_validation_stops(world, sent_jobs):
     job = imports.upload_import(world.admin, "besar.csv", csv_rows(imports.SYNC_ROWS + 1))
     imports.cancel_import(world.admin, job.id)
     assert imports.validate_job(job.id) == {"status": "cancelled"}
@@ -669,7 +665,7 @@ def test_cancelled_validation_stops(world, enqueued):
         assert s.get(ImportJob, job.id).pending_rows is None
 
 
-def test_validation_stops_when_cancelled_midway(world, enqueued, monkeypatch):
+def test_validation_stops_when_cancelled_midway(world, sent_jobs, monkeypatch):
     job = imports.upload_import(world.admin, "besar.csv", csv_rows(imports.SYNC_ROWS + 1))
     real = imports.unit_of_work
     batches = []
@@ -689,7 +685,7 @@ def test_validation_stops_when_cancelled_midway(world, enqueued, monkeypatch):
     assert (cancelled.status, cancelled.row_count) == (ImportStatus.CANCELLED, imports.CHUNK)
 
 
-def test_a_redelivered_validation_starts_over(world, enqueued, monkeypatch):
+def test_a_redelivered_validation_starts_over(world, sent_jobs, monkeypatch):
     job = imports.upload_import(world.admin, "besar.csv", csv_rows(imports.SYNC_ROWS + 1))
     real = imports.bulk_insert
 
@@ -709,11 +705,8 @@ def test_a_redelivered_validation_starts_over(world, enqueued, monkeypatch):
     assert (again.row_count, again.valid_rows) == (imports.SYNC_ROWS + 1,) * 2
 
 
-def test_a_broker_that_cannot_be_reached_fails_the_job(world, monkeypatch):
-    def down(task, job_id):
-        raise ConnectionError("broker down")
-
-    monkeypatch.setattr(imports, "_enqueue", down)
+def test_a_broker_that_cannot_be_reached_fails_the_job(world, sent_jobs):
+    sent_jobs.refuse(ConnectionError("broker down"))
     job = imports.upload_import(world.admin, "besar.csv", csv_rows(imports.SYNC_ROWS + 1))
     assert (job.status, job.error) == (ImportStatus.FAILED, imports.ENQUEUE_FAILED)
     assert len(logs("import.fail")) == 1
@@ -790,7 +783,7 @@ def run_together(*calls):
     return results
 
 
-def test_concurrent_double_confirm_inserts_once(pg, enqueued):
+def test_concurrent_double_confirm_inserts_once(pg, sent_jobs):
     world = World.seeded()
     job = imports.upload_import(world.admin, "dobel.csv", csv_rows(400))
     count = customer_count()
@@ -807,7 +800,7 @@ def test_concurrent_double_confirm_inserts_once(pg, enqueued):
     assert len(logs("customer.import")) == 1
 
 
-def test_two_imports_of_the_same_file_confirmed_together_insert_once(pg, enqueued):
+def test_two_imports_of_the_same_file_confirmed_together_insert_once(pg, sent_jobs):
     world = World.seeded()
     content = csv_rows(400)
     a = imports.upload_import(world.admin, "a.csv", content)
@@ -827,7 +820,7 @@ def test_two_imports_of_the_same_file_confirmed_together_insert_once(pg, enqueue
     assert len(phones) == len(set(phones))
 
 
-def test_concurrent_worker_runs_insert_once(pg, enqueued):
+def test_concurrent_worker_runs_insert_once(pg, sent_jobs):
     world = World.seeded()
     n = imports.SYNC_ROWS + 1
     a = imports.upload_import(world.admin, "a.csv", csv_rows(n))
@@ -862,7 +855,7 @@ def test_import_owner_is_resolved_case_insensitively_among_active_users(world):
     assert customer("6281299990001").owner_id == world.mitra_a.user_id
 
 
-def test_worker_progress_is_visible_while_the_import_runs(pg, enqueued, monkeypatch):
+def test_worker_progress_is_visible_while_the_import_runs(pg, sent_jobs, monkeypatch):
     world = World.seeded()
     n = imports.SYNC_ROWS + 1
     job = imports.upload_import(world.admin, "besar.csv", csv_rows(n))

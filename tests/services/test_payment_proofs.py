@@ -37,14 +37,6 @@ def dirs(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def enqueued(monkeypatch) -> list[str]:
-    sent: list[str] = []
-    monkeypatch.setattr(payment_proofs, "_enqueue_process", sent.append)
-    monkeypatch.setattr(receipts, "_enqueue_bundle", lambda job_id: None)
-    return sent
-
-
-@pytest.fixture
 def paid(world):
     """Dewi's (mitra1) March invoice paid in full by transfer by the mitra."""
     inv = make_invoice("Dewi Lestari", "2026-03")
@@ -55,7 +47,7 @@ def paid(world):
 SLIP = gen.encode(gen.photographed_slip())
 
 
-def test_attach_stores_the_original_and_queues_processing(world, paid, enqueued, dirs):
+def test_attach_stores_the_original_and_queues_processing(world, paid, sent_jobs, dirs):
     view = payment_proofs.attach_proof(world.mitra_a, paid.id, SLIP, "IMG_2041.jpg")
     assert (view.status, view.status_label, view.original_mime) == ("pending",
                                                                     "Menunggu diproses",
@@ -63,7 +55,7 @@ def test_attach_stores_the_original_and_queues_processing(world, paid, enqueued,
     assert (view.width, view.height, view.original_size) == (1200, 1600, len(SLIP))
     assert view.uploaded_by_name == "Budi Santoso" and view.is_running
     assert [s.step for s in view.steps] == ["upload"]
-    assert enqueued == [str(view.id)]  # after the commit
+    assert sent_jobs == [(payment_proofs.PROCESS_TASK, (str(view.id),))]  # after the commit
     with new_session() as s:
         row = s.get(PaymentProof, view.id)
     assert row.original_sha256 == hashlib.sha256(SLIP).hexdigest()
@@ -80,9 +72,9 @@ def test_attach_stores_the_original_and_queues_processing(world, paid, enqueued,
     assert log.meta["size"] == len(SLIP)
 
 
-def test_processing_makes_it_ready_with_a_timed_log(world, paid, enqueued, dirs):
+def test_processing_makes_it_ready_with_a_timed_log(world, paid, sent_jobs, dirs):
     view = payment_proofs.attach_proof(world.mitra_a, paid.id, SLIP, "slip.jpg")
-    assert payment_proofs.process_proof(enqueued[0]) == {"status": "ready", "reason": None}
+    assert payment_proofs.process_proof(*sent_jobs[0][1]) == {"status": "ready", "reason": None}
     done = payment_proofs.get_proof(world.mitra_a, view.id)
     assert done.is_ready and done.status_label == "Siap" and done.processed_at
     assert [s.step for s in done.steps] == ["upload", "decode", "detect", "warp", "deskew",
@@ -101,7 +93,7 @@ def test_processing_makes_it_ready_with_a_timed_log(world, paid, enqueued, dirs)
     assert payment_proofs.process_proof("nope") == {"status": None}
 
 
-def test_blurred_photo_is_rejected_and_the_payment_stands(world, paid, enqueued):
+def test_blurred_photo_is_rejected_and_the_payment_stands(world, paid, sent_jobs):
     blurred = gen.encode(gen.blurred_slip())
     view = payment_proofs.attach_proof(world.mitra_a, paid.id, blurred, "buram.jpg")
     result = payment_proofs.process_proof(view.id)
@@ -120,13 +112,13 @@ def test_blurred_photo_is_rejected_and_the_payment_stands(world, paid, enqueued)
         "ready", "rejected"]
 
 
-def test_blank_photo_is_rejected(world, paid, enqueued):
+def test_blank_photo_is_rejected(world, paid, sent_jobs):
     view = payment_proofs.attach_proof(world.mitra_a, paid.id,
                                        gen.encode(gen.blank_frame()), "kosong.jpg")
     assert payment_proofs.process_proof(view.id)["reason"] == "Foto hampir kosong, silakan ulangi"
 
 
-def test_a_crash_while_processing_fails_it_with_the_step_logged(world, paid, enqueued,
+def test_a_crash_while_processing_fails_it_with_the_step_logged(world, paid, sent_jobs,
                                                                  monkeypatch):
     view = payment_proofs.attach_proof(world.mitra_a, paid.id, SLIP, "slip.jpg")
 
@@ -141,7 +133,7 @@ def test_a_crash_while_processing_fails_it_with_the_step_logged(world, paid, enq
     assert "kontur rusak" in done.steps[-1].detail
 
 
-def test_a_missing_original_fails_it(world, paid, enqueued, dirs):
+def test_a_missing_original_fails_it(world, paid, sent_jobs, dirs):
     view = payment_proofs.attach_proof(world.mitra_a, paid.id, SLIP, "slip.jpg")
     for f in (dirs / "uploads").rglob("*-orig.jpg"):
         f.unlink()
@@ -149,18 +141,15 @@ def test_a_missing_original_fails_it(world, paid, enqueued, dirs):
     assert payment_proofs.get_proof(world.admin, view.id).steps[-1].outcome == "error"
 
 
-def test_broker_down_fails_the_proof_not_the_upload(world, paid, monkeypatch):
-    def down(proof_id):
-        raise ConnectionError("redis down")
-
-    monkeypatch.setattr(payment_proofs, "_enqueue_process", down)
+def test_broker_down_fails_the_proof_not_the_upload(world, paid, sent_jobs):
+    sent_jobs.refuse(ConnectionError("redis down"))
     view = payment_proofs.attach_proof(world.mitra_a, paid.id, SLIP, "slip.jpg")
     done = payment_proofs.get_proof(world.mitra_a, view.id)
     assert done.status == "failed" and done.reject_reason == payment_proofs.ENQUEUE_FAILED
     assert done.steps[-1].step == "enqueue"
 
 
-def test_non_images_and_bombs_are_refused_before_anything_is_stored(world, paid, enqueued,
+def test_non_images_and_bombs_are_refused_before_anything_is_stored(world, paid, sent_jobs,
                                                                     dirs):
     for data, words in [(b"%PDF-1.4 slip", "bukan gambar"),
                         (gen.png_bomb(), "megapiksel"),
@@ -168,23 +157,23 @@ def test_non_images_and_bombs_are_refused_before_anything_is_stored(world, paid,
         with pytest.raises(ValidationFailed) as exc:
             payment_proofs.attach_proof(world.mitra_a, paid.id, data, "x.jpg")
         assert words in exc.value.details["file"]
-    assert enqueued == [] and not (dirs / "uploads").exists()
+    assert sent_jobs == [] and not (dirs / "uploads").exists()
     assert logs("payment_proof.attach") == []
 
 
-def test_an_unpaid_invoice_has_no_payment_to_attach_to(world, enqueued):
+def test_an_unpaid_invoice_has_no_payment_to_attach_to(world, sent_jobs):
     inv = make_invoice("Ahmad Fauzi", "2026-03")
     with pytest.raises(ValidationFailed, match="Catat pembayaran"):
         payment_proofs.attach_proof(world.mitra_a, inv.id, SLIP, "slip.jpg")
 
 
-def test_a_reversed_payment_takes_no_proof_and_leaves_the_bundle(world, paid, enqueued):
+def test_a_reversed_payment_takes_no_proof_and_leaves_the_bundle(world, paid, sent_jobs):
     invoices.unpay_invoice(world.mitra_a, paid.id, version=2, reason="salah catat")
     with pytest.raises(ValidationFailed):
         payment_proofs.attach_proof(world.mitra_a, paid.id, SLIP, "slip.jpg")
 
 
-def test_other_tenants_and_anonymous_see_nothing(world, paid, enqueued):
+def test_other_tenants_and_anonymous_see_nothing(world, paid, sent_jobs):
     view = payment_proofs.attach_proof(world.mitra_a, paid.id, SLIP, "slip.jpg")
     payment_proofs.process_proof(view.id)
     for call in (lambda a: payment_proofs.attach_proof(a, paid.id, SLIP, "x.jpg"),
@@ -207,7 +196,7 @@ def test_other_tenants_and_anonymous_see_nothing(world, paid, enqueued):
     assert [p.id for p in payment_proofs.list_proofs(world.admin, paid.id)] == [view.id]
 
 
-def test_delete_removes_row_log_and_files(world, paid, enqueued, dirs):
+def test_delete_removes_row_log_and_files(world, paid, sent_jobs, dirs):
     view = payment_proofs.attach_proof(world.mitra_a, paid.id, SLIP, "slip.jpg")
     payment_proofs.process_proof(view.id)
     assert len(list((dirs / "uploads").rglob("*.jpg"))) == 2
@@ -221,7 +210,7 @@ def test_delete_removes_row_log_and_files(world, paid, enqueued, dirs):
     assert invoice(paid.id).status == PaymentStatus.PAID
 
 
-def test_limit_of_proofs_per_invoice(world, paid, enqueued, monkeypatch):
+def test_limit_of_proofs_per_invoice(world, paid, sent_jobs, monkeypatch):
     monkeypatch.setattr(payment_proofs, "MAX_PROOFS_PER_INVOICE", 2)
     for _ in range(2):
         payment_proofs.attach_proof(world.mitra_a, paid.id, SLIP, "slip.jpg")
@@ -229,7 +218,7 @@ def test_limit_of_proofs_per_invoice(world, paid, enqueued, monkeypatch):
         payment_proofs.attach_proof(world.mitra_a, paid.id, SLIP, "slip.jpg")
 
 
-def test_month_bundle_has_the_ready_proof_after_its_receipt(world, paid, enqueued):
+def test_month_bundle_has_the_ready_proof_after_its_receipt(world, paid, sent_jobs):
     other = make_invoice("Ahmad Fauzi", "2026-03")
     invoices.pay_invoice(world.mitra_a, other.id, version=1, method="cash")
     ready = payment_proofs.attach_proof(world.mitra_a, paid.id, SLIP, "slip.jpg")
@@ -250,7 +239,7 @@ def test_month_bundle_has_the_ready_proof_after_its_receipt(world, paid, enqueue
     assert "Bukti transfer" not in texts[0] + texts[1]
 
 
-def test_orphaned_proof_files_are_pruned_by_the_nightly_cleanup(world, paid, enqueued, dirs):
+def test_orphaned_proof_files_are_pruned_by_the_nightly_cleanup(world, paid, sent_jobs, dirs):
     import os
     import time
 

@@ -62,6 +62,7 @@ from fibernode.services.errors import (
     PermissionDenied,
     ValidationFailed,
 )
+from tests.conftest import recorded_jobs
 from tests.factories import ADMIN_PASSWORD, MITRA_PASSWORD
 
 OK = "allowed"
@@ -762,19 +763,15 @@ def mitra1_log_id(world, status: str):
 
 def start_bundle_of_mitra1(world, actor: Actor):
     """Ask for mitra1's March receipts, without sending anything to a Celery broker."""
-    from unittest import mock
-
     mitra1_invoice_id(world, paid=True)
-    with mock.patch.object(receipts, "_enqueue_bundle", lambda job_id: None):
+    with recorded_jobs():
         return receipts.start_receipt_bundle(actor, owner_id=world.mitra_a.user_id,
                                              period="2026-03")
 
 
 def finance_file_job(start):
     """Ask for a finance file job without sending anything to a Celery broker."""
-    from unittest import mock
-
-    with mock.patch.object(finance_files, "_enqueue_build", lambda job_id: None):
+    with recorded_jobs():
         return start()
 
 
@@ -855,8 +852,7 @@ def with_proof_of_mitra1(world, actor: Actor, action: str):
 
     slip = gen.encode(gen.screenshot())
     with tempfile.TemporaryDirectory() as tmp, \
-            mock.patch.dict(os.environ, {"UPLOADS_DIR": tmp}), \
-            mock.patch.object(payment_proofs, "_enqueue_process", lambda proof_id: None):
+            mock.patch.dict(os.environ, {"UPLOADS_DIR": tmp}), recorded_jobs():
         reset_settings()
         try:
             invoice_id = mitra1_invoice_id(world, paid=True)

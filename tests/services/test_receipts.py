@@ -45,13 +45,6 @@ def data_dir(tmp_path, monkeypatch):
     reset_settings()
 
 
-@pytest.fixture
-def enqueued(monkeypatch) -> list[str]:
-    sent: list[str] = []
-    monkeypatch.setattr(receipts, "_enqueue_bundle", sent.append)
-    return sent
-
-
 def put(**values) -> None:
     settings.update_settings(Actor.system("test"), values)
 
@@ -296,7 +289,7 @@ def month(world):
     return world
 
 
-def test_mitra_builds_its_month_bundle(month, enqueued, data_dir):
+def test_mitra_builds_its_month_bundle(month, sent_jobs, data_dir):
     job = receipts.start_receipt_bundle(month.mitra_a, owner_id=month.mitra_a.user_id,
                                         period="2026-03")
     assert (job.status, job.kind, job.progress_total, job.progress_done) == (
@@ -304,7 +297,7 @@ def test_mitra_builds_its_month_bundle(month, enqueued, data_dir):
     assert job.filename == "nota-wifi-sukamaju-2026-03.pdf"
     assert job.params == {"owner_id": str(month.mitra_a.user_id), "period": "2026-03"}
     assert job.created_by_name == "Budi Santoso" and job.is_running
-    assert enqueued == [str(job.id)]
+    assert sent_jobs == [(receipts.BUNDLE_TASK, (str(job.id),))]
     [log] = logs("receipt.bundle")
     assert log.user_id == month.mitra_a.user_id and log.meta["receipts"] == 2
     with pytest.raises(Conflict):  # not built yet
@@ -328,7 +321,7 @@ def test_mitra_builds_its_month_bundle(month, enqueued, data_dir):
     assert receipts.build_bundle_job("not-a-uuid") == {"status": None}
 
 
-def test_the_worker_task_builds_the_bundle(month, enqueued):
+def test_the_worker_task_builds_the_bundle(month, sent_jobs):
     from workers import tasks
 
     job = receipts.start_receipt_bundle(month.mitra_a, owner_id=month.mitra_a.user_id,
@@ -337,7 +330,7 @@ def test_the_worker_task_builds_the_bundle(month, enqueued):
     assert receipts.get_file_job(month.mitra_a, job.id).is_ready
 
 
-def test_superadmin_bundles_any_owner(month, enqueued):
+def test_superadmin_bundles_any_owner(month, sent_jobs):
     job = receipts.start_receipt_bundle(month.admin, owner_id=month.mitra_a.user_id,
                                         period="2026-03")
     receipts.build_bundle_job(job.id)
@@ -347,7 +340,7 @@ def test_superadmin_bundles_any_owner(month, enqueued):
         receipts.get_file_job(month.mitra_a, job.id)
 
 
-def test_bundle_permissions_and_validation(month, enqueued):
+def test_bundle_permissions_and_validation(month, sent_jobs):
     mine = receipts.start_receipt_bundle(month.mitra_a, owner_id=month.mitra_a.user_id,
                                          period="2026-03")
     with pytest.raises(PermissionDenied):
@@ -371,7 +364,7 @@ def test_bundle_permissions_and_validation(month, enqueued):
     with pytest.raises(ValidationFailed):  # mitra2 has no paid invoice at all
         receipts.start_receipt_bundle(month.mitra_b, owner_id=month.mitra_b.user_id,
                                       period="2026-03")
-    assert enqueued == [str(mine.id)]
+    assert sent_jobs == [(receipts.BUNDLE_TASK, (str(mine.id),))]
     # Only the creator (or the superadmin) sees the job.
     with pytest.raises(NotFound):
         receipts.get_file_job(month.mitra_b, mine.id)
@@ -384,7 +377,7 @@ def test_bundle_permissions_and_validation(month, enqueued):
     assert receipts.get_file_job(month.admin, mine.id).id == mine.id
 
 
-def test_progress_is_stored_as_it_goes(month, enqueued, monkeypatch):
+def test_progress_is_stored_as_it_goes(month, sent_jobs, monkeypatch):
     monkeypatch.setattr(receipts, "PROGRESS_EVERY", 1)
     job = receipts.start_receipt_bundle(month.mitra_a, owner_id=month.mitra_a.user_id,
                                         period="2026-03")
@@ -400,7 +393,7 @@ def test_progress_is_stored_as_it_goes(month, enqueued, monkeypatch):
     assert seen == [1, 2]
 
 
-def test_a_failing_render_fails_the_job(month, enqueued, monkeypatch):
+def test_a_failing_render_fails_the_job(month, sent_jobs, monkeypatch):
     job = receipts.start_receipt_bundle(month.mitra_a, owner_id=month.mitra_a.user_id,
                                         period="2026-03")
 
@@ -416,18 +409,15 @@ def test_a_failing_render_fails_the_job(month, enqueued, monkeypatch):
     assert err.value.message == receipts.BUNDLE_FAILED
 
 
-def test_unreachable_broker_fails_the_job(month, monkeypatch):
-    def down(job_id):
-        raise ConnectionError("broker mati")
-
-    monkeypatch.setattr(receipts, "_enqueue_bundle", down)
+def test_unreachable_broker_fails_the_job(month, sent_jobs):
+    sent_jobs.refuse(ConnectionError("broker mati"))
     job = receipts.start_receipt_bundle(month.mitra_a, owner_id=month.mitra_a.user_id,
                                         period="2026-03")
     failed = receipts.get_file_job(month.mitra_a, job.id)
     assert failed.status == FileJobStatus.FAILED and "Antrian" in failed.error
 
 
-def test_expired_files_are_cleaned_up(month, enqueued, data_dir):
+def test_expired_files_are_cleaned_up(month, sent_jobs, data_dir):
     old = receipts.start_receipt_bundle(month.mitra_a, owner_id=month.mitra_a.user_id,
                                         period="2026-03")
     fresh = receipts.start_receipt_bundle(month.admin, owner_id=month.mitra_a.user_id,
@@ -449,7 +439,7 @@ def test_expired_files_are_cleaned_up(month, enqueued, data_dir):
     assert logs("maintenance.cleanup")[-1].meta["files"] == 1
 
 
-def test_bundle_with_nothing_paid_any_more_fails(month, enqueued):
+def test_bundle_with_nothing_paid_any_more_fails(month, sent_jobs):
     job = receipts.start_receipt_bundle(month.mitra_a, owner_id=month.mitra_a.user_id,
                                         period="2026-03")
     with new_session() as s:

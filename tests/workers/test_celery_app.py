@@ -36,11 +36,12 @@ FALLBACK_TRAP = '''\
 """Configuration of Celery's built-in fallback app, for tests only (never 127.0.0.1:5672)."""
 broker_url = "memory://"
 '''
+# The worker's task name -> the service's name for it, which the service sends.
 SENDERS = {
-    "workers.tasks.build_finance_file": "finance_files._enqueue_build",
-    "workers.tasks.build_receipt_bundle": "receipts._enqueue_bundle",
-    "workers.tasks.process_payment_proof": "payment_proofs._enqueue_process",
-    "workers.tasks.validate_import": "(lambda job_id: imports._enqueue('validate_import', job_id))",
+    "workers.tasks.build_finance_file": "finance_files.BUILD_TASK",
+    "workers.tasks.build_receipt_bundle": "receipts.BUNDLE_TASK",
+    "workers.tasks.process_payment_proof": "payment_proofs.PROCESS_TASK",
+    "workers.tasks.validate_import": "imports.VALIDATE_TASK",
 }
 
 
@@ -112,11 +113,11 @@ SEND_FROM_FRESH_THREADS = f"""
 import json, sys, threading
 import workers.celery_app  # the worker, beat and web app import it in their main thread
 from celery import _state
-from fibernode.services import finance_files, imports, payment_proofs, receipts
+from fibernode.services import finance_files, imports, jobqueue, payment_proofs, receipts
 
-senders = [{", ".join(SENDERS.values())}]
-for send, job_id in zip(senders, sys.argv[1:], strict=True):
-    thread = threading.Thread(target=send, args=(job_id,))
+tasks = [{", ".join(SENDERS.values())}]
+for task, job_id in zip(tasks, sys.argv[1:], strict=True):
+    thread = threading.Thread(target=jobqueue.send_task, args=(task, job_id))
     thread.start()
     thread.join()
 print(json.dumps({{"default_app": _state.default_app.main}}))
@@ -135,14 +136,14 @@ SEND_FROM_THE_WEB_EXECUTOR = """
 import json, sys, threading
 from concurrent.futures import ThreadPoolExecutor
 import fibernode.fibernode  # the web app, as `reflex run` loads it
-from fibernode.services import finance_files
+from fibernode.services import finance_files, jobqueue
 
 job_ids = sys.argv[1:]
 all_waiting = threading.Barrier(len(job_ids))
 
 def send(job_id):
     all_waiting.wait()  # each send on its own executor thread, at the same time
-    finance_files._enqueue_build(job_id)
+    jobqueue.send_task(finance_files.BUILD_TASK, job_id)
     return threading.get_ident()
 
 with ThreadPoolExecutor(max_workers=len(job_ids)) as pool:
@@ -156,3 +157,13 @@ def test_the_web_process_sends_from_every_executor_thread_to_the_projects_redis(
                            *job_ids)
     assert json.loads(out) == {"threads": 3}
     assert take_queued(job_ids) == dict.fromkeys(job_ids, "workers.tasks.build_finance_file")
+
+
+def test_every_task_the_services_send_is_registered_by_the_workers():
+    import workers.tasks  # noqa: F401 - registers the tasks
+    from fibernode.services import finance_files, imports, payment_proofs, receipts
+    from workers.celery_app import app
+
+    sent = {finance_files.BUILD_TASK, receipts.BUNDLE_TASK, payment_proofs.PROCESS_TASK,
+            imports.VALIDATE_TASK, imports.RUN_TASK}
+    assert sent <= set(app.tasks)
