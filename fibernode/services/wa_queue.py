@@ -742,21 +742,16 @@ def claim_next(worker_id: str, now: datetime, config: RateConfig,
         The claim, or ``None`` when no session may send a message now.
     """
     tried: set[uuid.UUID] = set(exclude)
-    with new_session() as s:
-        for _ in range(MAX_SESSION_TRIES):
-            session_id = _lock_ready_session(s, now, tried)
+    for _ in range(MAX_SESSION_TRIES):
+        with unit_of_work(Actor.system(WORKER_ACTOR)).bookkeeping(
+                "claim of a queued message; its outcome is kept in wa_message_queue") as uow:
+            session_id = _lock_ready_session(uow.session, now, tried)
             if session_id is None:
-                s.rollback()
                 return None
             tried.add(session_id)
-            try:
-                claim = _claim_in_session(s, session_id, now, config, rng, worker_id)
-                s.commit()
-            except BaseException:
-                s.rollback()
-                raise
-            if claim is not None:
-                return claim
+            claim = _claim_in_session(uow.session, session_id, now, config, rng, worker_id)
+        if claim is not None:
+            return claim
     return None
 
 

@@ -246,6 +246,52 @@ def test_reads_bookkeeping_and_audited_changes_pass(world, monkeypatch):
     assert (setting("telemetri"), setting("tercatat")) == ("1", "1")
 
 
+def test_a_bookkeeping_unit_writes_without_an_audit_row_in_strict_mode(world, monkeypatch):
+    monkeypatch.setenv("AUDIT_STRICT", "1")
+    before = audit_actions()
+    with unit_of_work(Actor.system("beat")).bookkeeping("heartbeat") as uow:
+        uow.session.add(Setting(key="detak", value="1"))
+        uow.session.execute(sa.update(Customer).values(discount=1))
+    assert setting("detak") == "1" and audit_actions() == before
+    with new_session() as s:
+        assert s.exec(select(Customer).where(Customer.discount != 1)).first() is None
+    # The mark belongs to that unit only: the next plain unit is held to the rule again.
+    with pytest.raises(UnauditedMutation, match="settings"), unit_of_work(world.admin) as uow:
+        uow.session.add(Setting(key="lupa", value="audit"))
+    assert setting("lupa") is None
+
+
+def test_a_bookkeeping_unit_still_rolls_back_and_runs_hooks_after_commit(world, monkeypatch):
+    monkeypatch.setenv("AUDIT_STRICT", "1")
+    ran = []
+    with pytest.raises(Boom), unit_of_work(world.admin).bookkeeping("counter") as uow:
+        uow.session.add(Setting(key="gagal", value="1"))
+        uow.after_commit(lambda: ran.append("gagal"))
+        raise Boom
+    with unit_of_work(world.admin).bookkeeping("counter") as uow:
+        uow.session.add(Setting(key="jadi", value="1"))
+        uow.after_commit(lambda: ran.append("jadi"))
+    assert (setting("gagal"), setting("jadi"), ran) == (None, "1", ["jadi"])
+
+
+@pytest.mark.parametrize("reason", ["", "   ", None])
+def test_bookkeeping_needs_a_reason(world, reason):
+    with pytest.raises(ValueError, match="reason"):
+        unit_of_work(world.admin).bookkeeping(reason)
+    with pytest.raises(ValueError, match="reason"), unit_of_work(world.admin) as uow:
+        uow.session.add(Setting(key="tanpa_alasan", value="1"))
+        uow.bookkeeping(reason)
+    assert setting("tanpa_alasan") is None
+
+
+def test_an_opened_unit_of_work_is_entered_once(world):
+    opened = unit_of_work(world.admin).bookkeeping("cache")
+    with opened:
+        pass
+    with pytest.raises(RuntimeError), opened:
+        pass
+
+
 def test_outside_strict_mode_the_change_commits_and_is_logged(world, monkeypatch, caplog):
     monkeypatch.setenv("AUDIT_STRICT", "0")
     with caplog.at_level(logging.ERROR, logger="fibernode.services.uow"), \
@@ -256,20 +302,14 @@ def test_outside_strict_mode_the_change_commits_and_is_logged(world, monkeypatch
 
 
 # Commits outside a unit of work escape the audit check, so each one is listed here
-# with why it needs no audit row; a new one fails until it is justified (or moved
-# into a unit of work).
+# with why it cannot be a unit of work; a new one fails until it is justified (or
+# moved into one: ``unit_of_work(actor).bookkeeping(reason)`` for writes that need no
+# audit row, such as heartbeats, claims, caches and the last-seen time of a session).
 DIRECT_COMMITS = {
-    ("fibernode/services/auth.py", "resolve_session_hash"): "session last-seen time",
     ("fibernode/services/backup.py", "_mark_restored"): "writes the audit row itself, "
                                                          "into the restored database",
-    ("fibernode/services/billing.py", "_refresh_statistics"): "ANALYZE, no data",
-    ("fibernode/services/settings.py", "touch_heartbeat"): "worker/beat liveness",
-    ("fibernode/services/wa_direct.py", "_claim"): "atomic claim of a send",
-    ("fibernode/services/wa_direct.py", "sweep_pending"): "a crashed send back to pending",
-    ("fibernode/services/wa_numbers.py", "check_number"): "cache of WhatsApp's answers",
-    ("fibernode/services/wa_numbers.py", "forget"): "cache of WhatsApp's answers",
-    ("fibernode/services/wa_queue.py", "claim_next"): "atomic claim of a queued message",
-    ("fibernode/whatsapp/outbox.py", "send_text"): "the local gateway's own record",
+    ("fibernode/whatsapp/outbox.py", "send_text"): "the local gateway's own record, "
+                                                   "standing in for WhatsApp's servers",
 }
 
 
