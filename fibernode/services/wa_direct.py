@@ -178,10 +178,7 @@ def _claim(log_id: uuid.UUID) -> WaMessageLog | None:
         claimed = uow.session.execute(sa.update(_logs).where(
             _logs.c.id == log_id, _logs.c.status == "pending").values(
             status="sending", sent_at=clock.now())).rowcount
-    if claimed != 1:
-        return None
-    with new_session() as s:
-        return s.get(WaMessageLog, log_id)
+        return uow.session.get(WaMessageLog, log_id) if claimed == 1 else None
 
 
 def dispatch(log_id: uuid.UUID, gateway: Gateway | None = None) -> str | None:

@@ -729,7 +729,11 @@ def _claim_in_session(s: Session, session_id: uuid.UUID, now: datetime, config: 
 
 def claim_next(worker_id: str, now: datetime, config: RateConfig,
                rng: random.Random, *, exclude: Iterable[uuid.UUID] = ()) -> Claim | None:
-    """Atomically claim the next due message of some ready session (one transaction).
+    """Atomically claim the next due message of some ready session.
+
+    Each session tried is one bookkeeping unit of work: the claim, the session's
+    pacing and the messages cancelled on the way (with their skip logs) are recorded
+    in ``wa_message_queue`` and ``wa_message_logs``, not in the audit trail.
 
     Args:
         worker_id: Name of the claiming worker.
