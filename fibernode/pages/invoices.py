@@ -422,11 +422,6 @@ class InvoicesState(PagedListMixin, rx.State):
                 if not job.is_running:
                     return
 
-    @rx.event
-    def clear_bundle(self):
-        """Hide the bundle panel."""
-        self.bundle_id = self.bundle_status = self.bundle_error = ""
-
 
 S = InvoicesState
 

@@ -337,7 +337,9 @@ def resolve_session_hash(token_hash: str | None, ip: str = "",
     if not token_hash:
         return None
     now = clock.now()
-    with new_session() as s:
+    with unit_of_work(Actor.system("auth.session")).bookkeeping(
+            "session last-seen time; login and logout are audited") as uow:
+        s = uow.session
         row = s.exec(
             select(UserSession, User)
             .join(User, User.id == UserSession.user_id)
@@ -352,11 +354,9 @@ def resolve_session_hash(token_hash: str | None, ip: str = "",
             return None
         sess, user = row
         if now - sess.last_seen_at > LAST_SEEN_RESOLUTION:
-            # Bookkeeping only (not a business change), hence no audit row.
             s.exec(
                 sa.update(UserSession).where(UserSession.id == sess.id).values(last_seen_at=now)
             )
-            s.commit()
         return Actor(user_id=user.id, role=user.role, name=user.name, ip=ip,
                      user_agent=user_agent)
 

@@ -475,9 +475,9 @@ def _refresh_statistics() -> None:
     are fine for a handful of rows and ruinous for a hundred thousand (see
     :func:`_count`). Only the two columns whose values moved are re-analysed.
     """
-    with new_session() as s:
-        s.execute(sa.text("ANALYZE invoices (period, due_date)"))
-        s.commit()
+    with unit_of_work(Actor.system(SCHEDULED_ACTOR)).bookkeeping(
+            "planner statistics after a billing run, no data") as uow:
+        uow.session.execute(sa.text("ANALYZE invoices (period, due_date)"))
 
 
 def _after_large_run(uow: UnitOfWork, result: BillingRunResult) -> None:

@@ -160,13 +160,6 @@ def media_type(name: str) -> str:
     return MEDIA_TYPES.get(name.rsplit(".", 1)[-1], "application/octet-stream")
 
 
-def file_for_url(url: str) -> Path | None:
-    """A ``/branding/<name>`` URL as the file on disk (receipts, PDFs)."""
-    if not url or not url.startswith(URL_PREFIX):
-        return None
-    return branding_file(url[len(URL_PREFIX):].split("?", 1)[0])
-
-
 def _write_new(path: Path, data: bytes) -> bool:
     """Write ``path`` atomically; true when the file did not exist before."""
     existed = path.is_file()

@@ -25,7 +25,7 @@ from sqlmodel import select
 
 from fibernode import clock
 from fibernode.config import get_settings
-from fibernode.db import get_engine, new_session
+from fibernode.db import new_session
 from fibernode.models import FileJob, FileJobStatus, User
 from fibernode.services import storage, validation
 from fibernode.services.context import Actor, require_user
@@ -179,8 +179,8 @@ def file_job_path(actor: Actor, job_id: uuid.UUID | str) -> Path:
 
 def claim(job_id: uuid.UUID) -> FileJob | None:
     """Mark a pending (or redelivered running) job running; ``None`` if it is not."""
-    with get_engine().begin() as conn:
-        changed = conn.execute(
+    with unit_of_work(Actor.system("celery.files")).bookkeeping("claim of a file job") as uow:
+        changed = uow.session.execute(
             sa.update(_jobs).where(_jobs.c.id == job_id, _jobs.c.status.in_(
                 (FileJobStatus.PENDING, FileJobStatus.RUNNING)))
             .values(status=FileJobStatus.RUNNING, progress_done=0, updated_at=clock.now())
@@ -193,10 +193,10 @@ def claim(job_id: uuid.UUID) -> FileJob | None:
 
 def progress(job_id: uuid.UUID, done: int) -> None:
     """Store progress in its own short transaction, so pollers see it at once."""
-    with get_engine().begin() as conn:
-        conn.execute(sa.update(_jobs).where(_jobs.c.id == job_id,
-                                            _jobs.c.status == FileJobStatus.RUNNING)
-                     .values(progress_done=done, updated_at=clock.now()))
+    with unit_of_work(Actor.system("celery.files")).bookkeeping("progress of a file job") as uow:
+        uow.session.execute(sa.update(_jobs).where(_jobs.c.id == job_id,
+                                                   _jobs.c.status == FileJobStatus.RUNNING)
+                            .values(progress_done=done, updated_at=clock.now()))
 
 
 def write_file(job_id: uuid.UUID, subdir: str, suffix: str, data: bytes) -> str:

@@ -9,10 +9,7 @@ the ``version`` it displayed, and the update is ``… WHERE id = :id AND version
 and :class:`Conflict` asks to refresh.
 
 Every payment records its WhatsApp receipt (:mod:`wa_direct`) in the same
-transaction; it is sent from the owner's number after the commit. Every callable
-in ``AFTER_PAYMENT_HOOKS`` is also called with the invoice id after a payment has
-been committed (never when it rolled back); a failing hook is logged and does not
-affect the payment.
+transaction; it is sent from the owner's number after the commit.
 """
 
 from __future__ import annotations
@@ -20,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
@@ -60,9 +56,6 @@ ALREADY_PAID_MESSAGE = "Tagihan ini sudah lunas; tidak ada sisa yang perlu dibay
 NOTHING_TO_REVERSE_MESSAGE = "Tagihan ini belum dibayar; tidak ada pembayaran yang dibatalkan."
 STATUS_FILTERS = ("unpaid", "partial", "paid", "overdue")
 OVERDUE_DIGEST_KEY = "overdue_digest"
-
-# Called with the invoice id after a payment is committed (see the module docstring).
-AFTER_PAYMENT_HOOKS: list[Callable[[uuid.UUID], None]] = []
 
 _invoices = Invoice.__table__
 _payer = aliased(User, name="payer")
@@ -387,14 +380,6 @@ def _snapshot(inv_values: dict[str, Any]) -> dict[str, Any]:
     return {k: inv_values[k] for k in keys}
 
 
-def _run_after_payment_hooks(invoice_id: uuid.UUID) -> None:
-    for hook in list(AFTER_PAYMENT_HOOKS):
-        try:
-            hook(invoice_id)
-        except Exception:
-            log.exception("after-payment hook %r failed for invoice %s", hook, invoice_id)
-
-
 def pay_invoice(actor: Actor, invoice_id: uuid.UUID, *, version: int,
                 method: PaymentMethod | str, amount: int | None = None,
                 note: str = "") -> InvoiceView:
@@ -405,8 +390,7 @@ def pay_invoice(actor: Actor, invoice_id: uuid.UUID, *, version: int,
     ``partial`` while something is paid). ``paid_at`` is the server time of the
     payment that completes the invoice. The WhatsApp receipt is recorded with the
     payment and sent after the commit; a fully paid invoice's queued reminders are
-    cancelled. After the commit every ``AFTER_PAYMENT_HOOKS`` callable gets the
-    invoice id.
+    cancelled.
 
     Args:
         actor: Superadmin, or the mitra owning the invoice.
@@ -469,7 +453,6 @@ def pay_invoice(actor: Actor, invoice_id: uuid.UUID, *, version: int,
                                  recorded_by=actor.name or None)
         if view.remaining <= 0:
             wa_queue.cancel_for_invoice(s, invoice_id)
-        uow.after_commit(lambda: _run_after_payment_hooks(invoice_id))
     return view
 
 

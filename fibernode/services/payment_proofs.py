@@ -37,7 +37,7 @@ from sqlmodel import select
 
 from fibernode import clock
 from fibernode.config import get_settings
-from fibernode.db import get_engine, new_session
+from fibernode.db import new_session
 from fibernode.models import (
     Invoice,
     Payment,
@@ -410,8 +410,9 @@ def delete_proof(actor: Actor, proof_id: uuid.UUID | str) -> None:
 
 def _claim(proof_id: uuid.UUID) -> PaymentProof | None:
     """Mark a pending (or redelivered processing) proof as processing; ``None`` if not."""
-    with get_engine().begin() as conn:
-        changed = conn.execute(
+    with unit_of_work(Actor.system("celery.payment_proofs")).bookkeeping(
+            "claim of a proof to process; its outcome is audited") as uow:
+        changed = uow.session.execute(
             sa.update(_proofs).where(_proofs.c.id == proof_id, _proofs.c.status.in_(
                 (PaymentProofStatus.PENDING.value, PaymentProofStatus.PROCESSING.value)))
             .values(status=PaymentProofStatus.PROCESSING.value, updated_at=clock.now())

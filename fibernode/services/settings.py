@@ -261,11 +261,11 @@ def update_settings(actor: Actor, values: dict[str, str | bool]) -> dict[str, di
 def touch_heartbeat(key: str) -> None:
     """Record that a background process is alive (telemetry, not audited)."""
     now = clock.now().isoformat()
-    with new_session() as s:
+    with unit_of_work(Actor.system(key)).bookkeeping("heartbeat of a background process") as uow:
+        s = uow.session
         updated = s.exec(
             sa.update(Setting).where(Setting.key == key).values(value=now,
                                                                  updated_at=clock.now())
         ).rowcount
         if not updated:
             s.add(Setting(key=key, value=now))
-        s.commit()

@@ -6,7 +6,7 @@ import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from sqlalchemy import event
@@ -42,6 +42,13 @@ class UnauditedMutation(AssertionError):
 
 def _strict() -> bool:
     return os.environ.get("AUDIT_STRICT", "").strip().lower() in ("1", "true", "yes")
+
+
+def _reason(reason: str) -> str:
+    """A bookkeeping reason, refused when blank: every unaudited write says why."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValueError("bookkeeping needs a reason")
+    return reason.strip()
 
 
 def _jsonable(value: Any) -> Any:
@@ -108,11 +115,16 @@ class UnitOfWork:
         or ``wa_message_queue`` with its times and error) and gateway telemetry such
         as QR rotation would flood the audit trail with one row per message; the
         decisions around them (sending, retrying, cancelling, pausing) are audited.
+        For a unit that is bookkeeping from the start, open it with
+        ``unit_of_work(actor).bookkeeping(reason)`` instead.
 
         Args:
             reason: Why no audit row is needed, for the strict-mode message and review.
+
+        Raises:
+            ValueError: ``reason`` is empty.
         """
-        self.bookkeeping_reason = reason
+        self.bookkeeping_reason = _reason(reason)
 
     def unaudited_tables(self) -> set[str]:
         """Audited tables this unit of work changed, if it wrote no audit row."""
@@ -157,19 +169,67 @@ class UnitOfWork:
         self._after_commit.append(fn)
 
 
-@contextmanager
-def unit_of_work(actor: Actor) -> Iterator[UnitOfWork]:
+class OpenUnitOfWork:
+    """What :func:`unit_of_work` returns: a context manager yielding a :class:`UnitOfWork`.
+
+    ``with unit_of_work(actor) as uow:`` is a use case, held to the audit rule;
+    ``with unit_of_work(actor).bookkeeping("heartbeat") as uow:`` is a write the
+    system makes for itself (heartbeats, claims, caches, counters, the last-seen
+    time of a session), accepted without an audit row even in strict mode.
+    """
+
+    def __init__(self, actor: Actor):
+        self._actor = actor
+        self._reason = ""
+        self._running: AbstractContextManager[UnitOfWork] | None = None
+
+    def bookkeeping(self, reason: str) -> OpenUnitOfWork:
+        """Mark the whole unit as deliberately unaudited bookkeeping.
+
+        Args:
+            reason: Why no audit row is needed (non-empty), for review and the logs.
+
+        Returns:
+            This context manager, to be entered with ``with``.
+
+        Raises:
+            ValueError: ``reason`` is empty.
+        """
+        self._reason = _reason(reason)
+        return self
+
+    def __enter__(self) -> UnitOfWork:
+        if self._running is not None:
+            raise RuntimeError("a unit of work is entered once")
+        self._running = _run(self._actor, self._reason)
+        return self._running.__enter__()
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool | None:
+        assert self._running is not None  # only after __enter__
+        return self._running.__exit__(exc_type, exc, tb)
+
+
+def unit_of_work(actor: Actor) -> OpenUnitOfWork:
     """Open a transaction for ``actor``; commit on success, roll back on error.
 
     After-commit hooks run only after a successful commit; a failing hook is
-    logged and does not undo what was committed.
+    logged and does not undo what was committed. Use it as ``with
+    unit_of_work(actor) as uow:``, or ``with unit_of_work(actor).bookkeeping(reason)
+    as uow:`` for writes that need no audit row (see :class:`OpenUnitOfWork`).
 
     Raises:
         UnauditedMutation: in strict mode, when the work changed audited tables
             without an audit row (the transaction is rolled back).
     """
+    return OpenUnitOfWork(actor)
+
+
+@contextmanager
+def _run(actor: Actor, bookkeeping: str) -> Iterator[UnitOfWork]:
     session = new_session()
     uow = UnitOfWork(session, actor)
+    if bookkeeping:
+        uow.bookkeeping(bookkeeping)
     try:
         yield uow
         session.flush()

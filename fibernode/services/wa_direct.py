@@ -173,14 +173,12 @@ def _dispatch_logged(log_id: uuid.UUID) -> None:
 
 def _claim(log_id: uuid.UUID) -> WaMessageLog | None:
     """``pending`` → ``sending`` for exactly one dispatcher; the row, or ``None``."""
-    with new_session() as s:
-        claimed = s.execute(sa.update(_logs).where(
+    with unit_of_work(Actor.system("wa.direct")).bookkeeping(
+            "claim of a send; its outcome is kept in wa_message_logs") as uow:
+        claimed = uow.session.execute(sa.update(_logs).where(
             _logs.c.id == log_id, _logs.c.status == "pending").values(
             status="sending", sent_at=clock.now())).rowcount
-        s.commit()
-        if claimed != 1:
-            return None
-        return s.get(WaMessageLog, log_id)
+        return uow.session.get(WaMessageLog, log_id) if claimed == 1 else None
 
 
 def dispatch(log_id: uuid.UUID, gateway: Gateway | None = None) -> str | None:
@@ -340,11 +338,11 @@ def sweep_pending(older_than_s: int = 60, *, stale_sending_s: int = 300,
             _finish(row, SendResult(ok=True))
             counts["sent"] += 1
         elif answer == SentLookup.NOT_SENT:
-            with new_session() as s:
-                back = s.execute(sa.update(_logs).where(
+            with unit_of_work(Actor.system("wa.direct")).bookkeeping(
+                    "a crashed send back to pending, kept in wa_message_logs") as uow:
+                back = uow.session.execute(sa.update(_logs).where(
                     _logs.c.id == row.id, _logs.c.status == "sending",
                     _logs.c.sent_at == row.sent_at).values(status="pending")).rowcount
-                s.commit()
             if back:
                 pending.append(row.id)
         else:

@@ -21,12 +21,16 @@ from sqlmodel import Session, select
 from fibernode import clock
 from fibernode.db import insert_for, new_session
 from fibernode.models import WaNumber, WaSession, WaSessionStatus
+from fibernode.services.context import Actor
+from fibernode.services.uow import unit_of_work
 from fibernode.whatsapp.base import Gateway, GatewayError
 
 log = logging.getLogger(__name__)
 
 FRESH_FOR = timedelta(days=30)
 CHECK_SPACING_S = 2.0  # between two gateway lookups of one owner ("slowly")
+ACTOR = "wa.numbers"
+CACHE = "cache of WhatsApp's answers about numbers"
 
 _spacing_lock = threading.Lock()
 _last_check: dict[uuid.UUID, float] = {}
@@ -105,9 +109,8 @@ def check_number(gateway: Gateway, owner_id: uuid.UUID, phone: str, *,
         return None
     if phone not in answers:
         return None
-    with new_session() as s:
-        remember(s, {phone: answers[phone]})
-        s.commit()
+    with unit_of_work(Actor.system(ACTOR)).bookkeeping(CACHE) as uow:
+        remember(uow.session, {phone: answers[phone]})
     return bool(answers[phone])
 
 
@@ -116,8 +119,7 @@ def forget(phones: Iterable[str]) -> int:
     phones = list(phones)
     if not phones:
         return 0
-    with new_session() as s:
-        n = s.execute(sa.delete(WaNumber.__table__).where(
+    with unit_of_work(Actor.system(ACTOR)).bookkeeping(CACHE) as uow:
+        n = uow.session.execute(sa.delete(WaNumber.__table__).where(
             WaNumber.__table__.c.phone.in_(phones))).rowcount
-        s.commit()
     return int(n or 0)

@@ -729,7 +729,11 @@ def _claim_in_session(s: Session, session_id: uuid.UUID, now: datetime, config: 
 
 def claim_next(worker_id: str, now: datetime, config: RateConfig,
                rng: random.Random, *, exclude: Iterable[uuid.UUID] = ()) -> Claim | None:
-    """Atomically claim the next due message of some ready session (one transaction).
+    """Atomically claim the next due message of some ready session.
+
+    Each session tried is one bookkeeping unit of work: the claim, the session's
+    pacing and the messages cancelled on the way (with their skip logs) are recorded
+    in ``wa_message_queue`` and ``wa_message_logs``, not in the audit trail.
 
     Args:
         worker_id: Name of the claiming worker.
@@ -742,21 +746,16 @@ def claim_next(worker_id: str, now: datetime, config: RateConfig,
         The claim, or ``None`` when no session may send a message now.
     """
     tried: set[uuid.UUID] = set(exclude)
-    with new_session() as s:
-        for _ in range(MAX_SESSION_TRIES):
-            session_id = _lock_ready_session(s, now, tried)
+    for _ in range(MAX_SESSION_TRIES):
+        with unit_of_work(Actor.system(WORKER_ACTOR)).bookkeeping(
+                "claim of a queued message; its outcome is kept in wa_message_queue") as uow:
+            session_id = _lock_ready_session(uow.session, now, tried)
             if session_id is None:
-                s.rollback()
                 return None
             tried.add(session_id)
-            try:
-                claim = _claim_in_session(s, session_id, now, config, rng, worker_id)
-                s.commit()
-            except BaseException:
-                s.rollback()
-                raise
-            if claim is not None:
-                return claim
+            claim = _claim_in_session(uow.session, session_id, now, config, rng, worker_id)
+        if claim is not None:
+            return claim
     return None
 
 

@@ -43,13 +43,6 @@ def period_of(day: date) -> str:
     return clock.current_period(day)
 
 
-@pytest.fixture
-def hooks(monkeypatch) -> list[uuid.UUID]:
-    called: list[uuid.UUID] = []
-    monkeypatch.setattr(invoices, "AFTER_PAYMENT_HOOKS", [called.append])
-    return called
-
-
 # --- list ----------------------------------------------------------------------------------
 
 
@@ -164,7 +157,7 @@ def test_get_invoice_is_scoped(three, world):
 # --- pay -----------------------------------------------------------------------------------
 
 
-def test_full_payment(three, world, hooks):
+def test_full_payment(three, world):
     inv = three["ahmad"]
     before = clock.now()
     view = invoices.pay_invoice(world.mitra_a, inv.id, version=1, method=PaymentMethod.CASH,
@@ -187,10 +180,9 @@ def test_full_payment(three, world, hooks):
     assert log.meta["before"]["status"] == "unpaid" and log.meta["before"]["version"] == 1
     assert log.meta["after"]["status"] == "paid" and log.meta["after"]["paid_amount"] == 100_000
     assert log.meta["after"]["version"] == 2
-    assert hooks == [inv.id]
 
 
-def test_partial_payments_add_up(three, world, hooks):
+def test_partial_payments_add_up(three, world):
     inv = three["dewi"]  # 140,000
     v = invoices.pay_invoice(world.mitra_a, inv.id, version=1, method="transfer",
                              amount=40_000)
@@ -207,7 +199,6 @@ def test_partial_payments_add_up(three, world, hooks):
     assert (v.paid_by_name, v.payment_method) == ("Super Admin", "qris")
     assert [p.amount for p in payments(inv.id)] == [40_000, 100_000]
     assert ledger_total(inv.id) == invoice(inv.id).paid_amount == 140_000
-    assert hooks == [inv.id, inv.id]
 
 
 @pytest.mark.parametrize(("amount", "message"), [
@@ -233,7 +224,7 @@ def test_bad_method_and_note(three, world):
                              note="x" * 1001)
 
 
-def test_stale_version_is_a_conflict_and_changes_nothing(three, world, hooks):
+def test_stale_version_is_a_conflict_and_changes_nothing(three, world):
     inv = three["ahmad"]
     invoices.pay_invoice(world.admin, inv.id, version=1, method="cash", amount=10_000)
     audit_before = len(logs("invoice.pay"))
@@ -244,11 +235,9 @@ def test_stale_version_is_a_conflict_and_changes_nothing(three, world, hooks):
     assert (row.paid_amount, row.version, row.status) == (10_000, 2, PaymentStatus.PARTIAL)
     assert len(payments(inv.id)) == 1
     assert len(logs("invoice.pay")) == audit_before
-    assert hooks == [inv.id]  # only the committed payment
 
 
-def test_guarded_update_refuses_a_version_changed_after_reading(three, world, monkeypatch,
-                                                                hooks):
+def test_guarded_update_refuses_a_version_changed_after_reading(three, world, monkeypatch):
     """The UPDATE itself checks the version: a change between the read and the write loses."""
     inv = three["ahmad"]
     real = invoices._load_for_change
@@ -266,7 +255,7 @@ def test_guarded_update_refuses_a_version_changed_after_reading(three, world, mo
     with pytest.raises(Conflict):
         invoices.pay_invoice(world.admin, inv.id, version=1, method="cash")
     assert payments(inv.id) == [] and invoice(inv.id).paid_amount == 0
-    assert hooks == [] and logs("invoice.pay") == []
+    assert logs("invoice.pay") == []
 
 
 def test_paying_a_paid_invoice_is_a_conflict(three, world):
@@ -290,26 +279,10 @@ def test_who_may_pay(three, world):
     invoices.pay_invoice(world.admin, three["ahmad"].id, version=1, method="cash")
 
 
-def test_a_failing_hook_does_not_undo_the_payment(three, world, monkeypatch):
-    seen = []
-
-    def broken(invoice_id):
-        raise RuntimeError("WhatsApp mati")
-
-    monkeypatch.setattr(invoices, "AFTER_PAYMENT_HOOKS", [broken, seen.append])
-    view = invoices.pay_invoice(world.admin, three["ahmad"].id, version=1, method="cash")
-    assert view.status == PaymentStatus.PAID and seen == [three["ahmad"].id]
-    assert invoice(three["ahmad"].id).status == PaymentStatus.PAID
-
-
-def test_hooks_list_is_empty_by_default():
-    assert invoices.AFTER_PAYMENT_HOOKS == []
-
-
 # --- unpay ---------------------------------------------------------------------------------
 
 
-def test_unpay_reverses_every_payment(three, world, hooks):
+def test_unpay_reverses_every_payment(three, world):
     inv = three["dewi"]
     invoices.pay_invoice(world.mitra_a, inv.id, version=1, method="cash", amount=40_000)
     invoices.pay_invoice(world.admin, inv.id, version=2, method="transfer")
@@ -341,7 +314,6 @@ def test_unpay_reverses_every_payment(three, world, hooks):
     assert history[1].recorded_by_name == "Super Admin"
     assert history[0].reversed_by_name == "Budi Santoso"
     assert history[2].reversed_by_name is None and history[2].reversal_reason is None
-    assert hooks == [inv.id, inv.id, inv.id]  # unpay calls no payment hook
 
 
 def test_unpay_rules(three, world):

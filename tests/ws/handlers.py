@@ -313,7 +313,6 @@ ROWS: dict[str, Row] = {
     "invoices_state.send_wa_bulk": Row("user"),
     "invoices_state.start_bundle": Row("user"),
     "invoices_state.poll_bundle": Row("user", background=True),
-    "invoices_state.clear_bundle": Row("user"),
     "invoices_state.set_pay_open": Row("ui", args=const(value=True)),
     "invoices_state.set_run_open": Row("ui", args=const(value=True)),
     "invoices_state.set_unpay_open": Row("ui", args=const(value=True)),
