@@ -17,6 +17,7 @@ import reflex as rx
 from fibernode.components.ui import alert, field, text_input
 from fibernode.services import wa_cloud
 from fibernode.services.errors import ServiceError, ValidationFailed
+from fibernode.state.handlers import off_loop
 from fibernode.state.session import current_actor, to_login
 from fibernode.state.ui import toast
 
@@ -83,8 +84,9 @@ class WaCloudSettingsState(rx.State):
         yield
         try:
             owner = uuid.UUID(str(form.get("owner_id") or self.owner_id))
-            view = wa_cloud.set_credentials(actor, owner, str(form.get("phone_id", "")),
-                                            str(form.get("token", "")))
+            # The check calls Meta's Graph API: never on the loop every tab shares.
+            view = await off_loop(wa_cloud.set_credentials, actor, owner,
+                                  str(form.get("phone_id", "")), str(form.get("token", "")))
         except ValueError:
             self.errors, self.saving = {"form": "Pilih pemilik nomor."}, False
             return
